@@ -1,0 +1,61 @@
+"""dbopt: see what your application's database access costs, and fix it.
+
+Attach sinks to an engine or connection with :func:`instrument`; every
+statement becomes a :class:`QueryEvent` that :class:`QueryLogger`,
+:class:`QueryStats` and :func:`capture_queries` read. Mark units of work with
+:func:`scope`.
+"""
+
+from __future__ import annotations
+
+from dbopt.adapters.dbapi import wrap_dbapi
+from dbopt.core.callsite import ignore_packages
+from dbopt.core.capture import CapturedQueries, capture_queries
+from dbopt.core.events import CallSite, OrmContext, QueryEvent
+from dbopt.core.fingerprint import fingerprint, normalize
+from dbopt.core.logger import QueryLogger
+from dbopt.core.scope import Scope, current_scope, scope
+from dbopt.core.stats import QueryStats, StatementStats
+from dbopt.errors import (
+    ConfigurationError,
+    DatabaseError,
+    DboptError,
+    InstrumentationError,
+    MissingDependencyError,
+    ReportedError,
+    ServerUnavailableError,
+)
+from dbopt.instrument import Instrumentation, instrument
+from dbopt.typing import ScopeAwareSink, Sink
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallSite",
+    "CapturedQueries",
+    "ConfigurationError",
+    "DatabaseError",
+    "DboptError",
+    "Instrumentation",
+    "InstrumentationError",
+    "MissingDependencyError",
+    "OrmContext",
+    "QueryEvent",
+    "QueryLogger",
+    "QueryStats",
+    "ReportedError",
+    "Scope",
+    "ScopeAwareSink",
+    "ServerUnavailableError",
+    "Sink",
+    "StatementStats",
+    "__version__",
+    "capture_queries",
+    "current_scope",
+    "fingerprint",
+    "ignore_packages",
+    "instrument",
+    "normalize",
+    "scope",
+    "wrap_dbapi",
+]

@@ -1,0 +1,242 @@
+"""Any DB-API 2 connection (sqlite3, PyMySQL, psycopg2, ...) through a proxy.
+
+DB-API connections cannot be instrumented in place, so :func:`wrap_dbapi`
+returns a proxy connection whose cursors time every ``execute`` and
+``executemany``. Everything else passes through to the real objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from dbopt.core.callsite import capture_stack
+from dbopt.core.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from dbopt.instrument import Instrumentation
+    from dbopt.typing import Sink
+
+__all__ = ["ConnectionProxy", "CursorProxy", "DbapiAdapter", "wrap_dbapi"]
+
+_DIALECTS = {
+    "sqlite3": "sqlite",
+    "pysqlite2": "sqlite",
+    "pymysql": "mysql",
+    "MySQLdb": "mysql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "psycopg2": "postgresql",
+    "psycopg": "postgresql",
+    "pg8000": "postgresql",
+    "oracledb": "oracle",
+    "pyodbc": "mssql",
+    "duckdb": "duckdb",
+}
+
+
+def _dialect_of(conn: Any) -> str:
+    top = (type(conn).__module__ or "").split(".")[0]
+    return _DIALECTS.get(top, top or "unknown")
+
+
+class DbapiAdapter:
+    """The pipeline of one proxied connection; attaching is the proxy itself."""
+
+    name = "dbapi"
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def attach(self) -> None:
+        """Nothing to do: the proxy is the instrumentation."""
+
+    def detach(self) -> None:
+        """Nothing to do: with no sinks left the proxy only passes calls through."""
+
+
+def _run(
+    pipeline: Pipeline,
+    method: Any,
+    sql: Any,
+    parameters: Any,
+    executemany: bool,
+    cursor: Any,
+) -> Any:
+    args = (sql,) if parameters is None else (sql, parameters)
+    if not pipeline.active:
+        return method(*args)
+    started_at = time.time()
+    start = time.perf_counter()
+    try:
+        result = method(*args)
+    except Exception as exc:
+        pipeline.record(
+            sql if isinstance(sql, str) else str(sql),
+            parameters,
+            duration=time.perf_counter() - start,
+            started_at=started_at,
+            rowcount=None,
+            executemany=executemany,
+            error=exc,
+            stack=capture_stack(pipeline.callsite_depth, 2),
+        )
+        raise
+    duration = time.perf_counter() - start
+    try:
+        rowcount = cursor.rowcount
+    except Exception:  # noqa: BLE001 - some drivers raise on closed cursors
+        rowcount = None
+    if executemany and parameters is not None and not isinstance(parameters, (list, tuple)):
+        parameters = "<iterator>"
+    pipeline.record(
+        sql if isinstance(sql, str) else str(sql),
+        parameters,
+        duration=duration,
+        started_at=started_at,
+        rowcount=rowcount,
+        executemany=executemany,
+        stack=capture_stack(pipeline.callsite_depth, 2),
+    )
+    return result
+
+
+class CursorProxy:
+    """A DB-API cursor whose ``execute``/``executemany`` emit events."""
+
+    __slots__ = ("_dbopt_connection", "_dbopt_cursor")
+
+    def __init__(self, cursor: Any, connection: ConnectionProxy) -> None:
+        self._dbopt_cursor = cursor
+        self._dbopt_connection = connection
+
+    @property
+    def connection(self) -> ConnectionProxy:
+        """The proxy connection this cursor belongs to."""
+        return self._dbopt_connection
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        """Execute one statement; returns what the driver's cursor returns."""
+        result = _run(
+            self._dbopt_connection._dbopt_adapter.pipeline,
+            self._dbopt_cursor.execute,
+            operation,
+            parameters,
+            False,
+            self._dbopt_cursor,
+        )
+        return self if result is self._dbopt_cursor else result
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        """Execute one statement for each parameter set."""
+        if not isinstance(seq_of_parameters, (list, tuple)):
+            seq_of_parameters = list(seq_of_parameters)
+        result = _run(
+            self._dbopt_connection._dbopt_adapter.pipeline,
+            self._dbopt_cursor.executemany,
+            operation,
+            seq_of_parameters,
+            True,
+            self._dbopt_cursor,
+        )
+        return self if result is self._dbopt_cursor else result
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._dbopt_cursor)
+
+    def __enter__(self) -> CursorProxy:
+        enter = getattr(self._dbopt_cursor, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, *exc: object) -> Any:
+        exit_ = getattr(self._dbopt_cursor, "__exit__", None)
+        if exit_ is not None:
+            return exit_(*exc)
+        self._dbopt_cursor.close()
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dbopt_cursor, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in CursorProxy.__slots__:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._dbopt_cursor, name, value)
+
+
+class ConnectionProxy:
+    """A DB-API connection whose cursors emit events; see :func:`wrap_dbapi`."""
+
+    def __init__(self, connection: Any, adapter: DbapiAdapter) -> None:
+        object.__setattr__(self, "_dbopt_connection", connection)
+        object.__setattr__(self, "_dbopt_adapter", adapter)
+        object.__setattr__(self, "dbopt_handle", None)
+
+    @property
+    def wrapped(self) -> Any:
+        """The real driver connection."""
+        return self._dbopt_connection
+
+    def cursor(self, *args: Any, **kwargs: Any) -> CursorProxy:
+        """A proxied cursor of the real connection."""
+        return CursorProxy(self._dbopt_connection.cursor(*args, **kwargs), self)
+
+    def execute(self, operation: Any, parameters: Any = None) -> CursorProxy:
+        """The sqlite3-style shortcut: a new cursor, executed."""
+        cursor = self.cursor()
+        cursor.execute(operation, parameters)
+        return cursor
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> CursorProxy:
+        """The sqlite3-style shortcut for ``executemany``."""
+        cursor = self.cursor()
+        cursor.executemany(operation, seq_of_parameters)
+        return cursor
+
+    def detach(self) -> None:
+        """Detach the sinks given to :func:`wrap_dbapi`."""
+        handle: Instrumentation | None = self.dbopt_handle
+        if handle is not None:
+            handle.detach()
+
+    def __enter__(self) -> ConnectionProxy:
+        self._dbopt_connection.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> Any:
+        return self._dbopt_connection.__exit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dbopt_connection, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._dbopt_connection, name, value)
+
+    def __repr__(self) -> str:
+        return f"<dbopt ConnectionProxy of {self._dbopt_connection!r}>"
+
+
+def wrap_dbapi(
+    connection: Any, *sinks: Sink, dialect: str | None = None, callsite_depth: int = 5
+) -> ConnectionProxy:
+    """Wrap any DB-API 2 connection so its statements emit events to ``sinks``.
+
+    Use the returned proxy in place of the connection. ``dialect`` defaults
+    to one guessed from the driver module (sqlite3 → ``"sqlite"``, PyMySQL →
+    ``"mysql"``, psycopg2 → ``"postgresql"``). ``proxy.detach()`` removes the
+    sinks; more can be attached with ``dbopt.instrument(proxy, sink)``.
+    """
+    from dbopt.instrument import instrument
+
+    adapter = DbapiAdapter(
+        Pipeline(
+            DbapiAdapter.name, dialect or _dialect_of(connection), callsite_depth=callsite_depth
+        )
+    )
+    proxy = ConnectionProxy(connection, adapter)
+    object.__setattr__(proxy, "dbopt_handle", instrument(proxy, *sinks))
+    return proxy

@@ -1,0 +1,193 @@
+"""SQLAlchemy adapter: ``Engine``/``AsyncEngine`` through SQLAlchemy's public events.
+
+Cursor-level events (``before_cursor_execute``, ``after_cursor_execute``,
+``handle_error``) time each statement; the ORM's ``do_orm_execute`` session
+event tells which relationship a statement loads. Both are removed when the
+last handle detaches.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from dbopt.core.callsite import capture_stack
+from dbopt.core.events import OrmContext
+from dbopt.core.pipeline import Pipeline
+
+__all__ = ["SQLAlchemyAdapter"]
+
+_KEY = "_dbopt_started"
+
+#: (statement object, context) of the ORM statement about to run in this context.
+_pending_orm: contextvars.ContextVar[tuple[Any, OrmContext] | None] = contextvars.ContextVar(
+    "dbopt_pending_orm", default=None
+)
+_orm_users = [0]
+_orm_lock = threading.Lock()
+
+
+def _on_orm_execute(state: ORMExecuteState) -> None:
+    try:
+        if state.is_relationship_load:
+            path = state.loader_strategy_path
+            prop = path[-1] if path is not None and len(path) else None
+            key = getattr(prop, "key", None)
+            parent = getattr(getattr(prop, "parent", None), "class_", None)
+            owner = parent.__name__ if parent is not None else None
+            lazy = state.lazy_loaded_from is not None
+            ctx = OrmContext(
+                kind="lazy_load" if lazy else "eager_load",
+                entity=owner,
+                relationship=f"{owner}.{key}" if owner and key else key,
+                strategy=str(getattr(prop, "lazy", "")) or None,
+                uselist=getattr(prop, "uselist", None),
+            )
+        else:
+            mapper = state.bind_mapper
+            ctx = OrmContext(kind="query", entity=mapper.class_.__name__ if mapper else None)
+        _pending_orm.set((state.statement, ctx))
+    except Exception:  # noqa: BLE001 - ORM context is a courtesy, never a failure
+        _pending_orm.set(None)
+
+
+def _orm_listen() -> None:
+    with _orm_lock:
+        if _orm_users[0] == 0:
+            event.listen(Session, "do_orm_execute", _on_orm_execute)
+        _orm_users[0] += 1
+
+
+def _orm_unlisten() -> None:
+    with _orm_lock:
+        _orm_users[0] -= 1
+        if _orm_users[0] == 0 and event.contains(Session, "do_orm_execute", _on_orm_execute):
+            event.remove(Session, "do_orm_execute", _on_orm_execute)
+
+
+def _orm_context(context: Any) -> OrmContext | None:
+    pending = _pending_orm.get()
+    if pending is None or context is None:
+        return None
+    statement, ctx = pending
+    return ctx if getattr(context, "invoked_statement", None) is statement else None
+
+
+class SQLAlchemyAdapter:
+    """Listeners on one ``Engine`` feeding one :class:`Pipeline`."""
+
+    name = "sqlalchemy"
+
+    def __init__(self, engine: Engine, pipeline: Pipeline) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+        self._attached = False
+
+    @classmethod
+    def for_target(cls, target: Any, callsite_depth: int) -> SQLAlchemyAdapter:
+        """Adapter for an ``Engine`` or ``AsyncEngine``."""
+        engine: Engine = getattr(target, "sync_engine", target)
+        return cls(engine, Pipeline(cls.name, engine.dialect.name, callsite_depth=callsite_depth))
+
+    def attach(self) -> None:
+        """Add the listeners (idempotent)."""
+        if self._attached:
+            return
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        event.listen(self.engine, "handle_error", self._error)
+        _orm_listen()
+        self._attached = True
+
+    def detach(self) -> None:
+        """Remove the listeners (idempotent)."""
+        if not self._attached:
+            return
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+        event.remove(self.engine, "handle_error", self._error)
+        _orm_unlisten()
+        self._attached = False
+
+    def _before(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        started = (time.perf_counter(), time.time())
+        if context is not None:
+            setattr(context, _KEY, started)
+        else:
+            conn.info[_KEY] = started
+
+    def _started(self, conn: Any, context: Any) -> tuple[float, float] | None:
+        if context is not None:
+            started: tuple[float, float] | None = getattr(context, _KEY, None)
+            if started is not None:
+                return started
+        return conn.info.pop(_KEY, None)  # type: ignore[no-any-return]
+
+    def _after(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        end = time.perf_counter()
+        pipeline = self.pipeline
+        if not pipeline.active:
+            return
+        started = self._started(conn, context)
+        if started is None:
+            return
+        try:
+            rowcount = cursor.rowcount
+        except Exception:  # noqa: BLE001 - some drivers raise after close
+            rowcount = None
+        pipeline.record(
+            statement,
+            parameters,
+            duration=end - started[0],
+            started_at=started[1],
+            rowcount=rowcount,
+            executemany=executemany,
+            stack=capture_stack(pipeline.callsite_depth),
+            orm=_orm_context(context),
+        )
+
+    def _error(self, exception_context: Any) -> None:
+        end = time.perf_counter()
+        pipeline = self.pipeline
+        if not pipeline.active or exception_context.statement is None:
+            return
+        context = exception_context.execution_context
+        started = (
+            self._started(exception_context.connection, context)
+            if (exception_context.connection is not None)
+            else None
+        )
+        start_perf, start_wall = started or (end, time.time())
+        pipeline.record(
+            exception_context.statement,
+            exception_context.parameters,
+            duration=end - start_perf,
+            started_at=start_wall,
+            rowcount=None,
+            executemany=bool(getattr(context, "executemany", False)),
+            error=exception_context.original_exception,
+            stack=capture_stack(pipeline.callsite_depth),
+            orm=_orm_context(context),
+        )

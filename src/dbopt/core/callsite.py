@@ -1,0 +1,116 @@
+"""Find the application's frame that issued a statement, cheaply.
+
+The walk looks only at ``frame.f_code.co_filename`` and a cached decision per
+file, so it costs a few dict look-ups per frame; nothing is formatted until a
+report asks for it.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+import threading
+from types import FrameType
+
+from dbopt.core.events import CallSite
+
+__all__ = ["DEFAULT_IGNORED_PACKAGES", "capture_stack", "ignore_packages"]
+
+#: Top-level packages whose frames are never the application's call site.
+DEFAULT_IGNORED_PACKAGES: frozenset[str] = frozenset(
+    {
+        "dbopt",
+        "sqlalchemy",
+        "psycopg",
+        "psycopg_pool",
+        "psycopg2",
+        "pymysql",
+        "MySQLdb",
+        "sqlite3",
+        "aiosqlite",
+        "asyncpg",
+        "alembic",
+        "greenlet",
+        "asyncio",
+        "threading",
+        "concurrent",
+        "contextlib",
+        "contextvars",
+        "functools",
+        "runpy",
+        "flask",
+        "werkzeug",
+        "starlette",
+        "fastapi",
+        "anyio",
+        "uvicorn",
+        "django",
+        "celery",
+        "gunicorn",
+        "_pytest",
+        "pytest",
+        "pluggy",
+        "unittest",
+        "hypothesis",
+        "sniffio",
+        "typing_extensions",
+    }
+)
+
+_ignored: set[str] = set(DEFAULT_IGNORED_PACKAGES)
+_decisions: dict[str, bool] = {}
+_lock = threading.Lock()
+_STDLIB = sysconfig.get_paths().get("stdlib", "\0")
+
+
+def ignore_packages(*packages: str) -> None:
+    """Treat frames from these top-level packages as library code, not call sites."""
+    with _lock:
+        _ignored.update(packages)
+        _decisions.clear()
+
+
+def _is_library(frame: FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    decision = _decisions.get(filename)
+    if decision is None:
+        module = frame.f_globals.get("__name__") or ""
+        top = module.partition(".")[0]
+        decision = (
+            top in _ignored
+            or filename.startswith("<frozen")
+            or (filename.startswith(_STDLIB) and "site-packages" not in filename)
+        )
+        _decisions[filename] = decision
+    return decision
+
+
+def capture_stack(depth: int = 5, skip: int = 1) -> tuple[CallSite, ...]:
+    """The innermost ``depth`` application frames of the current thread.
+
+    Frames from dbopt, ORMs, drivers, web frameworks, test runners and the
+    standard library are skipped. Returns ``()`` when there are none.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(skip + 1)
+    except ValueError:
+        return ()
+    out: list[CallSite] = []
+    _walk(frame, depth, out)
+    if len(out) < depth:
+        # SQLAlchemy's asyncio layer runs the driver in a child greenlet: the
+        # application's coroutine frames are on the parent greenlet's stack.
+        greenlet = sys.modules.get("greenlet")
+        if greenlet is not None:
+            parent = greenlet.getcurrent().parent
+            if parent is not None:
+                _walk(parent.gr_frame, depth, out)
+    return tuple(out)
+
+
+def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
+    while frame is not None and len(out) < depth:
+        if not _is_library(frame):
+            code = frame.f_code
+            out.append(CallSite(code.co_filename, frame.f_lineno, code.co_name))
+        frame = frame.f_back

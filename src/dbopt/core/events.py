@@ -1,0 +1,125 @@
+"""The query event: one record per statement an application runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from dbopt.core.fingerprint import StatementKind, fingerprint_info
+
+if TYPE_CHECKING:
+    from dbopt.core.scope import Scope
+    from dbopt.typing import Parameters
+
+__all__ = ["CallSite", "OrmContext", "QueryEvent"]
+
+
+class CallSite(NamedTuple):
+    """One frame of application code: file, line and function name."""
+
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrmContext:
+    """What the ORM was doing when it issued a statement.
+
+    ``kind`` is ``"lazy_load"`` (an attribute access loaded a relationship),
+    ``"eager_load"`` (a loader option such as selectinload ran a second query),
+    or ``"query"`` (an explicit ORM statement). ``relationship`` is
+    ``"Class.attribute"`` when a relationship was loaded.
+    """
+
+    kind: str
+    entity: str | None = None
+    relationship: str | None = None
+    strategy: str | None = None
+    uselist: bool | None = None
+
+    def describe(self) -> str:
+        """Say it in words: ``"lazy load of User.posts"``."""
+        what = self.kind.replace("_", " ")
+        if self.relationship:
+            return f"{what} of {self.relationship}"
+        if self.entity:
+            return f"{what} of {self.entity}"
+        return what
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEvent:
+    """One executed statement, immutable, as every sink sees it.
+
+    ``duration`` is in seconds from a monotonic clock; ``timestamp`` is wall
+    time (``time.time()``) when the statement started. ``parameters`` are the
+    values as the driver received them: each sink applies its own policy
+    (redact, keep, drop) before it stores or prints them. ``callsite`` is the
+    first frame outside dbopt, the ORM, the driver and web frameworks, and
+    ``stack`` the application frames from there outwards (innermost first).
+    """
+
+    sql: str
+    parameters: Parameters
+    fingerprint: str
+    duration: float
+    rowcount: int | None
+    executemany: bool
+    error: BaseException | None
+    callsite: CallSite | None
+    stack: tuple[CallSite, ...]
+    scope: Scope | None
+    adapter: str
+    dialect: str
+    timestamp: float
+    orm: OrmContext | None = None
+    kind: StatementKind = field(default="other")
+
+    @property
+    def duration_ms(self) -> float:
+        """Duration in milliseconds."""
+        return self.duration * 1000.0
+
+    @property
+    def normalized(self) -> str:
+        """The statement with literals and placeholders replaced by ``?``."""
+        return fingerprint_info(self.sql).normalized
+
+    @property
+    def failed(self) -> bool:
+        """Whether the statement raised."""
+        return self.error is not None
+
+    @property
+    def scope_name(self) -> str | None:
+        """The name of the scope it ran in, if any."""
+        return self.scope.name if self.scope is not None else None
+
+    def stack_key(self, depth: int = 3) -> tuple[tuple[str, int], ...]:
+        """A stable key of the innermost ``depth`` application frames (file, line)."""
+        return tuple((f.file, f.line) for f in self.stack[:depth])
+
+    def to_dict(self, params: str = "redact") -> dict[str, Any]:
+        """A JSON-ready dict; ``params`` is the policy for parameters."""
+        from dbopt.core.params import apply_policy, jsonable
+
+        return {
+            "sql": self.sql,
+            "parameters": jsonable(apply_policy(self.parameters, params)),
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "duration_ms": self.duration_ms,
+            "rowcount": self.rowcount,
+            "executemany": self.executemany,
+            "error": repr(self.error) if self.error is not None else None,
+            "callsite": str(self.callsite) if self.callsite else None,
+            "scope": self.scope_name,
+            "adapter": self.adapter,
+            "dialect": self.dialect,
+            "timestamp": self.timestamp,
+            "orm": self.orm.describe() if self.orm else None,
+        }

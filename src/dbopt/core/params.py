@@ -1,0 +1,79 @@
+"""Parameter policies (redact, keep, drop) and JSON-safe conversion."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from dbopt.errors import ConfigurationError
+
+__all__ = ["apply_policy", "check_policy", "jsonable", "redact"]
+
+_POLICIES = ("redact", "keep", "drop")
+
+
+def check_policy(policy: str) -> str:
+    """Return ``policy`` if valid, else raise :class:`ConfigurationError`."""
+    if policy not in _POLICIES:
+        raise ConfigurationError(f"params policy must be one of {_POLICIES}, got {policy!r}")
+    return policy
+
+
+def _placeholder(value: Any) -> str:
+    if value is None:
+        return "None"
+    return f"<{type(value).__name__}>"
+
+
+def redact(parameters: Any) -> Any:
+    """Replace every value by a ``<type>`` marker, keeping the shape."""
+    if parameters is None:
+        return None
+    if isinstance(parameters, Mapping):
+        return {str(k): _placeholder(v) for k, v in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return [
+            redact(p) if isinstance(p, (Mapping, list, tuple)) else _placeholder(p)
+            for p in parameters
+        ]
+    return _placeholder(parameters)
+
+
+def apply_policy(parameters: Any, policy: str) -> Any:
+    """Apply a parameter policy: ``"keep"`` as is, ``"redact"`` types only, ``"drop"`` None."""
+    if policy == "keep":
+        return parameters
+    if policy == "drop":
+        return None
+    return redact(parameters)
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """Convert parameters to JSON-safe values; never raises.
+
+    datetime/date/time → ISO strings, Decimal and UUID → strings, bytes →
+    ``{"$bytes": base64}``, mappings and sequences recursively, anything else
+    → ``repr``.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if _depth > 20:
+        return repr(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, _depth + 1) for v in value]
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not break logging
+        return f"<unrepresentable {type(value).__name__}>"

@@ -1,0 +1,201 @@
+"""Deliver events to sinks: deduplicated, refcounted, and failure-proof.
+
+Adapters call :meth:`Pipeline.record` after each statement. Sinks that raise
+are logged (once a minute per sink) and skipped; the application's statement
+is never affected. Only :class:`~dbopt.errors.ReportedError` escapes, and only
+from ``scope_end``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dbopt.core.events import CallSite, OrmContext, QueryEvent
+from dbopt.core.fingerprint import fingerprint_info
+from dbopt.core.scope import Scope, _current
+from dbopt.errors import ReportedError
+
+if TYPE_CHECKING:
+    from dbopt.typing import Parameters, Sink
+
+__all__ = ["Pipeline", "end_scope"]
+
+log = logging.getLogger("dbopt")
+
+#: Collectors opened by ``capture_queries()`` in this context.
+_collectors: contextvars.ContextVar[tuple[Callable[[QueryEvent], None], ...]] = (
+    contextvars.ContextVar("dbopt_collectors", default=())
+)
+
+_ERROR_INTERVAL = 60.0
+_last_error: dict[int, float] = {}
+_registry_lock = threading.Lock()
+#: Every sink attached to any target, with a count, for scope-end notification.
+_attached: dict[int, list[Any]] = {}
+
+
+def report_sink_error(sink: object, exc: BaseException, where: str) -> None:
+    """Log a sink's failure, at most once per interval per sink."""
+    now = time.monotonic()
+    key = id(sink)
+    last = _last_error.get(key)
+    if last is not None and now - last < _ERROR_INTERVAL:
+        return
+    _last_error[key] = now
+    log.error(
+        "dbopt sink %r failed in %s; the statement was not affected "
+        "(further errors from this sink are muted for %d s)",
+        sink,
+        where,
+        int(_ERROR_INTERVAL),
+        exc_info=exc,
+    )
+
+
+def _register(sink: Sink) -> None:
+    with _registry_lock:
+        entry = _attached.setdefault(id(sink), [sink, 0])
+        entry[1] += 1
+
+
+def _unregister(sink: Sink) -> None:
+    with _registry_lock:
+        entry = _attached.get(id(sink))
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del _attached[id(sink)]
+
+
+def end_scope(ended: Scope, *, failed: bool = False) -> None:
+    """Tell every attached sink with ``scope_end`` that ``ended`` is over.
+
+    Raises the first :class:`ReportedError` a sink raised, after all sinks
+    have been told, unless the scope is already failing with another error.
+    """
+    with _registry_lock:
+        sinks = [entry[0] for entry in _attached.values()]
+    reported: ReportedError | None = None
+    for sink in sinks:
+        hook = getattr(sink, "scope_end", None)
+        if hook is None:
+            continue
+        try:
+            hook(ended)
+        except ReportedError as exc:
+            if reported is None:
+                reported = exc
+        except Exception as exc:  # noqa: BLE001 - a sink must never break the app
+            report_sink_error(sink, exc, "scope_end")
+    if reported is not None and not failed:
+        raise reported
+
+
+class Pipeline:
+    """The sinks attached to one instrumented target.
+
+    The same sink attached twice is counted once (and must be detached twice
+    to leave). ``sinks`` is an immutable tuple swapped under a lock, so the
+    per-event path reads it without locking.
+    """
+
+    __slots__ = ("_counts", "_lock", "adapter", "callsite_depth", "dialect", "sinks")
+
+    def __init__(self, adapter: str, dialect: str, *, callsite_depth: int = 5) -> None:
+        self.adapter = adapter
+        self.dialect = dialect
+        self.callsite_depth = callsite_depth
+        self.sinks: tuple[Sink, ...] = ()
+        self._counts: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, sink: Sink) -> None:
+        """Attach ``sink`` (again: only its count goes up)."""
+        with self._lock:
+            count = self._counts.get(id(sink), 0)
+            self._counts[id(sink)] = count + 1
+            if count == 0:
+                self.sinks = (*self.sinks, sink)
+        _register(sink)
+
+    def remove(self, sink: Sink) -> None:
+        """Detach one attachment of ``sink``."""
+        with self._lock:
+            count = self._counts.get(id(sink), 0)
+            if count == 0:
+                return
+            if count == 1:
+                del self._counts[id(sink)]
+                self.sinks = tuple(s for s in self.sinks if s is not sink)
+            else:
+                self._counts[id(sink)] = count - 1
+        _unregister(sink)
+
+    def clear(self) -> None:
+        """Detach every sink."""
+        with self._lock:
+            sinks, self.sinks = self.sinks, ()
+            counts, self._counts = self._counts, {}
+        for sink in sinks:
+            for _ in range(counts.get(id(sink), 1)):
+                _unregister(sink)
+
+    @property
+    def active(self) -> bool:
+        """Whether any sink or ``capture_queries`` block would see an event."""
+        return bool(self.sinks) or bool(_collectors.get())
+
+    def record(
+        self,
+        sql: str,
+        parameters: Parameters,
+        *,
+        duration: float,
+        started_at: float,
+        rowcount: int | None,
+        executemany: bool = False,
+        error: BaseException | None = None,
+        stack: tuple[CallSite, ...] = (),
+        orm: OrmContext | None = None,
+    ) -> None:
+        """Build the event for one statement and hand it to every sink."""
+        collectors = _collectors.get()
+        sinks = self.sinks
+        if not sinks and not collectors:
+            return
+        try:
+            info = fingerprint_info(sql)
+            event = QueryEvent(
+                sql=sql,
+                parameters=parameters,
+                fingerprint=info.fingerprint,
+                duration=duration,
+                rowcount=rowcount if rowcount is None or rowcount >= 0 else None,
+                executemany=executemany,
+                error=error,
+                callsite=stack[0] if stack else None,
+                stack=stack,
+                scope=_current.get(),
+                adapter=self.adapter,
+                dialect=self.dialect,
+                timestamp=started_at,
+                orm=orm,
+                kind=info.kind,
+            )
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            report_sink_error(self, exc, "event construction")
+            return
+        for sink in sinks:
+            try:
+                sink(event)
+            except ReportedError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - never break the app
+                report_sink_error(sink, exc, "__call__")
+        for collect in collectors:
+            collect(event)

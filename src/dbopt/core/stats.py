@@ -1,0 +1,276 @@
+"""``QueryStats``: an in-process pg_stat_statements."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dbopt.core.events import QueryEvent
+from dbopt.core.params import apply_policy, check_policy, jsonable
+from dbopt.errors import ConfigurationError
+
+__all__ = ["QueryStats", "StatementStats"]
+
+SortKey = Literal["total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors"]
+_SORT_KEYS = ("total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors")
+
+
+@dataclass(slots=True)
+class StatementStats:
+    """Aggregates for one fingerprint. Times are in seconds."""
+
+    fingerprint: str
+    normalized: str
+    kind: str
+    calls: int = 0
+    total_time: float = 0.0
+    min_time: float = float("inf")
+    max_time: float = 0.0
+    rows: int = 0
+    errors: int = 0
+    example_sql: str = ""
+    example_params: Any = None
+    callsites: dict[str, int] = field(default_factory=dict)
+    samples: list[float] = field(default_factory=list)
+    dialect: str = ""
+
+    @property
+    def mean_time(self) -> float:
+        """Mean seconds per call."""
+        return self.total_time / self.calls if self.calls else 0.0
+
+    @property
+    def p95_time(self) -> float:
+        """95th percentile of the sampled durations (seconds)."""
+        return _percentile(self.samples, 0.95)
+
+    @property
+    def p50_time(self) -> float:
+        """Median of the sampled durations (seconds)."""
+        return _percentile(self.samples, 0.5)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; :meth:`QueryStats.from_dict` reads it back."""
+        return {
+            "fingerprint": self.fingerprint,
+            "normalized": self.normalized,
+            "kind": self.kind,
+            "calls": self.calls,
+            "total_time": self.total_time,
+            "min_time": self.min_time if self.calls else 0.0,
+            "max_time": self.max_time,
+            "mean_time": self.mean_time,
+            "p95_time": self.p95_time,
+            "rows": self.rows,
+            "errors": self.errors,
+            "example_sql": self.example_sql,
+            "example_params": jsonable(self.example_params),
+            "callsites": dict(self.callsites),
+            "samples": list(self.samples),
+            "dialect": self.dialect,
+        }
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class QueryStats:
+    """Per-fingerprint statistics of every statement it sees, like pg_stat_statements.
+
+    A sink: attach it with ``dbopt.instrument(engine, stats)``. Thread-safe.
+    Memory is bounded: at most ``max_statements`` fingerprints (when full,
+    the cheapest tenth by total time is evicted), ``max_callsites`` call sites
+    and ``samples`` durations (a uniform reservoir) per fingerprint.
+    ``params`` is the policy for the example parameters kept per fingerprint
+    (``"keep"`` by default, so the example can be EXPLAINed later).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_statements: int = 5000,
+        samples: int = 256,
+        max_callsites: int = 16,
+        params: str = "keep",
+    ) -> None:
+        if max_statements < 1 or samples < 1 or max_callsites < 0:
+            raise ConfigurationError("max_statements and samples must be positive")
+        self.max_statements = max_statements
+        self.sample_size = samples
+        self.max_callsites = max_callsites
+        self.params = check_policy(params)
+        self.evicted = 0
+        self._stats: dict[str, StatementStats] = {}
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+
+    def __call__(self, event: QueryEvent) -> None:
+        with self._lock:
+            st = self._stats.get(event.fingerprint)
+            if st is None:
+                if len(self._stats) >= self.max_statements:
+                    self._evict()
+                st = StatementStats(
+                    event.fingerprint,
+                    event.normalized,
+                    event.kind,
+                    example_sql=event.sql,
+                    example_params=apply_policy(event.parameters, self.params),
+                    dialect=event.dialect,
+                )
+                self._stats[event.fingerprint] = st
+            d = event.duration
+            st.calls += 1
+            st.total_time += d
+            st.min_time = min(st.min_time, d)
+            st.max_time = max(st.max_time, d)
+            if event.rowcount is not None and event.rowcount > 0:
+                st.rows += event.rowcount
+            if event.error is not None:
+                st.errors += 1
+            if len(st.samples) < self.sample_size:
+                st.samples.append(d)
+            else:
+                j = self._rng.randrange(st.calls)
+                if j < self.sample_size:
+                    st.samples[j] = d
+            site = event.callsite
+            if site is not None:
+                key = f"{site.file}:{site.line}"
+                if key in st.callsites:
+                    st.callsites[key] += 1
+                elif len(st.callsites) < self.max_callsites:
+                    st.callsites[key] = 1
+
+    def _evict(self) -> None:
+        ordered = sorted(self._stats.values(), key=lambda s: s.total_time)
+        for st in ordered[: max(1, self.max_statements // 10)]:
+            del self._stats[st.fingerprint]
+            self.evicted += 1
+
+    def __len__(self) -> int:
+        return len(self._stats)
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return fingerprint in self._stats
+
+    def __getitem__(self, fingerprint: str) -> StatementStats:
+        return self._stats[fingerprint]
+
+    def statements(self) -> list[StatementStats]:
+        """All entries (a snapshot list)."""
+        with self._lock:
+            return list(self._stats.values())
+
+    def top(self, n: int = 10, by: SortKey = "total_time") -> list[StatementStats]:
+        """The ``n`` entries with the largest ``by``."""
+        if by not in _SORT_KEYS:
+            raise ConfigurationError(f"by must be one of {_SORT_KEYS}, got {by!r}")
+        return sorted(self.statements(), key=lambda s: getattr(s, by), reverse=True)[:n]
+
+    @property
+    def total_calls(self) -> int:
+        """Calls over all fingerprints."""
+        return sum(s.calls for s in self.statements())
+
+    def reset(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._stats.clear()
+            self.evicted = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready snapshot (``json.dump`` it to share or save)."""
+        return {
+            "version": 1,
+            "evicted": self.evicted,
+            "statements": [s.to_dict() for s in self.statements()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **options: Any) -> QueryStats:
+        """Rebuild stats saved with :meth:`to_dict`."""
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise ConfigurationError("not a dbopt QueryStats dict (version 1)")
+        stats = cls(**options)
+        stats.evicted = int(data.get("evicted", 0))
+        for raw in data.get("statements", []):
+            stats._stats[raw["fingerprint"]] = _entry_from_dict(raw)
+        return stats
+
+    def merge(self, *others: QueryStats | dict[str, Any]) -> QueryStats:
+        """Add other stats (e.g. from other worker processes) into this one; returns self."""
+        for other in others:
+            source = other if isinstance(other, QueryStats) else QueryStats.from_dict(other)
+            self._merge_entries(source.statements())
+            self.evicted += source.evicted
+        return self
+
+    def _merge_entries(self, entries: Iterable[StatementStats]) -> None:
+        with self._lock:
+            for theirs in entries:
+                mine = self._stats.get(theirs.fingerprint)
+                if mine is None:
+                    if len(self._stats) >= self.max_statements:
+                        self._evict()
+                    copy = _entry_from_dict(theirs.to_dict())
+                    self._stats[theirs.fingerprint] = copy
+                    continue
+                before = mine.calls
+                mine.calls += theirs.calls
+                mine.total_time += theirs.total_time
+                mine.min_time = min(mine.min_time, theirs.min_time)
+                mine.max_time = max(mine.max_time, theirs.max_time)
+                mine.rows += theirs.rows
+                mine.errors += theirs.errors
+                for key, count in theirs.callsites.items():
+                    if key in mine.callsites or len(mine.callsites) < self.max_callsites:
+                        mine.callsites[key] = mine.callsites.get(key, 0) + count
+                mine.samples = _merge_samples(
+                    mine.samples,
+                    before,
+                    theirs.samples,
+                    theirs.calls,
+                    self.sample_size,
+                    self._rng,
+                )
+
+
+def _merge_samples(
+    a: list[float], a_calls: int, b: list[float], b_calls: int, size: int, rng: random.Random
+) -> list[float]:
+    """Merge two reservoirs, weighting each by the calls it stands for."""
+    if len(a) + len(b) <= size:
+        return a + b
+    total = a_calls + b_calls or 1
+    take_a = min(len(a), round(size * a_calls / total))
+    take_b = min(len(b), size - take_a)
+    return rng.sample(a, take_a) + rng.sample(b, take_b)
+
+
+def _entry_from_dict(raw: dict[str, Any]) -> StatementStats:
+    calls = int(raw["calls"])
+    return StatementStats(
+        fingerprint=raw["fingerprint"],
+        normalized=raw.get("normalized", ""),
+        kind=raw.get("kind", "other"),
+        calls=calls,
+        total_time=float(raw["total_time"]),
+        min_time=float(raw.get("min_time", 0.0)) if calls else float("inf"),
+        max_time=float(raw.get("max_time", 0.0)),
+        rows=int(raw.get("rows", 0)),
+        errors=int(raw.get("errors", 0)),
+        example_sql=raw.get("example_sql", ""),
+        example_params=raw.get("example_params"),
+        callsites=dict(raw.get("callsites", {})),
+        samples=[float(x) for x in raw.get("samples", [])],
+        dialect=raw.get("dialect", ""),
+    )

@@ -1,0 +1,147 @@
+"""``dbopt.instrument``: attach sinks to an engine, connection or pool, explicitly."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dbopt.core.pipeline import Pipeline
+from dbopt.errors import InstrumentationError
+
+if TYPE_CHECKING:
+    from dbopt.typing import Sink
+
+__all__ = ["Instrumentation", "instrument"]
+
+
+class Adapter(Protocol):
+    """What :func:`instrument` needs of an adapter."""
+
+    pipeline: Pipeline
+
+    def attach(self) -> None: ...
+
+    def detach(self) -> None: ...
+
+
+_lock = threading.RLock()
+#: target → (adapter, number of live handles)
+_adapters: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def _make_adapter(target: Any, callsite_depth: int) -> tuple[Any, Adapter]:
+    """Return (registry key, new adapter) for ``target``."""
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    if isinstance(target, (Engine, AsyncEngine)):
+        from dbopt.adapters.sqlalchemy import SQLAlchemyAdapter
+
+        adapter = SQLAlchemyAdapter.for_target(target, callsite_depth)
+        return adapter.engine, adapter
+    module = type(target).__module__ or ""
+    if module.split(".")[0] in ("psycopg", "psycopg_pool"):
+        from dbopt.adapters.psycopg import PsycopgAdapter
+
+        return target, PsycopgAdapter.for_target(target, callsite_depth)
+    from dbopt.adapters.dbapi import ConnectionProxy
+
+    if isinstance(target, ConnectionProxy):
+        return target, target._dbopt_adapter
+    raise InstrumentationError(
+        f"cannot instrument {type(target).__qualname__}: pass a SQLAlchemy Engine or "
+        "AsyncEngine, a psycopg 3 connection or pool; wrap other DB-API connections "
+        "with dbopt.wrap_dbapi(conn, *sinks)"
+    )
+
+
+class Instrumentation:
+    """A handle on sinks attached to one target; ``detach()`` undoes exactly it.
+
+    Also a context manager: ``with dbopt.instrument(engine, stats): ...``.
+    """
+
+    def __init__(self, target: Any, adapter: Adapter, sinks: tuple[Sink, ...]) -> None:
+        self._target = weakref.ref(target) if _weakrefable(target) else (lambda: target)
+        self.adapter = adapter
+        self.sinks = sinks
+        self.attached = True
+
+    @property
+    def target(self) -> Any:
+        """The instrumented object (None once it was garbage-collected)."""
+        return self._target()
+
+    def detach(self) -> None:
+        """Remove this handle's sinks; the last handle also removes the listeners."""
+        with _lock:
+            if not self.attached:
+                return
+            self.attached = False
+            for sink in self.sinks:
+                self.adapter.pipeline.remove(sink)
+            target = self._target()
+            entry = _adapters.get(target) if target is not None else None
+            if entry is not None and entry[0] is self.adapter:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    self.adapter.detach()
+                    del _adapters[target]
+            elif entry is None:
+                self.adapter.detach()
+
+    def __enter__(self) -> Instrumentation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.detach()
+
+    def __repr__(self) -> str:
+        state = "attached" if self.attached else "detached"
+        return f"<Instrumentation {state} sinks={len(self.sinks)} adapter={self.adapter!r}>"
+
+
+def _weakrefable(obj: Any) -> bool:
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return False
+    return True
+
+
+def instrument(target: Any, *sinks: Sink, callsite_depth: int = 5) -> Instrumentation:
+    """Attach ``sinks`` to ``target`` and return a handle to detach them.
+
+    ``target`` is a SQLAlchemy ``Engine``/``AsyncEngine``, a psycopg 3
+    ``Connection``/``AsyncConnection``, a psycopg_pool pool, or a proxy from
+    :func:`dbopt.wrap_dbapi`. Nothing else is patched. Attaching the same
+    sink to the same target twice delivers each event to it once.
+    ``callsite_depth`` is how many application frames events keep (0 turns
+    call-site capture off) and applies when the target is first instrumented.
+    With no sinks, the target still feeds ``capture_queries()`` blocks.
+    """
+    for sink in sinks:
+        if not callable(sink):
+            raise InstrumentationError(f"a sink must be callable, got {sink!r}")
+    with _lock:
+        entry = _adapters.get(target) if _weakrefable(target) else None
+        if entry is None:
+            key, adapter = _make_adapter(target, callsite_depth)
+            entry = _adapters.get(key)
+            if entry is None:
+                adapter.attach()
+                entry = [adapter, 0]
+                _adapters[key] = entry
+            target = key
+        adapter = entry[0]
+        entry[1] += 1
+        for sink in sinks:
+            adapter.pipeline.add(sink)
+        return Instrumentation(target, adapter, tuple(sinks))
