@@ -14,7 +14,12 @@ from types import FrameType
 
 from dbopt.core.events import CallSite
 
-__all__ = ["DEFAULT_IGNORED_PACKAGES", "capture_stack", "ignore_packages"]
+__all__ = [
+    "DEFAULT_IGNORED_PACKAGES",
+    "capture_stack",
+    "ignore_packages",
+    "treat_as_application",
+]
 
 #: Top-level packages whose frames are never the application's call site.
 DEFAULT_IGNORED_PACKAGES: frozenset[str] = frozenset(
@@ -58,6 +63,7 @@ DEFAULT_IGNORED_PACKAGES: frozenset[str] = frozenset(
 )
 
 _ignored: set[str] = set(DEFAULT_IGNORED_PACKAGES)
+_application: set[str] = set()
 _decisions: dict[str, bool] = {}
 _lock = threading.Lock()
 _STDLIB = sysconfig.get_paths().get("stdlib", "\0")
@@ -70,13 +76,20 @@ def ignore_packages(*packages: str) -> None:
         _decisions.clear()
 
 
+def treat_as_application(*modules: str) -> None:
+    """Treat frames from these exact modules as application code (demos, examples)."""
+    with _lock:
+        _application.update(modules)
+        _decisions.clear()
+
+
 def _is_library(frame: FrameType) -> bool:
     filename = frame.f_code.co_filename
     decision = _decisions.get(filename)
     if decision is None:
         module = frame.f_globals.get("__name__") or ""
         top = module.partition(".")[0]
-        decision = (
+        decision = module not in _application and (
             top in _ignored
             or filename.startswith("<frozen")
             or (filename.startswith(_STDLIB) and "site-packages" not in filename)

@@ -1,0 +1,1 @@
+"""Renderers: dbopt's results as text (and, as they land, JSON, SARIF, HTML)."""
