@@ -52,7 +52,10 @@ def test_bad_stats_file_is_one_clear_line(
 def test_python_dash_m() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dbopt", "demo", "--users", "40"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "dbopt demo" in result.stdout

@@ -92,11 +92,10 @@ def test_capture_queries_with_target(sqlite_engine: Engine) -> None:
 
 
 def test_nested_capture_blocks(sqlite_engine: Engine) -> None:
-    with dbopt.capture_queries(sqlite_engine) as outer:
-        with sqlite_engine.connect() as c:
-            c.execute(text("SELECT 1"))
-            with dbopt.capture_queries() as inner:
-                c.execute(text("SELECT 2"))
+    with dbopt.capture_queries(sqlite_engine) as outer, sqlite_engine.connect() as c:
+        c.execute(text("SELECT 1"))
+        with dbopt.capture_queries() as inner:
+            c.execute(text("SELECT 2"))
     assert len(outer) == 2
     assert len(inner) == 1
 

@@ -48,7 +48,10 @@ def orm_engine(pg_url: str) -> Iterator[Engine]:
     Base.metadata.create_all(engine)
     with Session(engine) as s:
         s.add_all(
-            [User(id=i, name=f"u{i}", posts=[Post(id=i * 10 + j) for j in range(2)]) for i in range(5)]
+            [
+                User(id=i, name=f"u{i}", posts=[Post(id=i * 10 + j) for j in range(2)])
+                for i in range(5)
+            ]
         )
         s.commit()
     yield engine

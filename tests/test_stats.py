@@ -26,7 +26,9 @@ def _lookup(conn: ConnectionProxy, n: int) -> None:
         conn.execute("SELECT v FROM t WHERE id = ?", (i,)).fetchall()
 
 
-def test_aggregates_per_fingerprint(conn_and_stats: tuple[ConnectionProxy, dbopt.QueryStats]) -> None:
+def test_aggregates_per_fingerprint(
+    conn_and_stats: tuple[ConnectionProxy, dbopt.QueryStats],
+) -> None:
     conn, stats = conn_and_stats
     _lookup(conn, 30)
     conn.execute("SELECT v FROM t WHERE id = 5")  # literal: same fingerprint

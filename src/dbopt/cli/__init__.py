@@ -33,9 +33,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise DboptError(f"cannot read stats file {args.file}: {exc}") from exc
     if args.format == "json":
-        json.dump(
-            [s.to_dict() for s in stats.top(args.top, by=args.sort)], sys.stdout, indent=2
-        )
+        json.dump([s.to_dict() for s in stats.top(args.top, by=args.sort)], sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(stats_table(stats.top(args.top, by=args.sort)) + "\n")
@@ -55,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("file")
     stats.add_argument("--top", type=int, default=20)
     stats.add_argument(
-        "--sort", default="total_time",
+        "--sort",
+        default="total_time",
         choices=["total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors"],
     )
     stats.add_argument("--format", choices=["text", "json"], default="text")

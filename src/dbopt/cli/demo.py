@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
 
-from sqlalchemy import ForeignKey, create_engine, func, select
+from sqlalchemy import ForeignKey, create_engine, func, insert, select
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -80,29 +80,42 @@ class UserInteraction(Base):
 
 def _generate(session: Session, users: int, rng: random.Random) -> int:
     session.add_all(
-        User(id=i, email=f"user{i}@example.com", full_name=f"User {i}",
-             user_role="instructor" if i % 20 == 0 else "student")
+        User(
+            id=i,
+            email=f"user{i}@example.com",
+            full_name=f"User {i}",
+            user_role="instructor" if i % 20 == 0 else "student",
+        )
         for i in range(1, users + 1)
     )
     courses = max(5, users // 10)
     session.add_all(
-        Course(id=c, title=f"Course {c}", instructor_id=20 * (1 + c % max(1, users // 20)),
-               status=rng.choice(["draft", "published", "published", "archived"]))
+        Course(
+            id=c,
+            title=f"Course {c}",
+            instructor_id=20 * (1 + c % max(1, users // 20)),
+            status=rng.choice(["draft", "published", "published", "archived"]),
+        )
         for c in range(1, courses + 1)
     )
     session.add_all(
         CourseModule(id=c * 100 + p, course_id=c, title=f"Module {p}", position=p)
-        for c in range(1, courses + 1) for p in range(1, 6)
+        for c in range(1, courses + 1)
+        for p in range(1, 6)
     )
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     kinds = ["video_play", "video_pause", "quiz_start", "quiz_submit", "page_view"]
     n = users * 150
     session.execute(
-        UserInteraction.__table__.insert(),
+        insert(UserInteraction),
         [
-            {"id": i, "user_id": rng.randint(1, users), "course_id": rng.randint(1, courses),
-             "interaction_type": rng.choice(kinds),
-             "created_at": start + timedelta(minutes=i)}
+            {
+                "id": i,
+                "user_id": rng.randint(1, users),
+                "course_id": rng.randint(1, courses),
+                "interaction_type": rng.choice(kinds),
+                "created_at": start + timedelta(minutes=i),
+            }
             for i in range(1, n + 1)
         ],
     )
@@ -120,9 +133,7 @@ def _course_page(session: Session) -> int:
 
 def _course_page_fixed(session: Session) -> int:
     """The same page with one extra query for all modules."""
-    stmt = select(Course).where(Course.status == "published").options(
-        selectinload(Course.modules)
-    )
+    stmt = select(Course).where(Course.status == "published").options(selectinload(Course.modules))
     return sum(len(course.modules) for course in session.scalars(stmt))
 
 
@@ -167,11 +178,17 @@ def run_demo(rows: int = 200, out: TextIO | None = None, seed: int = 7) -> dict[
             f"{interactions} interactions\n\n"
         )
         with dbopt.instrument(engine, stats, logger):
-            with dbopt.scope("GET /courses"), Session(engine) as session, \
-                    dbopt.capture_queries() as naive:
+            with (
+                dbopt.scope("GET /courses"),
+                Session(engine) as session,
+                dbopt.capture_queries() as naive,
+            ):
                 _course_page(session)
-            with dbopt.scope("GET /courses (selectinload)"), Session(engine) as session, \
-                    dbopt.capture_queries() as fixed:
+            with (
+                dbopt.scope("GET /courses (selectinload)"),
+                Session(engine) as session,
+                dbopt.capture_queries() as fixed,
+            ):
                 _course_page_fixed(session)
             with dbopt.scope("GET /activity"), Session(engine) as session:
                 _activity_report(session, rows, rng)

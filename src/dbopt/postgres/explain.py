@@ -33,7 +33,10 @@ class Explainer:
     """
 
     def __init__(
-        self, target: Engine | URL | str, *, statement_timeout_ms: int = 5000,
+        self,
+        target: Engine | URL | str,
+        *,
+        statement_timeout_ms: int = 5000,
         connect_timeout_s: int = 5,
     ) -> None:
         self.conninfo = _conninfo(target)
@@ -55,8 +58,10 @@ class Explainer:
         options = "FORMAT JSON"
         if parameters is None and _DOLLAR_PARAM.search(sql):
             options += ", GENERIC_PLAN"
-        if isinstance(parameters, (list, tuple)) and parameters and isinstance(
-            parameters[0], (list, tuple, dict)
+        if (
+            isinstance(parameters, (list, tuple))
+            and parameters
+            and isinstance(parameters[0], (list, tuple, dict))
         ):
             parameters = parameters[0]  # executemany: explain the first set
         with self._lock:
@@ -81,8 +86,11 @@ class Explainer:
         if self._conn is None or self._conn.closed:
             try:
                 self._conn = psycopg.connect(
-                    self.conninfo, autocommit=True, connect_timeout=self.connect_timeout_s,
-                    application_name="dbopt-explain", prepare_threshold=None,
+                    self.conninfo,
+                    autocommit=True,
+                    connect_timeout=self.connect_timeout_s,
+                    application_name="dbopt-explain",
+                    prepare_threshold=None,
                 )
             except psycopg.Error as exc:
                 raise ServerUnavailableError(f"cannot connect for EXPLAIN: {exc}") from exc

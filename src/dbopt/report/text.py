@@ -47,7 +47,11 @@ def stats_table(entries: Iterable[StatementStats], sql_width: int = 70) -> str:
     """The top statements of a :class:`~dbopt.QueryStats` as a table (times in ms)."""
     rows = []
     for s in entries:
-        sql = s.normalized if len(s.normalized) <= sql_width else s.normalized[: sql_width - 3] + "..."
+        sql = (
+            s.normalized
+            if len(s.normalized) <= sql_width
+            else s.normalized[: sql_width - 3] + "..."
+        )
         rows.append(
             (s.calls, s.total_time * 1000, s.mean_time * 1000, s.p95_time * 1000, s.rows, sql)
         )
