@@ -114,3 +114,25 @@ def test_params_policy() -> None:
     assert entry.example_params == ["<str>", "<int>"]
     with pytest.raises(dbopt.ConfigurationError):
         dbopt.QueryStats(params="everything")
+
+
+def _worker_stats(n: int) -> dict[str, object]:
+    stats = dbopt.QueryStats()
+    conn = dbopt.wrap_dbapi(sqlite3.connect(":memory:"), stats)
+    for i in range(n):
+        conn.execute("SELECT ?", (i,))
+    conn.detach()
+    conn.close()
+    return stats.to_dict()
+
+
+def test_merge_from_worker_processes() -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        parts = pool.map(_worker_stats, [30, 70])
+    merged = dbopt.QueryStats().merge(*parts)
+    entry = merged[dbopt.fingerprint("SELECT ?")]
+    assert entry.calls == 100
+    assert len(entry.samples) == 100
