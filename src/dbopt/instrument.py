@@ -41,8 +41,10 @@ def _make_adapter(target: Any, callsite_depth: int) -> tuple[Any, Adapter]:
 
         adapter = SQLAlchemyAdapter.for_target(target, callsite_depth)
         return adapter.engine, adapter
-    module = type(target).__module__ or ""
-    if module.split(".")[0] in ("psycopg", "psycopg_pool"):
+    if any(
+        (cls.__module__ or "").split(".")[0] in ("psycopg", "psycopg_pool")
+        for cls in type(target).__mro__
+    ):
         from dbopt.adapters.psycopg import PsycopgAdapter
 
         return target, PsycopgAdapter.for_target(target, callsite_depth)

@@ -8,11 +8,13 @@ returns a proxy connection whose cursors time every ``execute`` and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from dbopt.core.callsite import capture_stack
 from dbopt.core.pipeline import Pipeline
+from dbopt.errors import InstrumentationError, ReportedError
 
 if TYPE_CHECKING:
     from dbopt.instrument import Instrumentation
@@ -42,56 +44,69 @@ def _dialect_of(conn: Any) -> str:
 
 
 class DbapiAdapter:
-    """The pipeline of one proxied connection; attaching is the proxy itself."""
+    """The pipeline of one proxied connection; the proxy reports only while attached."""
 
     name = "dbapi"
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self.attached = False
 
     def attach(self) -> None:
-        """Nothing to do: the proxy is the instrumentation."""
+        """Start reporting (sinks, and ``capture_queries()`` blocks)."""
+        self.attached = True
 
     def detach(self) -> None:
-        """Nothing to do: with no sinks left the proxy only passes calls through."""
+        """Stop reporting: the proxy only passes calls through."""
+        self.attached = False
+
+
+def _sql_text(sql: Any) -> str:
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, (bytes, bytearray)):
+        return bytes(sql).decode("utf-8", "replace")
+    return str(sql)
 
 
 def _run(
-    pipeline: Pipeline,
+    adapter: DbapiAdapter,
     method: Any,
     sql: Any,
     parameters: Any,
     executemany: bool,
     cursor: Any,
 ) -> Any:
+    pipeline = adapter.pipeline
+    if not (adapter.attached and pipeline.active):
+        return method(sql) if parameters is None else method(sql, parameters)
+    if executemany and parameters is not None and not isinstance(parameters, Sequence):
+        parameters = list(parameters)
     args = (sql,) if parameters is None else (sql, parameters)
-    if not pipeline.active:
-        return method(*args)
     started_at = time.time()
     start = time.perf_counter()
     try:
         result = method(*args)
     except Exception as exc:
-        pipeline.record(
-            sql if isinstance(sql, str) else str(sql),
-            parameters,
-            duration=time.perf_counter() - start,
-            started_at=started_at,
-            rowcount=None,
-            executemany=executemany,
-            error=exc,
-            stack=capture_stack(pipeline.callsite_depth, 2),
-        )
+        with suppress(ReportedError):  # the statement's own error is what the app sees
+            pipeline.record(
+                _sql_text(sql),
+                parameters,
+                duration=time.perf_counter() - start,
+                started_at=started_at,
+                rowcount=None,
+                executemany=executemany,
+                error=exc,
+                stack=capture_stack(pipeline.callsite_depth, 2),
+            )
         raise
     duration = time.perf_counter() - start
     try:
         rowcount = cursor.rowcount
     except Exception:  # noqa: BLE001 - some drivers raise on closed cursors
         rowcount = None
-    if executemany and parameters is not None and not isinstance(parameters, (list, tuple)):
-        parameters = "<iterator>"
     pipeline.record(
-        sql if isinstance(sql, str) else str(sql),
+        _sql_text(sql),
         parameters,
         duration=duration,
         started_at=started_at,
@@ -119,7 +134,7 @@ class CursorProxy:
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         """Execute one statement; returns what the driver's cursor returns."""
         result = _run(
-            self._dbopt_connection._dbopt_adapter.pipeline,
+            self._dbopt_connection._dbopt_adapter,
             self._dbopt_cursor.execute,
             operation,
             parameters,
@@ -129,11 +144,9 @@ class CursorProxy:
         return self if result is self._dbopt_cursor else result
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        """Execute one statement for each parameter set."""
-        if not isinstance(seq_of_parameters, (list, tuple)):
-            seq_of_parameters = list(seq_of_parameters)
+        """Execute one statement per parameter set (observed, an iterator becomes a list)."""
         result = _run(
-            self._dbopt_connection._dbopt_adapter.pipeline,
+            self._dbopt_connection._dbopt_adapter,
             self._dbopt_cursor.executemany,
             operation,
             seq_of_parameters,
@@ -144,6 +157,9 @@ class CursorProxy:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._dbopt_cursor)
+
+    def __next__(self) -> Any:
+        return next(self._dbopt_cursor)
 
     def __enter__(self) -> CursorProxy:
         enter = getattr(self._dbopt_cursor, "__enter__", None)
@@ -229,8 +245,16 @@ def wrap_dbapi(
     to one guessed from the driver module (sqlite3 → ``"sqlite"``, PyMySQL →
     ``"mysql"``, psycopg2 → ``"postgresql"``). ``proxy.detach()`` removes the
     sinks; more can be attached with ``dbopt.instrument(proxy, sink)``.
+    Raises :class:`~dbopt.errors.InstrumentationError` when ``connection`` is
+    already a proxy (attach more sinks with ``dbopt.instrument(proxy, sink)``).
     """
     from dbopt.instrument import instrument
+
+    if isinstance(connection, ConnectionProxy):
+        raise InstrumentationError(
+            "this connection is already wrapped: attach more sinks with "
+            "dbopt.instrument(proxy, *sinks)"
+        )
 
     adapter = DbapiAdapter(
         Pipeline(
