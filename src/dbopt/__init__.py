@@ -14,6 +14,9 @@ from dbopt.core.capture import CapturedQueries, capture_queries
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint, normalize
 from dbopt.core.logger import QueryLogger
+from dbopt.core.nplusone import NPlusOneDetector
+from dbopt.core.nplusone_allow import NPlusOneAllow
+from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding, NPlusOneWarning
 from dbopt.core.scope import Scope, current_scope, scope
 from dbopt.core.stats import QueryStats, StatementStats
 from dbopt.errors import (
@@ -39,6 +42,11 @@ __all__ = [
     "Instrumentation",
     "InstrumentationError",
     "MissingDependencyError",
+    "NPlusOneAllow",
+    "NPlusOneDetector",
+    "NPlusOneError",
+    "NPlusOneFinding",
+    "NPlusOneWarning",
     "OrmContext",
     "QueryEvent",
     "QueryLogger",

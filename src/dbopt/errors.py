@@ -9,7 +9,9 @@ Every error dbopt raises derives from :class:`DboptError`::
     │   └── ServerUnavailableError   the server could not be reached
     ├── MissingDependencyError  an optional extra is not installed (names the extra)
     └── ReportedError           raised on purpose by a sink the user configured to raise;
-                                 the only kind that escapes the event pipeline
+        │                        the only kind that escapes the event pipeline
+        ├── NPlusOneError        N+1 findings of a scope (action="raise")
+        └── NPlusOneWarning      the same as a warning (action="warn"; also a UserWarning)
 
 Driver errors are translated at the boundary into the most specific of these
 with ``raise ... from exc``; the application's own statement errors are never

@@ -48,6 +48,7 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
                 relationship=f"{owner}.{key}" if owner and key else key,
                 strategy=str(getattr(prop, "lazy", "")) or None,
                 uselist=getattr(prop, "uselist", None),
+                target=_target_name(prop),
             )
         else:
             mapper = state.bind_mapper
@@ -55,6 +56,11 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
         _pending_orm.set((state.statement, ctx))
     except Exception:  # noqa: BLE001 - ORM context is a courtesy, never a failure
         _pending_orm.set(None)
+
+
+def _target_name(prop: Any) -> str | None:
+    target = getattr(getattr(prop, "mapper", None), "class_", None)
+    return target.__name__ if target is not None else None
 
 
 def _orm_listen() -> None:

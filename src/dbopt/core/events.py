@@ -40,6 +40,8 @@ class OrmContext:
     relationship: str | None = None
     strategy: str | None = None
     uselist: bool | None = None
+    #: The class a relationship load returns (``"Post"`` for ``User.posts``).
+    target: str | None = None
 
     def describe(self) -> str:
         """Say it in words: ``"lazy load of User.posts"``."""

@@ -1,0 +1,419 @@
+"""N+1 detection: one SELECT per row of a loop, found from the event stream alone.
+
+Within one :func:`dbopt.scope`, a group is the statements sharing a
+fingerprint and a call-site key (the innermost ``key_depth`` application
+frames). A group whose statements ran with at least ``threshold`` distinct
+values (parameters, or literals inlined in the text) is an N+1. The same
+statement with the same values run ``repeat_threshold`` times with no write
+in between is a repeated query (a missing cache). No SQL is parsed: the
+fingerprint is already on the event, and values are hashed, not stored.
+Findings are built, allowlisted and reported when the scope ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeAlias
+
+from dbopt.core.events import CallSite, QueryEvent
+from dbopt.core.fingerprint import fingerprint_info
+from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
+from dbopt.core.nplusone_findings import (
+    FindingKind,
+    NPlusOneError,
+    NPlusOneFinding,
+    NPlusOneWarning,
+    n_plus_one_fix,
+    repeated_query_fix,
+)
+from dbopt.core.scope import Scope, current_scope
+from dbopt.errors import ConfigurationError
+
+__all__ = ["NPlusOneAction", "NPlusOneDetector"]
+
+#: What the detector does with each finding when a scope ends.
+NPlusOneAction: TypeAlias = "Literal['warn', 'log', 'raise'] | Callable[[NPlusOneFinding], None]"
+
+#: Open scope states past which those of ended scopes are dropped.
+_PURGE_AT = 256
+#: Distinct call sites kept per repeated statement.
+_MAX_SITES = 8
+#: Functions whose result changes between identical calls, or that act: the
+#: same statement run twice is not a missed cache.
+_VOLATILE = re.compile(
+    r"\b(?:nextval|setval|currval|lastval|random|randomblob|rand|gen_random_uuid"
+    r"|uuid_generate_v\d\w*|uuid|clock_timestamp|timeofday|statement_timestamp|pg_sleep"
+    r"|pg_advisory\w*|pg_try_advisory\w*|pg_notify|set_config|txid_current\w*"
+    r"|pg_current_xact_id\w*|last_insert_rowid|changes|total_changes|last_insert_id"
+    r"|get_lock|release_lock|is_free_lock|sleep|found_rows|row_count) \("
+)
+
+
+class _Group:
+    """Statements of one fingerprint from one call-site key, in one scope."""
+
+    __slots__ = ("count", "event", "values")
+
+    def __init__(self, event: QueryEvent) -> None:
+        self.event = event
+        self.count = 0
+        #: Distinct value hashes, until there are ``threshold`` of them (then None).
+        self.values: set[int] | None = set()
+
+
+class _Run:
+    """One statement with one set of values, seen at least twice since the last write."""
+
+    __slots__ = ("count", "event", "groups")
+
+    def __init__(self, groups: list[_Group], event: QueryEvent, count: int = 2) -> None:
+        #: The distinct groups (call-site keys) it came from, first first, at most _MAX_SITES.
+        self.groups = groups
+        self.event = event
+        self.count = count
+
+    def add(self, group: _Group) -> None:
+        """Count one more run, from ``group``."""
+        self.count += 1
+        groups = self.groups
+        if group is not groups[-1] and group not in groups and len(groups) < _MAX_SITES:
+            groups.append(group)
+
+    def merged(self, other: _Run) -> _Run:
+        """A run counting both (``self`` first)."""
+        groups = list(self.groups)
+        for group in other.groups:
+            if group not in groups and len(groups) < _MAX_SITES:
+                groups.append(group)
+        return _Run(groups, self.event, self.count + other.count)
+
+
+class _ScopeState:
+    __slots__ = ("done", "groups", "runs")
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, tuple[CallSite, ...]], _Group] = {}
+        #: value hash → first group (seen once) or run (seen twice or more).
+        self.runs: dict[int, _Group | _Run] = {}
+        #: Runs closed by a write that had reached the repeat threshold.
+        self.done: dict[int, _Run] = {}
+
+
+def _value_key(sql: str, parameters: Any) -> int:
+    """A hash of the statement text and its values; never raises."""
+    try:
+        if parameters is None:
+            return hash(sql)
+        if type(parameters) is dict:
+            return hash((sql, tuple(parameters.items())))
+        if type(parameters) is list:
+            return hash((sql, tuple(parameters)))
+        return hash((sql, parameters))
+    except TypeError:
+        return hash((sql, repr(parameters)))
+
+
+class NPlusOneDetector:
+    """A sink that finds N+1 queries and repeated queries in each :func:`dbopt.scope`.
+
+    Attach it like any sink: ``dbopt.instrument(engine, NPlusOneDetector())``.
+
+    * ``threshold`` (default 2): distinct values from one call-site key that
+      make an N+1; see docs/nplusone.md for why 2.
+    * ``action``: ``"warn"`` (an :class:`NPlusOneWarning` at the call site),
+      ``"log"`` (WARNING on ``logger`` with ``extra={"finding": dict}``),
+      ``"raise"`` (:class:`NPlusOneError` with every finding when the scope
+      ends, never inside a statement), or a callable given each finding.
+    * ``allow``: :class:`NPlusOneAllow` rules or ``"<field>:<pattern>"``
+      strings; :meth:`stale_allowlist` lists those that never matched.
+    * ``repeat_threshold`` (default 2, None to turn off): identical runs of
+      one statement, with no write in the scope in between, that make a
+      repeated query.
+    * ``key_depth`` (default 3): application frames in the call-site key.
+
+    Only SELECTs in a scope are checked: executemany, writes, failed
+    statements, eager loads (selectinload batches) and statements outside
+    any scope are not. Memory per scope is bounded by ``max_groups`` groups
+    and ``max_values`` tracked values; past them, new ones are not tracked.
+    """
+
+    def __init__(
+        self,
+        threshold: int = 2,
+        *,
+        action: NPlusOneAction = "warn",
+        allow: Iterable[str | NPlusOneAllow] = (),
+        repeat_threshold: int | None = 2,
+        key_depth: int = 3,
+        logger: str | logging.Logger = "dbopt.nplusone",
+        max_groups: int = 1000,
+        max_values: int = 10_000,
+        history: int = 1000,
+    ) -> None:
+        if not isinstance(threshold, int) or threshold < 2:
+            raise ConfigurationError(f"threshold must be an int >= 2, got {threshold!r}")
+        if repeat_threshold is not None and (
+            not isinstance(repeat_threshold, int) or repeat_threshold < 2
+        ):
+            raise ConfigurationError(
+                f"repeat_threshold must be an int >= 2 or None, got {repeat_threshold!r}"
+            )
+        if action not in ("warn", "log", "raise") and not callable(action):
+            raise ConfigurationError(
+                f"action must be 'warn', 'log', 'raise' or a callable, got {action!r}"
+            )
+        if key_depth < 1 or max_groups < 1 or max_values < 1:
+            raise ConfigurationError("key_depth, max_groups and max_values must be >= 1")
+        self.threshold = threshold
+        self.repeat_threshold = repeat_threshold
+        self.action = action
+        entries = (allow,) if isinstance(allow, (str, NPlusOneAllow)) else tuple(allow)
+        self.allow: tuple[NPlusOneAllow, ...] = tuple(parse_allow(entry) for entry in entries)
+        self.key_depth = key_depth
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.max_groups = max_groups
+        self.max_values = max_values
+        #: Statements seen outside any scope (not checked).
+        self.unscoped = 0
+        self._allow_hits = [0] * len(self.allow)
+        self._states: dict[Scope, _ScopeState] = {}
+        self._lock = threading.Lock()
+        self._history: deque[NPlusOneFinding] = deque(maxlen=history)
+        self._volatile: dict[str, bool] = {}
+        self._purge_at = _PURGE_AT
+
+    # Per statement
+
+    def __call__(self, event: QueryEvent) -> None:
+        scope = event.scope
+        if scope is None:
+            self._note_unscoped()
+            return
+        if event.kind != "select":
+            if event.kind != "transaction":
+                state = self._states.get(scope)
+                if state is not None and state.runs:
+                    self._close_runs(state)
+            return
+        if event.executemany or event.error is not None:
+            return
+        orm = event.orm
+        if orm is not None and orm.kind == "eager_load":
+            return
+        state = self._states.get(scope) or self._open(scope)
+        if state is None:
+            return
+        key = (event.fingerprint, event.stack[: self.key_depth])
+        group = state.groups.get(key)
+        if group is None:
+            if len(state.groups) >= self.max_groups:
+                return
+            group = state.groups[key] = _Group(event)
+        group.count += 1
+        value = _value_key(event.sql, event.parameters)
+        values = group.values
+        if values is not None:
+            values.add(value)
+            if len(values) >= self.threshold:
+                group.values = None
+        if self.repeat_threshold is None:
+            return
+        runs = state.runs
+        seen = runs.get(value)
+        if seen is None:
+            if len(runs) < self.max_values:
+                runs[value] = group
+        elif isinstance(seen, _Run):
+            seen.add(group)
+        else:
+            runs[value] = _Run([seen] if seen is group else [seen, group], event)
+
+    def _open(self, scope: Scope) -> _ScopeState | None:
+        if scope.ended is not None:
+            return None
+        with self._lock:
+            state = self._states.get(scope)
+            if state is None:
+                if len(self._states) >= self._purge_at:
+                    # Scopes that ended while this detector was detached.
+                    for stale in [s for s in self._states if s.ended is not None]:
+                        del self._states[stale]
+                    self._purge_at = max(_PURGE_AT, 2 * len(self._states))
+                state = self._states[scope] = _ScopeState()
+        return state
+
+    def _close_runs(self, state: _ScopeState) -> None:
+        """A write happened: identical reads after it are not repeats of those before."""
+        limit = self.repeat_threshold or 0
+        for value, seen in state.runs.items():
+            if isinstance(seen, _Run) and seen.count >= limit:
+                done = state.done.get(value)
+                if done is not None:
+                    state.done[value] = done.merged(seen)
+                elif len(state.done) < self.max_values:
+                    state.done[value] = seen
+        state.runs = {}
+
+    def _note_unscoped(self) -> None:
+        self.unscoped += 1
+        if self.unscoped == 1:
+            self.logger.info(
+                "dbopt N+1 detector: statements outside any dbopt.scope() are not checked; "
+                "wrap each unit of work (request, job, test) in `with dbopt.scope(name):`"
+            )
+
+    # Per scope
+
+    def scope_end(self, scope: Scope) -> None:
+        """Report the findings of ``scope``; raises :class:`NPlusOneError` if so configured."""
+        state = self._states.pop(scope, None)
+        if state is None:
+            return
+        findings = self._evaluate(state, scope, record=True)
+        if findings:
+            self._history.extend(findings)
+            self._report(findings)
+
+    def pending(self, scope: Scope | None = None) -> list[NPlusOneFinding]:
+        """The findings ``scope`` (default: the current one) would report if it ended now.
+
+        Allowlist rules that match here are not counted as used.
+        """
+        target = scope if scope is not None else current_scope()
+        state = self._states.get(target) if target is not None else None
+        if state is None or target is None:
+            return []
+        return self._evaluate(state, target, record=False)
+
+    def _evaluate(self, state: _ScopeState, scope: Scope, *, record: bool) -> list[NPlusOneFinding]:
+        candidates: list[NPlusOneFinding] = []
+        flagged: set[int] = set()
+        for group in list(state.groups.values()):
+            if group.values is None:
+                flagged.add(id(group))
+                candidates.append(self._n_plus_one(group, scope))
+        limit = self.repeat_threshold
+        if limit is not None:
+            runs = dict(state.done)
+            for value, seen in list(state.runs.items()):
+                if not isinstance(seen, _Run):
+                    continue
+                done = runs.get(value)
+                runs[value] = seen if done is None else done.merged(seen)
+            for run in runs.values():
+                if run.count < limit or (len(run.groups) == 1 and id(run.groups[0]) in flagged):
+                    continue
+                if not self._is_volatile(run.event):
+                    candidates.append(self._repeated(run, scope))
+        return [f for f in candidates if not self._allowed(f, record)]
+
+    def _allowed(self, finding: NPlusOneFinding, record: bool) -> bool:
+        allowed = False
+        for index, rule in enumerate(self.allow):
+            if rule.matches(finding):
+                allowed = True
+                if record:
+                    self._allow_hits[index] += 1
+        return allowed
+
+    def _is_volatile(self, event: QueryEvent) -> bool:
+        decision = self._volatile.get(event.fingerprint)
+        if decision is None:
+            if len(self._volatile) >= 10_000:
+                self._volatile.clear()
+            normalized = fingerprint_info(event.sql).normalized
+            decision = self._volatile[event.fingerprint] = bool(_VOLATILE.search(normalized))
+        return decision
+
+    def _n_plus_one(self, group: _Group, scope: Scope) -> NPlusOneFinding:
+        event = group.event
+        relationship, option, suggestion = n_plus_one_fix(event.orm)
+        return _finding(
+            "n_plus_one", event, group.count, (group,), scope, suggestion, relationship, option
+        )
+
+    def _repeated(self, run: _Run, scope: Scope) -> NPlusOneFinding:
+        return _finding(
+            "repeated_query",
+            run.event,
+            run.count,
+            run.groups,
+            scope,
+            repeated_query_fix(scope.name),
+        )
+
+    def _report(self, findings: list[NPlusOneFinding]) -> None:
+        action = self.action
+        if action == "raise":
+            raise NPlusOneError(findings)
+        if action == "log":
+            for finding in findings:
+                self.logger.warning("%s", finding, extra={"finding": finding.to_dict()})
+        elif action == "warn":
+            for finding in findings:
+                site = finding.callsite
+                warnings.warn_explicit(
+                    NPlusOneWarning(finding.describe()),
+                    NPlusOneWarning,
+                    site.file if site else "<dbopt>",
+                    site.line if site else 0,
+                )
+        elif callable(action):
+            for finding in findings:
+                action(finding)
+
+    # Results
+
+    @property
+    def findings(self) -> list[NPlusOneFinding]:
+        """Findings reported so far (the latest ``history`` of them), oldest first."""
+        return list(self._history)
+
+    def clear(self) -> None:
+        """Forget reported findings and allowlist use (open scopes are kept)."""
+        self._history.clear()
+        self._allow_hits = [0] * len(self.allow)
+
+    def stale_allowlist(self) -> list[NPlusOneAllow]:
+        """Allowlist rules that matched no finding of any ended scope so far."""
+        return [rule for rule, hits in zip(self.allow, self._allow_hits, strict=True) if not hits]
+
+    def __repr__(self) -> str:
+        action = self.action if isinstance(self.action, str) else "callable"
+        return (
+            f"<NPlusOneDetector threshold={self.threshold} repeat_threshold="
+            f"{self.repeat_threshold} action={action} allow={len(self.allow)}>"
+        )
+
+
+def _finding(
+    kind: FindingKind,
+    event: QueryEvent,
+    count: int,
+    groups: tuple[_Group, ...] | list[_Group],
+    scope: Scope,
+    suggestion: str,
+    relationship: str | None = None,
+    option: str | None = None,
+) -> NPlusOneFinding:
+    stack = groups[0].event.stack
+    sites = tuple(dict.fromkeys(g.event.stack[0] for g in groups if g.event.stack))
+    return NPlusOneFinding(
+        kind=kind,
+        fingerprint=event.fingerprint,
+        sql=event.sql,
+        count=count,
+        callsite=stack[0] if stack else None,
+        stack=stack,
+        callsites=sites,
+        relationship=relationship,
+        loader_option=option,
+        suggestion=suggestion,
+        scope=scope.name,
+        scope_path=scope.path,
+    )

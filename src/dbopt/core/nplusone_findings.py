@@ -1,0 +1,151 @@
+"""What the N+1 detector reports: typed findings, their fixes, and the error to raise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from dbopt.core.events import CallSite
+from dbopt.errors import ReportedError
+
+if TYPE_CHECKING:
+    from dbopt.core.events import OrmContext
+
+__all__ = [
+    "FindingKind",
+    "NPlusOneError",
+    "NPlusOneFinding",
+    "NPlusOneWarning",
+    "n_plus_one_fix",
+    "repeated_query_fix",
+]
+
+#: What a finding is about.
+FindingKind: TypeAlias = Literal["n_plus_one", "repeated_query"]
+
+_SQL_IN_MESSAGE = 300
+
+
+@dataclass(frozen=True, slots=True)
+class NPlusOneFinding:
+    """One problem found in one scope; data first, ``str()`` for people.
+
+    ``count`` is how many times the statement ran (from that call-site key,
+    for an N+1; with the same values, for a repeated query). ``callsite`` is
+    the application line that issued the statements (for a lazy load, the
+    line that read the attribute), ``stack`` the frames outwards from it, and
+    ``callsites`` every distinct line that issued them (a repeated query may
+    come from several). ``relationship`` (``"User.posts"``) and
+    ``loader_option`` (``"selectinload(User.posts)"``) are set for
+    SQLAlchemy lazy loads.
+    """
+
+    kind: FindingKind
+    fingerprint: str
+    sql: str
+    count: int
+    callsite: CallSite | None
+    stack: tuple[CallSite, ...]
+    callsites: tuple[CallSite, ...]
+    relationship: str | None
+    loader_option: str | None
+    suggestion: str
+    scope: str | None
+    scope_path: str | None
+
+    def describe(self) -> str:
+        """Several lines: what, where, the statement, and the fix."""
+        where = f" from {', '.join(map(str, self.callsites))}" if self.callsites else ""
+        scope = f" [scope {self.scope_path}]" if self.scope_path else ""
+        if self.kind == "n_plus_one":
+            what = f" of {self.relationship} (lazy load)" if self.relationship else ""
+            head = f"N+1: {self.count} queries{what}{where}{scope}"
+        else:
+            head = f"repeated query: {self.count} identical queries{where}{scope}"
+        sql = " ".join(self.sql.split())
+        if len(sql) > _SQL_IN_MESSAGE:
+            sql = sql[:_SQL_IN_MESSAGE] + "..."
+        return f"{head}\n    {sql}\n    fix: {self.suggestion}"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (call sites as ``"file:line in function"`` strings)."""
+        return {
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "sql": self.sql,
+            "count": self.count,
+            "callsite": str(self.callsite) if self.callsite else None,
+            "stack": [str(frame) for frame in self.stack],
+            "callsites": [str(frame) for frame in self.callsites],
+            "relationship": self.relationship,
+            "loader_option": self.loader_option,
+            "suggestion": self.suggestion,
+            "scope": self.scope,
+            "scope_path": self.scope_path,
+        }
+
+
+class NPlusOneWarning(ReportedError, UserWarning):  # noqa: N818 - a warning category
+    """The warning ``action="warn"`` issues, located at the finding's call site.
+
+    With warnings turned into errors (``-W error``, pytest's
+    ``filterwarnings = error``) it is raised when the scope ends.
+    """
+
+
+class NPlusOneError(ReportedError):
+    """Raised when a scope ends, by a detector with ``action="raise"``.
+
+    ``findings`` holds every finding of the scope; the message lists them all.
+    """
+
+    def __init__(self, findings: Sequence[NPlusOneFinding]) -> None:
+        self.findings = tuple(findings)
+        path = self.findings[0].scope_path if self.findings else None
+        head = f"{len(self.findings)} N+1 finding(s)" + (f" in scope {path}" if path else "")
+        super().__init__("\n".join([head + ":", *(f.describe() for f in self.findings)]))
+
+
+def n_plus_one_fix(orm: OrmContext | None) -> tuple[str | None, str | None, str]:
+    """``(relationship, loader_option, suggestion)`` for an N+1 of statements like ``orm``.
+
+    A lazy collection gets ``selectinload``, a lazy many-to-one (or
+    one-to-one) ``joinedload``; an ORM query or plain SQL gets a batched query.
+    """
+    if orm is not None and orm.kind == "lazy_load" and orm.relationship:
+        relationship = orm.relationship
+        loader = "joinedload" if orm.uselist is False else "selectinload"
+        option = f"{loader}({relationship})"
+        owner = orm.entity or relationship.partition(".")[0]
+        return (
+            relationship,
+            option,
+            f"add .options({option}) to the query that loads the {owner} objects "
+            "(or chain it onto the loader option that loads them)",
+        )
+    if orm is not None and orm.kind == "query" and orm.entity:
+        return (
+            None,
+            None,
+            f"load the {orm.entity} rows for every key in one query before the loop "
+            f"(select({orm.entity}).where(<column>.in_(keys))) and look them up in a dict",
+        )
+    return (
+        None,
+        None,
+        "run one query for every key before the loop (WHERE <column> IN (...), or "
+        "= ANY(%s) on PostgreSQL) and look the rows up in a dict",
+    )
+
+
+def repeated_query_fix(scope_name: str | None) -> str:
+    """The suggestion for a statement repeated with the same values in one scope."""
+    lifetime = f"the scope '{scope_name}'" if scope_name else "the scope"
+    return (
+        f"keep the first result (in a variable, or a cache that lives as long as {lifetime}) "
+        "instead of running the same query again; no write came in between"
+    )
