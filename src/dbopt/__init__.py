@@ -8,6 +8,7 @@ statement becomes a :class:`QueryEvent` that :class:`QueryLogger`,
 
 from __future__ import annotations
 
+from dbopt import pool
 from dbopt.adapters.dbapi import wrap_dbapi
 from dbopt.core.callsite import ignore_packages
 from dbopt.core.capture import CapturedQueries, capture_queries
@@ -28,7 +29,9 @@ from dbopt.errors import (
     ReportedError,
     ServerUnavailableError,
 )
+from dbopt.findings import Finding, Severity
 from dbopt.instrument import Instrumentation, instrument
+from dbopt.pool.health import health_check, health_check_async
 from dbopt.typing import ScopeAwareSink, Sink
 
 __version__ = "0.1.0"
@@ -39,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseError",
     "DboptError",
+    "Finding",
     "Instrumentation",
     "InstrumentationError",
     "MissingDependencyError",
@@ -55,15 +59,19 @@ __all__ = [
     "Scope",
     "ScopeAwareSink",
     "ServerUnavailableError",
+    "Severity",
     "Sink",
     "StatementStats",
     "__version__",
     "capture_queries",
     "current_scope",
     "fingerprint",
+    "health_check",
+    "health_check_async",
     "ignore_packages",
     "instrument",
     "normalize",
+    "pool",
     "scope",
     "wrap_dbapi",
 ]
