@@ -67,17 +67,20 @@ def interleave(
     Each block returns one figure (e.g. seconds per query). Repetition ``i``
     runs the blocks starting at offset ``i`` of their order, so no
     configuration is always first or last. ``warmup`` rounds run first and
-    are discarded. With ``collect``, a garbage collection runs before each
-    block (outside whatever the block times), so one block's garbage is not
-    collected on another's clock.
+    are discarded. With ``collect``, the young generations are collected
+    before each block (outside whatever the block times, and after one full
+    collection up front), so one block's garbage is not collected on
+    another's clock.
     """
     names = list(blocks)
     samples: Samples = {name: [] for name in names}
+    if collect:
+        gc.collect()
     for rep in range(-warmup, repeats):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
             if collect:
-                gc.collect()
+                gc.collect(1)
             value = blocks[name]()
             if rep >= 0:
                 samples[name].append(value)

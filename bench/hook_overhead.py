@@ -9,11 +9,14 @@ and removed after it, so the others never pay for them):
 * ``timing``: the fairest pair, and the one the target is measured against:
   the before listener stores ``time.perf_counter()`` on the execution
   context, the after listener computes the difference.
-* ``dbopt``: ``dbopt.instrument(engine, QueryLogger(level=INFO), QueryStats())``
-  with call-site capture at its default depth (5). The ``dbopt.sql`` logger
-  is at INFO with a handler whose ``emit()`` does nothing: the figure is dbopt
-  plus the logging machinery (record, lock, handler) up to the I/O, which
-  depends on the application's handler, not on dbopt.
+* ``dbopt``: ``dbopt.instrument(engine, QueryLogger(), QueryStats())`` with
+  call-site capture at its default depth (5); the ``dbopt.sql`` logger is at
+  INFO with a handler whose ``emit()`` does nothing. QueryLogger's per-query
+  records are DEBUG, so at INFO only slow queries and errors are emitted: the
+  configuration an application runs in production.
+* ``dbopt+log-all``: as ``dbopt``, but QueryLogger(level=INFO), so every
+  statement becomes a log record (the logging machinery up to the I/O:
+  record, lock, handler), as in development.
 
 ``--breakdown`` adds configurations that take dbopt apart (a sink that does
 nothing, with and without call-site capture, each sink alone, and a handler
@@ -35,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import logging
 import math
 import pstats
@@ -45,7 +47,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from _common import (
     Samples,
@@ -67,22 +69,40 @@ ROWS = 1000
 BASELINE = "bare"
 PAIR = "timing"
 FULL = "dbopt"
+#: dbopt with every statement logged (development settings).
+LOG_ALL = "dbopt+log-all"
 #: dbopt added / listener pair added, at most.
 PAIR_TARGET = 1.5
 #: dbopt total / bare on PostgreSQL, at most.
 PG_TARGET = 1.05
 
-CONFIGS = ("bare", "noop", "timing", "dbopt")
-BREAKDOWN = ("null-sink,cs=0", "null-sink", "stats-only", "logger-only", "dbopt+format")
+CONFIGS = ("bare", "noop", "timing", "dbopt", "dbopt+log-all")
+BREAKDOWN = (
+    "null-sink,cs=0",
+    "null-sink",
+    "stats-only",
+    "logger-only",
+    "dbopt,log=WARNING",
+    "dbopt+format",
+)
+#: Queries per block by (database, workload): blocks of roughly 30-60 ms.
+QUERIES = {
+    ("sqlite", "core"): 1500,
+    ("sqlite", "orm"): 400,
+    ("postgresql", "core"): 300,
+    ("postgresql", "orm"): 150,
+}
 DESCRIPTIONS = {
     "bare": "no listeners",
     "noop": "no-op before/after listener pair",
     "timing": "pair storing perf_counter() on the context, after takes the difference",
-    "dbopt": "QueryLogger(INFO, emit() discards) + QueryStats, call sites depth 5",
+    "dbopt": "QueryLogger (logger at INFO, handler discards) + QueryStats, call sites depth 5",
+    "dbopt+log-all": "as dbopt, but every statement is logged at INFO (handler discards)",
     "null-sink,cs=0": "dbopt with one sink that does nothing, call-site capture off",
     "null-sink": "dbopt with one sink that does nothing, call sites depth 5",
     "stats-only": "dbopt with QueryStats only",
     "logger-only": "dbopt with QueryLogger only",
+    "dbopt,log=WARNING": "as dbopt, but dbopt.sql at WARNING (production: only slow queries log)",
     "dbopt+format": "as dbopt, but the handler formats every record (a real handler would)",
 }
 
@@ -121,7 +141,7 @@ def _timing_before(
 def _timing_after(
     conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
 ) -> None:
-    time.perf_counter() - ctx._bench_started
+    ctx._bench_elapsed = time.perf_counter() - ctx._bench_started
 
 
 @contextmanager
@@ -145,7 +165,10 @@ class DboptSetup:
     """Sinks reused by every block of one run, and the ``dbopt.sql`` logger's state."""
 
     stats: dbopt.QueryStats = field(default_factory=dbopt.QueryStats)
-    logger: dbopt.QueryLogger = field(default_factory=lambda: dbopt.QueryLogger(level=logging.INFO))
+    logger: dbopt.QueryLogger = field(default_factory=dbopt.QueryLogger)
+    logger_all: dbopt.QueryLogger = field(
+        default_factory=lambda: dbopt.QueryLogger(level=logging.INFO)
+    )
     stats_alone: dbopt.QueryStats = field(default_factory=dbopt.QueryStats)
     seen: list[int] = field(default_factory=lambda: [0])
 
@@ -155,10 +178,10 @@ class DboptSetup:
 
 
 @contextmanager
-def _sql_logger(handler: logging.Handler) -> Iterator[None]:
+def _sql_logger(handler: logging.Handler, level: int = logging.INFO) -> Iterator[None]:
     log = logging.getLogger("dbopt.sql")
     saved = (log.level, log.propagate, list(log.handlers))
-    log.setLevel(logging.INFO)
+    log.setLevel(level)
     log.propagate = False
     log.handlers = [handler]
     try:
@@ -176,13 +199,16 @@ def _config(name: str, engine: Engine, setup: DboptSetup) -> AbstractContextMana
     if name == "timing":
         return _listeners(engine, _timing_before, _timing_after)
     stack = ExitStack()
-    if name in ("dbopt", "dbopt+format", "logger-only"):
+    if name in ("dbopt", "dbopt+log-all", "dbopt+format", "logger-only", "dbopt,log=WARNING"):
         handler = FormattingHandler() if name == "dbopt+format" else DiscardHandler()
-        stack.enter_context(_sql_logger(handler))
+        level = logging.WARNING if name == "dbopt,log=WARNING" else logging.INFO
+        stack.enter_context(_sql_logger(handler, level))
     sinks: tuple[Any, ...] = {
         "dbopt": (setup.logger, setup.stats),
-        "dbopt+format": (setup.logger, setup.stats),
-        "logger-only": (setup.logger,),
+        "dbopt+log-all": (setup.logger_all, setup.stats),
+        "dbopt,log=WARNING": (setup.logger, setup.stats),
+        "dbopt+format": (setup.logger_all, setup.stats),
+        "logger-only": (setup.logger_all,),
         "stats-only": (setup.stats_alone,),
         "null-sink": (setup.null_sink,),
         "null-sink,cs=0": (setup.null_sink,),
@@ -193,7 +219,7 @@ def _config(name: str, engine: Engine, setup: DboptSetup) -> AbstractContextMana
 
 
 def _events_seen(name: str, setup: DboptSetup) -> int:
-    if name in ("dbopt", "dbopt+format"):
+    if name in ("dbopt", "dbopt+log-all", "dbopt+format", "dbopt,log=WARNING"):
         return setup.stats.total_calls
     if name == "stats-only":
         return setup.stats_alone.total_calls
@@ -235,24 +261,24 @@ class Workload:
     def drop(self) -> None:
         self.metadata.drop_all(self.engine)
 
-    def run(self, queries: int) -> float:
-        """Run ``queries`` selects (plus one untimed); return seconds per query."""
+    def run(self, queries: int, clock: Callable[[], float] = time.perf_counter) -> float:
+        """Run ``queries`` selects (plus one untimed); return seconds per query by ``clock``."""
         ids = [i % ROWS + 1 for i in range(queries)]
         if self.kind == "orm":
             model = self.model
             with Session(self.engine) as session:
                 session.get(model, 1, populate_existing=True)
-                started = time.perf_counter()
+                started = clock()
                 for pk in ids:
                     session.get(model, pk, populate_existing=True)
-                return (time.perf_counter() - started) / queries
+                return (clock() - started) / queries
         statement = self.statement
         with self.engine.connect() as conn:
             conn.execute(statement, {"id": 1}).one()
-            started = time.perf_counter()
+            started = clock()
             for pk in ids:
                 conn.execute(statement, {"id": pk}).one()
-            return (time.perf_counter() - started) / queries
+            return (clock() - started) / queries
 
 
 @dataclass
@@ -293,6 +319,7 @@ def measure(
     queries: int,
     repeats: int,
     warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Result:
     """Time ``configs`` on ``engine`` with ``workload``, interleaved."""
     work = Workload(engine, workload)
@@ -304,7 +331,7 @@ def measure(
             def run() -> float:
                 before = _events_seen(name, setup)
                 with _config(name, engine, setup):
-                    seconds = work.run(queries)
+                    seconds = work.run(queries, clock)
                 after = _events_seen(name, setup)
                 if before >= 0 and after - before != queries + 1:
                     raise RuntimeError(
@@ -318,6 +345,7 @@ def measure(
         samples = interleave({name: block(name) for name in configs}, repeats, warmup=warmup)
     finally:
         setup.logger.close()
+        setup.logger_all.close()
         work.drop()
     return Result(database, workload, queries, repeats, samples)
 
@@ -325,7 +353,7 @@ def measure(
 # Reporting
 
 
-def report(result: Result, out: io.TextIOBase | Any = None) -> None:
+def report(result: Result, out: TextIO | None = None) -> None:
     """Print one result's table and its ratios against the targets."""
     stream = out or sys.stdout
     print(
@@ -359,14 +387,14 @@ def report(result: Result, out: io.TextIOBase | Any = None) -> None:
     print(f"dbopt / bare: {result.total_ratio:.3f} {target}", file=stream)
 
 
-def _ratio_mark(value: float, target: float | None) -> str:
+def _ratio_mark(value: float, target: float | None, *, short: bool = False) -> str:
     """``3.2x MISS``; ``n/a`` when the baseline added nothing measurable."""
     if math.isnan(value) or value <= 0:
-        return "n/a (baseline added nothing measurable)"
+        return "n/a" if short else "n/a (baseline added nothing measurable)"
     return f"{value:.1f}x" + (f" {mark(value, target)}" if target is not None else "")
 
 
-def summary(results: Sequence[Result], out: Any = None) -> None:
+def summary(results: Sequence[Result], out: TextIO | None = None) -> None:
     """One line per result: the two figures the targets are about."""
     stream = out or sys.stdout
     print("\nSummary (targets informational; nothing asserts timings)", file=stream)
@@ -379,18 +407,27 @@ def summary(results: Sequence[Result], out: Any = None) -> None:
                 f"{r.us(BASELINE):.1f}",
                 f"{r.added_us(PAIR):+.2f}",
                 f"{r.added_us(FULL):+.2f}",
-                _ratio_mark(r.pair_ratio, PAIR_TARGET),
+                _ratio_mark(r.pair_ratio, PAIR_TARGET, short=True),
                 f"{r.total_ratio:.3f}" + (f" {mark(r.total_ratio, PG_TARGET)}" if pg else ""),
+                f"{r.added_us(LOG_ALL):+.2f}" if LOG_ALL in r.samples else "-",
             ]
         )
     print_table(
-        ["run", "bare us", "pair +us", "dbopt +us", "dbopt/pair <=1.5", "dbopt/bare <=1.05 (PG)"],
+        [
+            "run",
+            "bare us",
+            "pair +us",
+            "dbopt +us",
+            "dbopt/pair <=1.5",
+            "dbopt/bare <=1.05 (PG)",
+            "log-all +us",
+        ],
         rows,
         out=stream,
     )
 
 
-def profile(engine: Engine, queries: int, out: Any = None) -> None:
+def profile(engine: Engine, queries: int, out: TextIO | None = None) -> None:
     """cProfile dbopt blocks on ``engine`` and print where dbopt's time goes, per query.
 
     cProfile adds its own cost to every call, so small functions look
@@ -458,6 +495,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workload", default="core,orm", help="comma-separated: core, orm (default both)"
     )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: perf_counter (default); cpu: this thread's CPU time, immune to being "
+        "descheduled on a busy machine but blind to time spent waiting on a server "
+        "(applied to SQLite only)",
+    )
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg-url", help="use this PostgreSQL database (SQLAlchemy URL)")
@@ -509,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         for workload in workloads:
             if workload not in ("core", "orm"):
                 raise SystemExit(f"unknown workload {workload!r}")
-            queries = args.queries or (2000 if sqlite else 800)
+            queries = args.queries or QUERIES["sqlite" if sqlite else "postgresql", workload]
             repeats = args.repeats or 25
             result = measure(engine, label, workload, configs, queries=queries, repeats=repeats)
             report(result)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
+from time import perf_counter
+from time import time as wall_time
 from typing import Any
 
 from sqlalchemy import event
@@ -19,7 +20,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import OrmContext
-from dbopt.core.pipeline import Pipeline
+from dbopt.core.pipeline import Pipeline, _collectors
 
 __all__ = ["SQLAlchemyAdapter"]
 
@@ -105,7 +106,7 @@ class SQLAlchemyAdapter:
         """Add the listeners (idempotent)."""
         if self._attached:
             return
-        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
         event.listen(self.engine, "after_cursor_execute", self._after)
         event.listen(self.engine, "handle_error", self._error)
         _orm_listen()
@@ -129,12 +130,14 @@ class SQLAlchemyAdapter:
         parameters: Any,
         context: Any,
         executemany: bool,
-    ) -> None:
-        started = (time.perf_counter(), time.time())
+    ) -> tuple[str, Any]:
+        started = (perf_counter(), wall_time())
         if context is not None:
-            setattr(context, _KEY, started)
+            context._dbopt_started = started
         else:
             conn.info[_KEY] = started
+        # retval=True spares SQLAlchemy's wrapper frame around a plain listener.
+        return statement, parameters
 
     def _started(self, conn: Any, context: Any) -> tuple[float, float] | None:
         if context is not None:
@@ -152,13 +155,15 @@ class SQLAlchemyAdapter:
         context: Any,
         executemany: bool,
     ) -> None:
-        end = time.perf_counter()
+        end = perf_counter()
         pipeline = self.pipeline
-        if not pipeline.active:
+        if not pipeline.sinks and not _collectors.get():
             return
-        started = self._started(conn, context)
+        started = getattr(context, _KEY, None) if context is not None else None
         if started is None:
-            return
+            started = conn.info.pop(_KEY, None)
+            if started is None:
+                return
         try:
             rowcount = cursor.rowcount
         except Exception:  # noqa: BLE001 - some drivers raise after close
@@ -175,7 +180,7 @@ class SQLAlchemyAdapter:
         )
 
     def _error(self, exception_context: Any) -> None:
-        end = time.perf_counter()
+        end = perf_counter()
         pipeline = self.pipeline
         if not pipeline.active or exception_context.statement is None:
             return
@@ -185,7 +190,7 @@ class SQLAlchemyAdapter:
             if (exception_context.connection is not None)
             else None
         )
-        start_perf, start_wall = started or (end, time.time())
+        start_perf, start_wall = started or (end, wall_time())
         pipeline.record(
             exception_context.statement,
             exception_context.parameters,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import sysconfig
 import threading
-from types import FrameType
+from types import CodeType, FrameType
 
 from dbopt.core.events import CallSite
 
@@ -84,17 +84,16 @@ def treat_as_application(*modules: str) -> None:
 
 
 def _is_library(frame: FrameType) -> bool:
+    """Decide (and cache by file name) whether ``frame`` belongs to library code."""
     filename = frame.f_code.co_filename
-    decision = _decisions.get(filename)
-    if decision is None:
-        module = frame.f_globals.get("__name__") or ""
-        top = module.partition(".")[0]
-        decision = module not in _application and (
-            top in _ignored
-            or filename.startswith("<frozen")
-            or (filename.startswith(_STDLIB) and "site-packages" not in filename)
-        )
-        _decisions[filename] = decision
+    module = frame.f_globals.get("__name__") or ""
+    top = module.partition(".")[0]
+    decision = module not in _application and (
+        top in _ignored
+        or filename.startswith("<frozen")
+        or (filename.startswith(_STDLIB) and "site-packages" not in filename)
+    )
+    _decisions[filename] = decision
     return decision
 
 
@@ -104,6 +103,8 @@ def capture_stack(depth: int = 5, skip: int = 1) -> tuple[CallSite, ...]:
     Frames from dbopt, ORMs, drivers, web frameworks, test runners and the
     standard library are skipped. Returns ``()`` when there are none.
     """
+    if depth <= 0:
+        return ()
     try:
         frame: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
@@ -121,9 +122,31 @@ def capture_stack(depth: int = 5, skip: int = 1) -> tuple[CallSite, ...]:
     return tuple(out)
 
 
+#: (id(code), f_lasti) → (code, its CallSite): computing ``f_lineno`` walks the
+#: code's line table, so each call site is resolved once. The code object is
+#: kept to tell a reused id apart.
+_sites: dict[tuple[int, int], tuple[CodeType, CallSite]] = {}
+_SITES_MAX = 4096
+_new_site = tuple.__new__
+
+
 def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
-    while frame is not None and len(out) < depth:
-        if not _is_library(frame):
-            code = frame.f_code
-            out.append(CallSite(code.co_filename, frame.f_lineno, code.co_name))
+    decisions = _decisions
+    sites = _sites
+    while frame is not None:
+        code = frame.f_code
+        library = decisions.get(code.co_filename)
+        if library is None:
+            library = _is_library(frame)
+        if not library:
+            key = (id(code), frame.f_lasti)
+            entry = sites.get(key)
+            if entry is None or entry[0] is not code:
+                site = _new_site(CallSite, (code.co_filename, frame.f_lineno, code.co_name))
+                if len(sites) >= _SITES_MAX:
+                    sites.clear()
+                entry = sites[key] = (code, site)
+            out.append(entry[1])
+            if len(out) >= depth:
+                return
         frame = frame.f_back

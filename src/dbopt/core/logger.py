@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbopt.core.events import QueryEvent
-from dbopt.core.params import apply_policy, check_policy, jsonable
+from dbopt.core.params import apply_policy, check_policy, jsonable, redact
 from dbopt.errors import ConfigurationError
 
 __all__ = ["QueryLogger"]
@@ -93,18 +93,43 @@ class QueryLogger:
             self._schedule_explain(event)
 
     def _extra(self, event: QueryEvent) -> dict[str, Any]:
+        site = event.callsite
+        scope = event.scope
+        params = event.parameters
         return {
             "fingerprint": event.fingerprint,
-            "duration_ms": round(event.duration_ms, 3),
+            "duration_ms": round(event.duration * 1000.0, 3),
             "rows": event.rowcount,
-            "callsite": str(event.callsite) if event.callsite else None,
-            "scope": event.scope_name,
+            "callsite": _site_text(site) if site is not None else None,
+            "scope": scope.name if scope is not None else None,
             "sql": event.sql[: self.max_sql_length],
-            "params": jsonable(apply_policy(event.parameters, self.params)),
+            # redact() already returns JSON-safe values.
+            "params": redact(params)
+            if self.params == "redact"
+            else jsonable(apply_policy(params, self.params)),
         }
 
     def _emit(self, level: int, event: QueryEvent, slow: bool) -> None:
         extra = self._extra(event)
+        site = event.callsite
+        logger = self.logger
+        # makeRecord + handle is what Logger.log does, minus findCaller's stack
+        # walk: the record's location is the application's call site instead
+        # of this method. The text is built only if a handler formats it.
+        record = logger.makeRecord(
+            logger.name,
+            level,
+            site.file if site is not None else "(unknown file)",
+            site.line if site is not None else 0,
+            _Message(self, event, slow, extra),
+            (),
+            None,
+            site.function if site is not None else None,
+            extra,
+        )
+        logger.handle(record)
+
+    def _text(self, event: QueryEvent, slow: bool, extra: dict[str, Any]) -> str:
         sql = extra["sql"]
         if len(event.sql) > self.max_sql_length:
             sql += f"... [{len(event.sql)} chars]"
@@ -119,9 +144,7 @@ class QueryLogger:
         else:
             head = f"{event.duration_ms:.1f} ms"
         rows = f" rows={event.rowcount}" if event.rowcount is not None else ""
-        self.logger.log(
-            level, "%s%s%s%s%s: %s%s", head, rows, many, scope, where, sql, params, extra=extra
-        )
+        return f"{head}{rows}{many}{scope}{where}: {sql}{params}"
 
     # EXPLAIN, off the application's thread
 
@@ -196,6 +219,40 @@ class QueryLogger:
             self._queue.put(_STOP)
             worker.join(timeout=10)
         self._worker = None
+
+
+class _Message:
+    """A record's message, formatted on first ``str()`` (most records are never formatted)."""
+
+    __slots__ = ("_event", "_extra", "_logger", "_slow", "_text")
+
+    def __init__(
+        self, logger: QueryLogger, event: QueryEvent, slow: bool, extra: dict[str, Any]
+    ) -> None:
+        self._logger = logger
+        self._event = event
+        self._slow = slow
+        self._extra = extra
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = self._logger._text(self._event, self._slow, self._extra)
+        return self._text
+
+
+#: CallSite → ``str(site)``, bounded.
+_site_texts: dict[Any, str] = {}
+
+
+def _site_text(site: Any) -> str:
+    text = _site_texts.get(site)
+    if text is None:
+        text = str(site)
+        if len(_site_texts) >= 4096:
+            _site_texts.clear()
+        _site_texts[site] = text
+    return text
 
 
 def _plan_summary(plan: Any) -> str:

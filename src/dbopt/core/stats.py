@@ -8,13 +8,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dbopt.core.events import QueryEvent
+from dbopt.core.events import CallSite, QueryEvent
 from dbopt.core.params import apply_policy, check_policy, jsonable
 from dbopt.errors import ConfigurationError
 
 __all__ = ["QueryStats", "StatementStats"]
 
 SortKey = Literal["total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors"]
+#: CallSite → its "file:line" key, shared by every QueryStats (bounded).
+_site_keys: dict[CallSite, str] = {}
+_SITE_KEYS_MAX = 4096
 _SORT_KEYS = ("total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors")
 
 
@@ -111,8 +114,10 @@ class QueryStats:
         self._stats: dict[str, StatementStats] = {}
         self._lock = threading.Lock()
         self._rng = random.Random()
+        self._random = self._rng.random
 
     def __call__(self, event: QueryEvent) -> None:
+        d = event.duration
         with self._lock:
             st = self._stats.get(event.fingerprint)
             if st is None:
@@ -127,28 +132,36 @@ class QueryStats:
                     dialect=event.dialect,
                 )
                 self._stats[event.fingerprint] = st
-            d = event.duration
-            st.calls += 1
+            calls = st.calls = st.calls + 1
             st.total_time += d
             st.min_time = min(st.min_time, d)
             st.max_time = max(st.max_time, d)
-            if event.rowcount is not None and event.rowcount > 0:
-                st.rows += event.rowcount
+            rowcount = event.rowcount
+            if rowcount is not None and rowcount > 0:
+                st.rows += rowcount
             if event.error is not None:
                 st.errors += 1
-            if len(st.samples) < self.sample_size:
-                st.samples.append(d)
+            samples = st.samples
+            if len(samples) < self.sample_size:
+                samples.append(d)
             else:
-                j = self._rng.randrange(st.calls)
+                # Reservoir sampling; random() is several times cheaper than randrange().
+                j = int(self._random() * calls)
                 if j < self.sample_size:
-                    st.samples[j] = d
+                    samples[j] = d
             site = event.callsite
             if site is not None:
-                key = f"{site.file}:{site.line}"
-                if key in st.callsites:
-                    st.callsites[key] += 1
-                elif len(st.callsites) < self.max_callsites:
-                    st.callsites[key] = 1
+                key = _site_keys.get(site)
+                if key is None:
+                    key = f"{site.file}:{site.line}"
+                    if len(_site_keys) >= _SITE_KEYS_MAX:
+                        _site_keys.clear()
+                    _site_keys[site] = key
+                callsites = st.callsites
+                if key in callsites:
+                    callsites[key] += 1
+                elif len(callsites) < self.max_callsites:
+                    callsites[key] = 1
 
     def _evict(self) -> None:
         ordered = sorted(self._stats.values(), key=lambda s: s.total_time)

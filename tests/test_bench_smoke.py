@@ -1,0 +1,129 @@
+"""The benchmarks in bench/ still run: each main() with tiny counts, on real databases.
+
+Nothing here asserts a timing; the benchmarks check themselves that dbopt
+saw every statement of the blocks it was supposed to instrument.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from sqlalchemy import create_engine, inspect, make_url, text
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))
+    return importlib.import_module("hook_overhead")
+
+
+@pytest.fixture
+def common(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))
+    return importlib.import_module("_common")
+
+
+def test_hook_overhead_runs_on_sqlite(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = bench.main(["--quick", "--no-postgres", "--breakdown", "--profile"])
+    out = capsys.readouterr().out
+    assert [(r.database, r.workload) for r in results] == [
+        ("SQLite in memory", "core"),
+        ("SQLite in memory", "orm"),
+    ]
+    for result in results:
+        assert list(result.samples) == [*bench.CONFIGS, *bench.BREAKDOWN]
+        assert all(len(v) == result.repeats == 2 for v in result.samples.values())
+        assert all(s > 0 for v in result.samples.values() for s in v)
+    assert "dbopt / bare:" in out
+    assert "dbopt added / listener pair added:" in out
+    assert "cProfile of 20 queries" in out
+    assert "dbopt/core/pipeline.py" in out  # the profile saw dbopt's per-event path
+    assert "Summary" in out
+
+
+@pytest.mark.postgres
+def test_hook_overhead_runs_on_postgres(
+    bench: ModuleType, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = bench.main(["--quick", "--no-sqlite", "--pg-url", pg_url, "--workload", "core"])
+    out = capsys.readouterr().out
+    assert [(r.database, r.workload) for r in results] == [("PostgreSQL over loopback", "core")]
+    assert "(target <= 1.05) PASS" in out or "(target <= 1.05) MISS" in out
+    engine = create_engine(pg_url)
+    try:
+        leftovers = [t for t in inspect(engine).get_table_names() if t.startswith("dbopt_bench")]
+    finally:
+        engine.dispose()
+    assert leftovers == []
+
+
+def test_interleave_rotates_and_discards_warmup(common: ModuleType) -> None:
+    calls: list[str] = []
+
+    def block(name: str, value: float) -> Callable[[], float]:
+        def run() -> float:
+            calls.append(name)
+            return value
+
+        return run
+
+    samples = common.interleave(
+        {"a": block("a", 1.0), "b": block("b", 2.0), "c": block("c", 3.0)},
+        3,
+        warmup=1,
+        collect=False,
+    )
+    assert samples == {"a": [1.0] * 3, "b": [2.0] * 3, "c": [3.0] * 3}
+    rounds = [calls[i : i + 3] for i in range(0, len(calls), 3)]
+    assert [r[0] for r in rounds] == ["c", "a", "b", "c"]  # warm-up is round -1
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)
+
+
+def test_paired_delta_and_ratio(common: ModuleType) -> None:
+    samples = {"base": [10.0, 20.0, 12.0], "x": [11.0, 23.0, 14.0]}
+    assert common.paired_delta(samples, "x", "base") == 2.0
+    assert common.median(samples["x"]) == 14.0
+    assert common.ratio(3.0, 2.0) == 1.5
+    assert common.ratio(3.0, 0.0) != common.ratio(3.0, 0.0)  # NaN
+    assert common.mark(1.4, 1.5) == "PASS"
+    assert common.mark(1.6, 1.5) == "MISS"
+
+
+def test_print_table_aligns(common: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    common.print_table(["config", "us"], [["bare", "1.00"], ["dbopt", "12.50"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "config     us",
+        "------  -----",
+        "bare     1.00",
+        "dbopt   12.50",
+    ]
+
+
+@pytest.mark.postgres
+def test_postgres_url_gives_a_fresh_database(common: ModuleType) -> None:
+    if not os.environ.get("DBOPT_TEST_DSN"):
+        pytest.skip("DBOPT_TEST_DSN is not set (a second embedded server would be slow)")
+    with common.postgres_url(prefix="dbopt_bench_smoke") as url:
+        engine = create_engine(url)
+        try:
+            assert (engine.url.database or "").startswith("dbopt_bench_smoke_")
+            assert inspect(engine).get_table_names() == []
+        finally:
+            engine.dispose()
+    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres")
+    try:
+        with admin.connect() as conn:
+            names = conn.execute(text("SELECT datname FROM pg_database")).scalars().all()
+    finally:
+        admin.dispose()
+    assert make_url(url).database not in names
