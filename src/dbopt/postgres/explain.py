@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from dbopt.core.events import QueryEvent
 
-__all__ = ["Explainer"]
+__all__ = ["Explainer", "conninfo_of"]
 
 _DOLLAR_PARAM = re.compile(r"\$\d+")
 
@@ -39,7 +39,7 @@ class Explainer:
         statement_timeout_ms: int = 5000,
         connect_timeout_s: int = 5,
     ) -> None:
-        self.conninfo = _conninfo(target)
+        self.conninfo = conninfo_of(target)
         self.statement_timeout_ms = int(statement_timeout_ms)
         self.connect_timeout_s = int(connect_timeout_s)
         self._conn: psycopg.Connection[Any] | None = None
@@ -115,7 +115,11 @@ class Explainer:
         self.close()
 
 
-def _conninfo(target: Any) -> str:
+def conninfo_of(target: Any) -> str:
+    """A libpq connection string for an Engine, SQLAlchemy URL or conninfo string.
+
+    Raises :class:`ConfigurationError` for anything that is not PostgreSQL.
+    """
     from sqlalchemy.engine import URL, Engine, make_url
 
     if isinstance(target, Engine):

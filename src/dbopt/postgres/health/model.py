@@ -1,0 +1,191 @@
+"""The health report's data: statuses, thresholds, one result per check, the report."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from dbopt.core.params import jsonable
+from dbopt.errors import ConfigurationError
+from dbopt.findings import Finding
+from dbopt.report.text import table
+from dbopt.suppress import Suppressions, SuppressionsLike
+
+__all__ = ["CheckResult", "HealthReport", "HealthStatus", "HealthThresholds"]
+
+
+class HealthStatus(str, enum.Enum):
+    """A check's outcome: ``ok < warn < critical``; ``skipped`` (does not apply) and
+    ``unknown`` (the check could not run) are outside that order."""
+
+    OK = "ok"
+    WARN = "warn"
+    CRITICAL = "critical"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """0 ok/skipped, 1 unknown, 2 warn, 3 critical: how loudly to report it."""
+        return {"ok": 0, "skipped": 0, "unknown": 1, "warn": 2, "critical": 3}[self.value]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    """Where each check turns ``warn`` and ``critical``. Ratios are 0..1, times in seconds.
+
+    The defaults follow the seeds' targets (cache and index hit ratio above
+    95 %, pool use below 80 %, slow statements above 100 ms) and PgHero's.
+    """
+
+    hit_ratio_warn: float = 0.95
+    hit_ratio_critical: float = 0.90
+    hit_ratio_min_blocks: int = 1000
+    connections_warn: float = 0.80
+    connections_critical: float = 0.95
+    idle_in_transaction_warn_s: float = 60
+    idle_in_transaction_critical_s: float = 600
+    long_query_warn_s: float = 60
+    long_query_critical_s: float = 300
+    blocked_warn_s: float = 5
+    blocked_critical_s: float = 60
+    vacuum_min_dead_rows: int = 1000
+    vacuum_critical_dead_ratio: float = 0.5
+    analyze_min_changes: int = 1000
+    bloat_warn_ratio: float = 0.5
+    bloat_critical_ratio: float = 0.8
+    bloat_min_bytes: int = 10 * 1024 * 1024
+    wraparound_warn: float = 0.5
+    wraparound_critical: float = 0.75
+    sequence_warn: float = 0.75
+    sequence_critical: float = 0.9
+    slow_statement_ms: float = 100
+    slow_statement_min_calls: int = 10
+    top_statements: int = 10
+    replication_lag_warn_s: float = 30
+    replication_lag_critical_s: float = 300
+    slot_retained_critical_bytes: int = 10 * 1024**3
+    partitions_min_future: int = 2
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value < 0:
+                raise ConfigurationError(f"threshold {f.name} must not be negative")
+        pairs = [
+            ("connections_warn", "connections_critical", 1),
+            ("idle_in_transaction_warn_s", "idle_in_transaction_critical_s", 1),
+            ("long_query_warn_s", "long_query_critical_s", 1),
+            ("blocked_warn_s", "blocked_critical_s", 1),
+            ("bloat_warn_ratio", "bloat_critical_ratio", 1),
+            ("wraparound_warn", "wraparound_critical", 1),
+            ("sequence_warn", "sequence_critical", 1),
+            ("replication_lag_warn_s", "replication_lag_critical_s", 1),
+            ("hit_ratio_critical", "hit_ratio_warn", 1),
+        ]
+        for low, high, _ in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ConfigurationError(f"threshold {low} must not exceed {high}")
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome: status, the measured value, a one-line summary, the rows behind it.
+
+    ``findings`` holds one :class:`~dbopt.Finding` per problem (per table,
+    session, sequence...) when the status is warn or critical.
+    """
+
+    code: str
+    name: str
+    status: HealthStatus
+    summary: str
+    value: float | None = None
+    unit: str = ""
+    threshold: str = ""
+    details: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "status": self.status.value,
+            "summary": self.summary,
+            "value": self.value,
+            "unit": self.unit,
+            "threshold": self.threshold,
+            "details": jsonable(self.details),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class HealthReport:
+    """Every check's result; ``status`` is the worst of them."""
+
+    checks: list[CheckResult]
+    database: str = ""
+    server_version: int = 0
+    taken_at: datetime | None = None
+    duration_s: float = 0.0
+
+    @property
+    def status(self) -> HealthStatus:
+        """The worst status among the checks (ok when all are ok or skipped)."""
+        worst = max(self.checks, key=lambda c: c.status.rank, default=None)
+        if worst is None or worst.status.rank == 0:
+            return HealthStatus.OK
+        return worst.status
+
+    def __getitem__(self, name: str) -> CheckResult:
+        """The check named ``name`` (or with code ``name``)."""
+        for check in self.checks:
+            if name in (check.name, check.code):
+                return check
+        raise KeyError(name)
+
+    def findings(self, suppress: SuppressionsLike = None) -> list[Finding]:
+        """Findings of every warn and critical check (worst first), minus ``suppress``ed ones."""
+        out = [f for c in self.checks for f in c.findings]
+        kept, _ = Suppressions.coerce(suppress).split(out)
+        return sorted(kept, key=lambda f: (-f.severity.rank, f.code, f.object))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the report."""
+        return {
+            "status": self.status.value,
+            "database": self.database,
+            "server_version": self.server_version,
+            "taken_at": self.taken_at.isoformat() if self.taken_at else None,
+            "duration_s": round(self.duration_s, 4),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def to_text(self, *, details: bool = True, limit: int = 10) -> str:
+        """A table of checks, then up to ``limit`` detail rows of each non-ok check."""
+        rows = [(c.status.value, c.name, c.summary) for c in self.checks]
+        out = [
+            f"health of {self.database} (server {self.server_version}): {self.status.value}",
+            table(("status", "check", "summary"), rows),
+        ]
+        if details:
+            for c in self.checks:
+                if c.status.rank < 2 or not c.details:
+                    continue
+                keys = list(c.details[0])
+                body = [[_short(d.get(k)) for k in keys] for d in c.details[:limit]]
+                out.append(f"\n{c.name}:\n" + table(keys, body))
+        return "\n".join(out)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,299 @@
+"""Ownership records: which partitions dbopt created or adopted, and parent metadata.
+
+Three small tables in a schema of the caller's choosing (``public`` by default):
+
+``dbopt_partition_state``
+    one row per partition dbopt owns, keyed by the table's OID and checked
+    against its current name, with how it came to be owned (``created``,
+    ``adopted``, ``converted``), its status (``attached``, ``detaching``,
+    ``detached``, or ``staging``: being filled by ``drain_default`` before it
+    is attached) and when it was detached. Retention only ever detaches or
+    drops a table whose OID *and* name match a row here.
+``dbopt_partition_parent``
+    one row per managed parent: the learned naming template, the spec last
+    applied and the time and summary of the last maintenance.
+``dbopt_partition_conversion``
+    one row per online conversion in progress or kept for rollback: its
+    status (``copying``, ``swapped``) and what ``revert()`` needs to undo it.
+
+Both are created on the first write (``CREATE ... IF NOT EXISTS`` under a
+global advisory lock); reading before that sees an empty state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["Owned", "ParentState", "StateStore"]
+
+STATE_TABLE = "dbopt_partition_state"
+PARENT_TABLE = "dbopt_partition_parent"
+CONVERSION_TABLE = "dbopt_partition_conversion"
+_SETUP_LOCK = "dbopt.partitions.state"
+
+
+@dataclass(frozen=True)
+class Owned:
+    """A partition dbopt owns (created, adopted or made by a conversion)."""
+
+    oid: int
+    schema: str
+    name: str
+    origin: str
+    status: str
+    bound: str | None
+    detached_at: datetime | None
+
+    @property
+    def qualified(self) -> str:
+        """``schema.name`` (unquoted)."""
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ParentState:
+    """What dbopt remembers about a parent."""
+
+    naming: str | None
+    spec: dict[str, Any] | None
+    last_maintenance_at: datetime | None
+    last_maintenance: dict[str, Any] | None
+
+
+class StateStore:
+    """Reads and writes the ownership tables in ``schema``."""
+
+    def __init__(self, schema: str = "public") -> None:
+        self.schema = schema
+        self.state = sql.Identifier(schema, STATE_TABLE)
+        self.parents = sql.Identifier(schema, PARENT_TABLE)
+        self.conversions = sql.Identifier(schema, CONVERSION_TABLE)
+        self._seen = False
+
+    def exists(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether the state tables exist yet (once seen, remembered for this store)."""
+        if self._seen:
+            return True
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
+            " AND to_regclass(%s) IS NOT NULL",
+            (
+                self.state.as_string(conn),
+                self.parents.as_string(conn),
+                self.conversions.as_string(conn),
+            ),
+        ).fetchone()
+        self._seen = bool(row and row[0])
+        return self._seen
+
+    def ensure(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the schema and tables if missing (safe when run concurrently)."""
+        if self.exists(conn):
+            return
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_SETUP_LOCK,))
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " partition_oid oid PRIMARY KEY,"
+                    " parent text NOT NULL,"
+                    " partition_schema text NOT NULL,"
+                    " partition_name text NOT NULL,"
+                    " origin text NOT NULL"
+                    "  CHECK (origin IN ('created', 'adopted', 'converted')),"
+                    " status text NOT NULL"
+                    "  CHECK (status IN ('attached', 'detaching', 'detached', 'staging')),"
+                    " bound text,"
+                    " recorded_at timestamptz NOT NULL DEFAULT now(),"
+                    " detached_at timestamptz)"
+                ).format(self.state)
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " parent text PRIMARY KEY,"
+                    " naming text,"
+                    " spec jsonb,"
+                    " created_at timestamptz NOT NULL DEFAULT now(),"
+                    " last_maintenance_at timestamptz,"
+                    " last_maintenance jsonb)"
+                ).format(self.parents)
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " table_name text PRIMARY KEY,"
+                    " status text NOT NULL CHECK (status IN ('copying', 'swapped')),"
+                    " detail jsonb NOT NULL,"
+                    " started_at timestamptz NOT NULL DEFAULT now(),"
+                    " swapped_at timestamptz)"
+                ).format(self.conversions)
+            )
+
+    def conversion(self, conn: psycopg.Connection[Any], table: str) -> tuple[str, Any] | None:
+        """``(status, detail)`` of the conversion of ``table``, or None."""
+        if not self.exists(conn):
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT status, detail FROM {} WHERE table_name = %s").format(self.conversions),
+            (table,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def save_conversion(
+        self, conn: psycopg.Connection[Any], table: str, status: str, detail: dict[str, Any]
+    ) -> None:
+        """Record (or update) the conversion of ``table``."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (table_name, status, detail) VALUES (%s, %s, %s::jsonb)"
+                " ON CONFLICT (table_name) DO UPDATE SET status = excluded.status,"
+                " detail = excluded.detail,"
+                " swapped_at = CASE WHEN excluded.status = 'swapped' THEN now() END"
+            ).format(self.conversions),
+            (table, status, json.dumps(detail, default=str)),
+        )
+
+    def drop_conversion(self, conn: psycopg.Connection[Any], table: str) -> None:
+        """Forget the conversion of ``table``."""
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE table_name = %s").format(self.conversions), (table,)
+        )
+
+    def move_parent(self, conn: psycopg.Connection[Any], old: str, new: str, origin: str) -> None:
+        """Re-home ownership records of ``old``'s partitions under the parent name ``new``."""
+        conn.execute(
+            sql.SQL("UPDATE {} SET parent = %s, origin = %s WHERE parent = %s").format(self.state),
+            (new, origin, old),
+        )
+
+    def forget_parent(self, conn: psycopg.Connection[Any], parent: str) -> None:
+        """Drop every ownership record (and the parent row) of ``parent``."""
+        conn.execute(sql.SQL("DELETE FROM {} WHERE parent = %s").format(self.state), (parent,))
+        conn.execute(sql.SQL("DELETE FROM {} WHERE parent = %s").format(self.parents), (parent,))
+
+    def owned(self, conn: psycopg.Connection[Any], parent: str) -> dict[int, Owned]:
+        """Partitions of ``parent`` (``schema.name``) dbopt owns, by OID."""
+        if not self.exists(conn):
+            return {}
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT partition_oid, partition_schema, partition_name, origin, status,"
+                " bound, detached_at FROM {} WHERE parent = %s"
+            ).format(self.state),
+            (parent,),
+        ).fetchall()
+        return {int(row[0]): Owned(int(row[0]), *row[1:]) for row in rows}
+
+    def record(
+        self,
+        conn: psycopg.Connection[Any],
+        parent: str,
+        relation: sql.Composable,
+        origin: str,
+    ) -> None:
+        """Own ``relation`` (an existing table) as a partition of ``parent``."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (partition_oid, parent, partition_schema, partition_name,"
+                " origin, status, bound)"
+                " SELECT c.oid, %s, n.nspname, c.relname, %s, 'attached',"
+                " pg_get_expr(c.relpartbound, c.oid)"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.oid = {}::regclass"
+                " ON CONFLICT (partition_oid) DO UPDATE SET parent = excluded.parent,"
+                " partition_schema = excluded.partition_schema,"
+                " partition_name = excluded.partition_name, status = 'attached',"
+                " bound = excluded.bound, detached_at = NULL"
+            ).format(self.state, sql.Literal(relation.as_string(conn))),
+            (parent, origin),
+        )
+
+    def stage(
+        self, conn: psycopg.Connection[Any], parent: str, relation: sql.Composable, bound: str
+    ) -> None:
+        """Own ``relation``, a table being filled before it is attached with ``bound``."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (partition_oid, parent, partition_schema, partition_name,"
+                " origin, status, bound)"
+                " SELECT c.oid, %s, n.nspname, c.relname, 'created', 'staging', %s"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.oid = {}::regclass"
+            ).format(self.state, sql.Literal(relation.as_string(conn))),
+            (parent, bound),
+        )
+
+    def set_status(self, conn: psycopg.Connection[Any], oid: int, status: str) -> None:
+        """Mark a partition ``attached``, ``detaching`` or ``detached`` (stamps the time)."""
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET status = %s,"
+                " detached_at = CASE WHEN %s = 'detached' THEN now() ELSE detached_at END"
+                " WHERE partition_oid = %s"
+            ).format(self.state),
+            (status, status, oid),
+        )
+
+    def forget(self, conn: psycopg.Connection[Any], oid: int) -> None:
+        """Drop the ownership record of ``oid``."""
+        conn.execute(sql.SQL("DELETE FROM {} WHERE partition_oid = %s").format(self.state), (oid,))
+
+    def parent(self, conn: psycopg.Connection[Any], parent: str) -> ParentState | None:
+        """What is remembered about ``parent``, or None."""
+        if not self.exists(conn):
+            return None
+        row = conn.execute(
+            sql.SQL(
+                "SELECT naming, spec, last_maintenance_at, last_maintenance FROM {}"
+                " WHERE parent = %s"
+            ).format(self.parents),
+            (parent,),
+        ).fetchone()
+        return None if row is None else ParentState(*row)
+
+    def save_parent(
+        self,
+        conn: psycopg.Connection[Any],
+        parent: str,
+        *,
+        naming: str | None = None,
+        spec: dict[str, Any] | None = None,
+        maintenance: dict[str, Any] | None = None,
+    ) -> None:
+        """Upsert the parent row; only the fields given (not None) change."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} AS p (parent, naming, spec, last_maintenance_at, last_maintenance)"
+                " VALUES (%s, %s, %s::jsonb, CASE WHEN %s::jsonb IS NULL THEN NULL ELSE now() END,"
+                " %s::jsonb)"
+                " ON CONFLICT (parent) DO UPDATE SET"
+                " naming = coalesce(excluded.naming, p.naming),"
+                " spec = coalesce(excluded.spec, p.spec),"
+                " last_maintenance_at = coalesce(excluded.last_maintenance_at,"
+                "  p.last_maintenance_at),"
+                " last_maintenance = coalesce(excluded.last_maintenance, p.last_maintenance)"
+            ).format(self.parents),
+            (
+                parent,
+                naming,
+                _dumps(spec),
+                _dumps(maintenance),
+                _dumps(maintenance),
+            ),
+        )
+
+
+def _dumps(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
