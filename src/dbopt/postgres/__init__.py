@@ -19,6 +19,8 @@ from dbopt.postgres.advisor import (
     WorkloadStatement,
 )
 from dbopt.postgres.explain import Explainer
+from dbopt.postgres.health import HealthReport, HealthStatus, HealthThresholds, health
+from dbopt.postgres.lint import LintConfig, LintReport, lint
 from dbopt.postgres.partitions import (
     ApplyResult,
     CheckReport,
@@ -44,8 +46,13 @@ __all__ = [
     "DrainResult",
     "ExistingOptions",
     "Explainer",
+    "HealthReport",
+    "HealthStatus",
+    "HealthThresholds",
     "IndexAdvisor",
     "IndexResult",
+    "LintConfig",
+    "LintReport",
     "LockTimeoutError",
     "Measurement",
     "PartitionLockedError",
@@ -59,4 +66,6 @@ __all__ = [
     "StatementResult",
     "Workload",
     "WorkloadStatement",
+    "health",
+    "lint",
 ]

@@ -23,9 +23,10 @@ Target = Any
 
 
 def conninfo(target: Target, tool: str = "dbopt") -> str:
-    """libpq conninfo for a SQLAlchemy ``Engine``/``URL``, a URL string or a key=value string."""
+    """libpq conninfo for a SQLAlchemy (Async)``Engine``/``URL``, a URL or key=value string."""
     from sqlalchemy.engine import URL, Engine, make_url
 
+    target = getattr(target, "sync_engine", target)  # an AsyncEngine
     if isinstance(target, Engine):
         url = target.url
     elif isinstance(target, URL):

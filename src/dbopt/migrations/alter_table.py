@@ -1,0 +1,229 @@
+"""ALTER TABLE: the sub-commands that lock, rewrite or scan an existing table."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pglast import ast
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+
+from dbopt.migrations.ddl import (
+    SERIAL,
+    SMALL_INT,
+    TableRef,
+    column_type,
+    deparse,
+    is_not_null_check,
+    show,
+    table_ref,
+    volatility,
+)
+from dbopt.migrations.state import CheckerState, flag_set
+from dbopt.postgres.lint.quote import ident
+
+__all__ = ["AlterTableRules"]
+
+
+class AlterTableRules(CheckerState):
+    """MIG004-008, 010, 012-015 as they apply to ``ALTER TABLE`` sub-commands."""
+
+    def _AlterTableStmt(self, node: Any) -> None:  # noqa: N802
+        if node.objtype != ObjectType.OBJECT_TABLE or node.relation is None:
+            return
+        ref = table_ref(node.relation)
+        new = self._new(ref)
+        for cmd in node.cmds or ():
+            if cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+                self._column_types(ref, cmd.def_)
+            if new:
+                continue
+            handler = getattr(self, f"_at_{cmd.subtype.name[3:].lower()}", None)
+            if handler is not None:
+                handler(ref, node, cmd)
+        if not new:
+            self._locks(ref)
+
+    # -- ALTER TABLE sub-commands ------------------------------------------------------
+    def _at_addcolumn(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        col = cmd.def_
+        name = col.colname
+        obj = f"{show(ref)}.{ident(name)}"
+        typ = column_type(col.typeName)
+        cons = list(col.constraints or ())
+        default = next((c for c in cons if c.contype == ConstrType.CONSTR_DEFAULT), None)
+        if typ in SERIAL:
+            self._report(
+                "MIG007",
+                obj,
+                f"adds {typ} column {name} to {show(ref)}: every row "
+                "gets a nextval() (table rewrite)",
+                table=show(ref),
+                column=name,
+            )
+        elif (
+            flag_set(col.identity)
+            or flag_set(col.generated)
+            or any(
+                c.contype in (ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED) for c in cons
+            )
+        ):
+            self._report(
+                "MIG007",
+                obj,
+                f"adds identity or stored generated column {name} to {show(ref)} (table rewrite)",
+                table=show(ref),
+                column=name,
+            )
+        elif default is not None:
+            verdict, funcs = volatility(default.raw_expr)
+            if verdict != "stable":
+                calls = ", ".join(f"{f}()" for f in funcs) or "an expression"
+                self._report(
+                    "MIG007",
+                    obj,
+                    f"adds column {name} to {show(ref)} with default {calls}"
+                    + (
+                        " (volatile: table rewrite)"
+                        if verdict == "volatile"
+                        else ", which rewrites the table unless it is STABLE or IMMUTABLE"
+                    ),
+                    table=show(ref),
+                    column=name,
+                    functions=funcs,
+                    volatility=verdict,
+                )
+        not_null = col.is_not_null or any(c.contype == ConstrType.CONSTR_NOTNULL for c in cons)
+        if not_null and default is None and typ not in SERIAL and not flag_set(col.identity):
+            self._report(
+                "MIG015",
+                obj,
+                f"adds NOT NULL column {name} to {show(ref)} without a default",
+                table=show(ref),
+                column=name,
+            )
+        for con in cons:
+            self._constraint(ref, node, con, column=name)
+        if any(c.contype == ConstrType.CONSTR_PRIMARY for c in cons) and typ in SMALL_INT:
+            self._report(
+                "MIG012",
+                obj,
+                f"primary key {name} of {show(ref)} is {typ}",
+                table=show(ref),
+                column=name,
+            )
+
+    def _at_addconstraint(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        self._constraint(ref, node, cmd.def_)
+
+    def _constraint(self, ref: TableRef, node: Any, con: Any, column: str | None = None) -> None:
+        if not isinstance(con, ast.Constraint):
+            return
+        label = con.conname or "(unnamed)"
+        obj = f"{show(ref)}.{ident(con.conname)}" if con.conname else show(ref)
+        if con.contype in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
+            checked = is_not_null_check(con)
+            if con.skip_validation:
+                if checked and con.conname:
+                    self.pending_checks[(ref[1], con.conname)] = checked
+                return
+            code = "MIG004" if con.contype == ConstrType.CONSTR_FOREIGN else "MIG005"
+            kind = "foreign key" if code == "MIG004" else "CHECK"
+            fix = None
+            if column is None and con.conname:
+                safe_node = copy.copy(node)
+                safe_con = copy.copy(con)
+                safe_con.skip_validation, safe_con.initially_valid = True, False
+                cmd = copy.copy(node.cmds[0])
+                cmd.def_ = safe_con
+                safe_node.cmds = (cmd,)
+                fix = (
+                    f"{deparse(safe_node)};\n-- then, in a separate transaction:\n"
+                    f"ALTER TABLE {show(ref)} VALIDATE CONSTRAINT {ident(con.conname)};"
+                )
+            self._report(
+                code,
+                obj,
+                f"adds {kind} {label} to {show(ref)} without NOT VALID",
+                fix,
+                table=show(ref),
+                constraint=con.conname,
+            )
+        elif con.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY):
+            if con.indexname:
+                return
+            kind = "UNIQUE" if con.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY"
+            keys = [str(k.sval) for k in con.keys or ()] or ([column] if column else [])
+            fix = None
+            if keys and column is None:
+                index = con.conname or f"{ref[1]}_{'_'.join(keys)}_key"
+                fix = (
+                    f"CREATE UNIQUE INDEX CONCURRENTLY {ident(index)} ON {show(ref)} "
+                    f"({', '.join(ident(k) for k in keys)});\n"
+                    f"ALTER TABLE {show(ref)} ADD CONSTRAINT {ident(index)} {kind} "
+                    f"USING INDEX {ident(index)};"
+                )
+            self._report(
+                "MIG014",
+                obj,
+                f"adds {kind} {label} to {show(ref)}, building its index under ACCESS EXCLUSIVE",
+                fix,
+                table=show(ref),
+                constraint=con.conname,
+            )
+
+    def _at_validateconstraint(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        col = self.pending_checks.pop((ref[1], cmd.name), None)
+        if col is not None:
+            self.proven_not_null.add((ref[1], col))
+
+    def _at_setnotnull(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        if (ref[1], cmd.name) in self.proven_not_null:
+            return
+        con = f"{ref[1]}_{cmd.name}_not_null"[:63]
+        tbl, col = show(ref), ident(cmd.name)
+        fix = (
+            f"ALTER TABLE {tbl} ADD CONSTRAINT {ident(con)} CHECK ({col} IS NOT NULL) "
+            f"NOT VALID;\n-- separate transaction:\n"
+            f"ALTER TABLE {tbl} VALIDATE CONSTRAINT {ident(con)};\n"
+            f"ALTER TABLE {tbl} ALTER COLUMN {col} SET NOT NULL;\n"
+            f"ALTER TABLE {tbl} DROP CONSTRAINT {ident(con)};"
+        )
+        self._report(
+            "MIG006",
+            f"{tbl}.{col}",
+            f"sets {cmd.name} of {tbl} NOT NULL without a validated CHECK (it IS NOT NULL) first",
+            fix,
+            table=tbl,
+            column=cmd.name,
+        )
+
+    def _at_altercolumntype(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        col = cmd.def_
+        typ = column_type(col.typeName) if col is not None else "?"
+        using = " with USING" if col is not None and col.raw_default is not None else ""
+        self._report(
+            "MIG008",
+            f"{show(ref)}.{ident(cmd.name)}",
+            f"changes the type of {cmd.name} of {show(ref)} to {typ}{using}",
+            table=show(ref),
+            column=cmd.name,
+            type=typ,
+        )
+        if typ in ("timestamp", "timestamp[]"):
+            self._report(
+                "MIG013",
+                f"{show(ref)}.{ident(cmd.name)}",
+                f"changes {cmd.name} of {show(ref)} to timestamp without time zone",
+                table=show(ref),
+                column=cmd.name,
+            )
+
+    def _at_dropcolumn(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        self._report(
+            "MIG010",
+            f"{show(ref)}.{ident(cmd.name)}",
+            f"drops column {cmd.name} of {show(ref)}",
+            table=show(ref),
+            column=cmd.name,
+        )
