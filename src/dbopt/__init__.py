@@ -8,7 +8,7 @@ statement becomes a :class:`QueryEvent` that :class:`QueryLogger`,
 
 from __future__ import annotations
 
-from dbopt import pool
+from dbopt import eager, pool
 from dbopt.adapters.dbapi import wrap_dbapi
 from dbopt.core.callsite import ignore_packages
 from dbopt.core.capture import CapturedQueries, capture_queries
@@ -65,6 +65,7 @@ __all__ = [
     "__version__",
     "capture_queries",
     "current_scope",
+    "eager",
     "fingerprint",
     "health_check",
     "health_check_async",

@@ -11,7 +11,10 @@ Every error dbopt raises derives from :class:`DboptError`::
     └── ReportedError           raised on purpose by a sink the user configured to raise;
         │                        the only kind that escapes the event pipeline
         ├── NPlusOneError        N+1 findings of a scope (action="raise")
-        └── NPlusOneWarning      the same as a warning (action="warn"; also a UserWarning)
+        ├── NPlusOneWarning      the same as a warning (action="warn"; also a UserWarning)
+        ├── LazyLoadError        a lazy load under dbopt.eager.strict
+        ├── QueryBudgetError     a test ran more queries than its budget (pytest plugin)
+        └── NPlusOneAssertionError  assert_no_n_plus_one() found one (pytest plugin)
 
 Driver errors are translated at the boundary into the most specific of these
 with ``raise ... from exc``; the application's own statement errors are never

@@ -36,7 +36,15 @@ _orm_lock = threading.Lock()
 
 def _on_orm_execute(state: ORMExecuteState) -> None:
     try:
-        if state.is_relationship_load:
+        batch = state.execution_options.get("dbopt_eager_batch")
+        if batch:
+            # a batch of dbopt.eager.auto: one statement for many parents
+            ctx = OrmContext(
+                kind="eager_load",
+                entity=str(batch).partition(".")[0],
+                relationship=str(batch),
+            )
+        elif state.is_relationship_load:
             path = state.loader_strategy_path
             prop = path[-1] if path is not None and len(path) else None
             key = getattr(prop, "key", None)

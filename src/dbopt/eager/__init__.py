@@ -1,0 +1,30 @@
+"""Eager loading for SQLAlchemy: options from paths, strict mode, automatic batching.
+
+* :func:`load` adds ``selectinload``/``joinedload`` options from dotted
+  relationship paths (``"comments.author"``), checked against the mappers.
+* :func:`strict` makes any lazy load in a session raise
+  :class:`LazyLoadError`, naming the option to add (for tests).
+* :func:`auto` batches lazy loads: reading ``user.posts`` on one object of a
+  multi-row result loads ``posts`` for every object of that result at once.
+
+Both :func:`strict` and :func:`auto` return a handle whose ``undo()`` (or
+``with`` block) removes exactly what they added.
+"""
+
+from __future__ import annotations
+
+from dbopt.eager.auto import AutoEager, auto
+from dbopt.eager.load import LoaderName, load, loader_for, loader_options
+from dbopt.eager.strict import LazyLoadError, StrictEager, strict
+
+__all__ = [
+    "AutoEager",
+    "LazyLoadError",
+    "LoaderName",
+    "StrictEager",
+    "auto",
+    "load",
+    "loader_for",
+    "loader_options",
+    "strict",
+]

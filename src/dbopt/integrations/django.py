@@ -1,0 +1,193 @@
+"""Django: an adapter over ``connection.execute_wrapper`` and a middleware.
+
+The adapter turns every statement Django runs on a connection into a
+:class:`dbopt.QueryEvent` for its sinks (and for :func:`dbopt.capture_queries`
+blocks). Django installs execute wrappers per connection and per thread, so
+they are installed for a block:
+
+    with dbopt.integrations.django.instrument(QueryStats(), using="default"):
+        ...
+
+The middleware does that for each request, in a :func:`dbopt.scope` named
+after the URL route (``"GET users/<int:pk>/"``), with per-request counts and
+an :class:`dbopt.NPlusOneDetector`. Settings, all optional::
+
+    DBOPT = {
+        "DETECTOR": True,        # or False, or an NPlusOneDetector of your own
+        "HEADERS": False,        # X-DB-Query-Count / X-DB-Query-Time on responses
+        "LOGGER": "dbopt.django",# where findings are logged (WARNING)
+    }
+
+The middleware is synchronous (Django adapts it under ASGI).
+Needs the ``django`` extra: ``pip install 'dbopt[django]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from dbopt.core.callsite import capture_stack
+from dbopt.core.pipeline import Pipeline
+from dbopt.core.scope import scope as dbopt_scope
+from dbopt.errors import MissingDependencyError
+from dbopt.integrations._requests import RequestSinks, make_detector
+from dbopt.typing import Sink
+
+try:
+    # No stubs: ``unused-ignore`` keeps this clean once django-stubs are installed.
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
+    from django.db import connections  # type: ignore[import-untyped,unused-ignore]
+    from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped,unused-ignore]
+except ImportError as exc:  # pragma: no cover - exercised with django hidden
+    raise MissingDependencyError("Django", "django") from exc
+
+__all__ = ["COUNT_HEADER", "TIME_HEADER", "DboptMiddleware", "DjangoAdapter", "instrument"]
+
+COUNT_HEADER = "X-DB-Query-Count"
+TIME_HEADER = "X-DB-Query-Time"
+
+
+class DjangoAdapter:
+    """An execute wrapper feeding sinks; install it with :meth:`installed` or :func:`instrument`.
+
+    One :class:`~dbopt.core.pipeline.Pipeline` per database vendor, so each
+    event names its dialect (``postgresql``, ``sqlite``, ``mysql``, ...).
+    """
+
+    name = "django"
+
+    def __init__(self, sinks: Iterable[Sink] = (), *, callsite_depth: int = 5) -> None:
+        self.sinks = tuple(sinks)
+        self.callsite_depth = callsite_depth
+        self._pipelines: dict[str, Pipeline] = {}
+
+    def _pipeline(self, vendor: str) -> Pipeline:
+        pipeline = self._pipelines.get(vendor)
+        if pipeline is None:
+            pipeline = Pipeline(self.name, vendor, callsite_depth=self.callsite_depth)
+            for sink in self.sinks:
+                pipeline.add(sink)
+            self._pipelines[vendor] = pipeline
+        return pipeline
+
+    def close(self) -> None:
+        """Detach the sinks (they stop hearing about scope ends)."""
+        for pipeline in self._pipelines.values():
+            pipeline.clear()
+        self._pipelines.clear()
+
+    def __call__(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        connection = context.get("connection")
+        pipeline = self._pipeline(getattr(connection, "vendor", "unknown"))
+        if not pipeline.active:
+            return execute(sql, params, many, context)
+        stack = capture_stack(pipeline.callsite_depth)
+        wall = time.time()
+        started = time.perf_counter()
+        try:
+            result = execute(sql, params, many, context)
+        except Exception as exc:
+            pipeline.record(
+                sql,
+                params,
+                duration=time.perf_counter() - started,
+                started_at=wall,
+                rowcount=None,
+                executemany=many,
+                error=exc,
+                stack=stack,
+            )
+            raise
+        duration = time.perf_counter() - started
+        try:
+            rowcount = context["cursor"].rowcount
+        except Exception:  # noqa: BLE001 - some backends raise after close
+            rowcount = None
+        pipeline.record(
+            sql,
+            params,
+            duration=duration,
+            started_at=wall,
+            rowcount=rowcount,
+            executemany=many,
+            stack=stack,
+        )
+        return result
+
+    @contextmanager
+    def installed(self, using: str | Iterable[str] | None = None) -> Iterator[DjangoAdapter]:
+        """Install on the connections ``using`` (default: all) of this thread for a block."""
+        aliases = [using] if isinstance(using, str) else list(using or connections)
+        with ExitStack() as stack:
+            for alias in aliases:
+                stack.enter_context(connections[alias].execute_wrapper(self))
+            yield self
+
+
+@contextmanager
+def instrument(
+    *sinks: Sink, using: str | Iterable[str] | None = None, callsite_depth: int = 5
+) -> Iterator[DjangoAdapter]:
+    """Feed ``sinks`` with the statements Django runs in this thread during the block.
+
+    ``using`` is a database alias or several (default: every configured one).
+    With no sinks, the statements still reach :func:`dbopt.capture_queries`.
+    """
+    adapter = DjangoAdapter(sinks, callsite_depth=callsite_depth)
+    try:
+        with adapter.installed(using):
+            yield adapter
+    finally:
+        adapter.close()
+
+
+class DboptMiddleware:
+    """Django middleware: a dbopt scope, counts and N+1 findings per request."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        options: dict[str, Any] = dict(getattr(settings, "DBOPT", {}) or {})
+        self.headers = bool(options.get("HEADERS", False))
+        logger = options.get("LOGGER", "dbopt.django")
+        log = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.sinks = RequestSinks(make_detector(options.get("DETECTOR", True), log))
+        self.adapter = DjangoAdapter([self.sinks])
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        manager = dbopt_scope(
+            f"{request.method} {request.path}", method=request.method, path=request.path
+        )
+        opened = manager.__enter__()
+        stats = self.sinks.begin(opened)
+        failure: BaseException | None = None
+        try:
+            with self.adapter.installed():
+                response = self.get_response(request)
+            if self.headers:
+                response[COUNT_HEADER] = str(stats.queries)
+                response[TIME_HEADER] = f"{stats.milliseconds:.3f}"
+            return response
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            match = getattr(request, "resolver_match", None)
+            route = getattr(match, "route", None)
+            if isinstance(route, str) and route:
+                opened.name = f"{request.method} {route}"
+            try:
+                if failure is None:
+                    manager.__exit__(None, None, None)
+                else:
+                    manager.__exit__(type(failure), failure, failure.__traceback__)
+            finally:
+                self.sinks.end(opened)

@@ -1,0 +1,197 @@
+"""Django: the execute_wrapper adapter and the middleware, in a small real app on PostgreSQL.
+
+The app is django.contrib.auth: users in groups, a view that reads each
+user's groups (an N+1 of many-to-many queries) and one that prefetches them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+import dbopt
+
+django = pytest.importorskip("django")
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.http import HttpRequest, JsonResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from dbopt.integrations import django as dbopt_django  # noqa: E402
+
+
+def users_view(request: HttpRequest) -> JsonResponse:
+    from django.contrib.auth.models import User
+
+    users = User.objects.order_by("id")
+    return JsonResponse([[g.name for g in u.groups.all()] for u in users], safe=False)
+
+
+def users_prefetched(request: HttpRequest) -> JsonResponse:
+    from django.contrib.auth.models import User
+
+    users = User.objects.order_by("id").prefetch_related("groups")
+    return JsonResponse([[g.name for g in u.groups.all()] for u in users], safe=False)
+
+
+def user_view(request: HttpRequest, pk: int) -> JsonResponse:
+    from django.contrib.auth.models import User
+
+    return JsonResponse({"groups": [g.name for g in User.objects.get(pk=pk).groups.all()]})
+
+
+def boom(request: HttpRequest) -> JsonResponse:
+    from django.contrib.auth.models import User
+
+    User.objects.count()
+    raise RuntimeError("boom")
+
+
+URLS = types.ModuleType("dbopt_test_urls")  # ROOT_URLCONF may be a module object
+URLS.urlpatterns = [  # type: ignore[attr-defined]
+    path("users/", users_view),
+    path("users/prefetched/", users_prefetched),
+    path("users/<int:pk>/", user_view),
+    path("boom/", boom),
+]
+
+
+@pytest.fixture(scope="module")
+def app(pg_url: str) -> Iterator[None]:
+    if settings.configured:
+        pytest.skip("Django settings were configured elsewhere in this process")
+    url = make_url(pg_url)
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="dbopt-tests",
+        ALLOWED_HOSTS=["testserver"],
+        USE_TZ=True,
+        ROOT_URLCONF=URLS,
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
+        MIDDLEWARE=["dbopt.integrations.django.DboptMiddleware"],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": url.database,
+                "USER": url.username or "postgres",
+                "PASSWORD": url.password or "",
+                "HOST": url.host or "127.0.0.1",
+                "PORT": str(url.port or 5432),
+            }
+        },
+        DBOPT={"HEADERS": True},
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import Group, User
+
+    groups = [Group.objects.create(name=f"g{i}") for i in range(3)]
+    for i in range(5):
+        user = User.objects.create(username=f"user{i}")
+        user.groups.set(groups[: i % 3 + 1])
+    yield
+    from django.db import connections
+
+    connections.close_all()
+
+
+def client() -> Any:
+    from django.test import Client
+
+    return Client(raise_request_exception=True)
+
+
+def finding_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.finding for r in caplog.records if r.name == "dbopt.django"]  # type: ignore[attr-defined]
+
+
+def test_middleware_reports_the_n_plus_one_of_the_request(
+    app: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="dbopt.django"):
+        lazy = client().get("/users/")
+        prefetched = client().get("/users/prefetched/")
+        one = client().get("/users/1/")
+        two = client().get("/users/2/")
+    assert (
+        lazy.json()
+        == prefetched.json()
+        == [
+            ["g0"],
+            ["g0", "g1"],
+            ["g0", "g1", "g2"],
+            ["g0"],
+            ["g0", "g1"],
+        ]
+    )
+    assert (one.status_code, two.status_code) == (200, 200)
+    (finding,) = finding_records(caplog)
+    assert finding["scope"] == "GET users/"
+    assert finding["count"] == 5
+    assert "auth_user_groups" in finding["sql"]
+    assert "test_integration_django.py" in finding["callsite"]
+    assert "users_view" in finding["callsite"] or "<listcomp>" in finding["callsite"]
+    assert lazy[dbopt_django.COUNT_HEADER] == "6"  # the users, then one query per user
+    assert prefetched[dbopt_django.COUNT_HEADER] == "2"
+    assert float(lazy[dbopt_django.TIME_HEADER]) > 0
+    assert dbopt.current_scope() is None
+
+
+def test_failing_view_closes_the_scope(app: None) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        client().get("/boom/")
+    assert dbopt.current_scope() is None
+
+
+def test_adapter_events_and_capture(app: None) -> None:
+    from django.contrib.auth.models import User
+
+    stats = dbopt.QueryStats()
+    events: list[dbopt.QueryEvent] = []
+    with dbopt_django.instrument(stats, events.append, using="default"):
+        with dbopt.capture_queries() as captured:
+            names = [u.username for u in User.objects.filter(username__startswith="user")]
+        User.objects.filter(pk__in=[1, 2]).exists()
+    User.objects.count()  # after the block: not seen
+    assert len(names) == 5
+    assert [e.sql for e in captured] == [events[0].sql]
+    first = events[0]
+    assert (first.adapter, first.dialect, first.kind) == ("django", "postgresql", "select")
+    assert first.parameters == ("user%",)
+    assert first.rowcount == 5
+    assert first.callsite is not None
+    assert first.callsite.file.endswith("test_integration_django.py")
+    assert len(events) == 2
+    assert sum(s.calls for s in stats.statements()) == 2
+
+
+def test_adapter_records_errors(app: None) -> None:
+    from django.db import connection
+
+    events: list[dbopt.QueryEvent] = []
+    with (
+        dbopt_django.instrument(events.append),
+        pytest.raises(Exception, match="no_such_table"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT * FROM no_such_table")
+    assert events[-1].failed
+    connection.close()
+
+
+def test_missing_django_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "django.conf", None)
+    monkeypatch.delitem(sys.modules, "dbopt.integrations.django")
+    with pytest.raises(dbopt.MissingDependencyError, match=r"pip install 'dbopt\[django\]'"):
+        importlib.import_module("dbopt.integrations.django")
+    monkeypatch.undo()
+    assert importlib.import_module("dbopt.integrations.django") is dbopt_django
