@@ -76,7 +76,7 @@ PAIR_TARGET = 1.5
 #: dbopt total / bare on PostgreSQL, at most.
 PG_TARGET = 1.05
 
-CONFIGS = ("bare", "noop", "timing", "dbopt", "dbopt+log-all")
+CONFIGS = ("bare", "noop", "timing", "dbopt", "dbopt,no-orm-ctx", "dbopt+log-all")
 BREAKDOWN = (
     "null-sink,cs=0",
     "null-sink",
@@ -98,6 +98,7 @@ DESCRIPTIONS = {
     "timing": "pair storing perf_counter() on the context, after takes the difference",
     "dbopt": "QueryLogger (logger at INFO, handler discards) + QueryStats, call sites depth 5",
     "dbopt+log-all": "as dbopt, but every statement is logged at INFO (handler discards)",
+    "dbopt,no-orm-ctx": "as dbopt, with instrument(..., orm_context=False)",
     "null-sink,cs=0": "dbopt with one sink that does nothing, call-site capture off",
     "null-sink": "dbopt with one sink that does nothing, call sites depth 5",
     "stats-only": "dbopt with QueryStats only",
@@ -199,12 +200,20 @@ def _config(name: str, engine: Engine, setup: DboptSetup) -> AbstractContextMana
     if name == "timing":
         return _listeners(engine, _timing_before, _timing_after)
     stack = ExitStack()
-    if name in ("dbopt", "dbopt+log-all", "dbopt+format", "logger-only", "dbopt,log=WARNING"):
+    if name in (
+        "dbopt",
+        "dbopt,no-orm-ctx",
+        "dbopt+log-all",
+        "dbopt+format",
+        "logger-only",
+        "dbopt,log=WARNING",
+    ):
         handler = FormattingHandler() if name == "dbopt+format" else DiscardHandler()
         level = logging.WARNING if name == "dbopt,log=WARNING" else logging.INFO
         stack.enter_context(_sql_logger(handler, level))
     sinks: tuple[Any, ...] = {
         "dbopt": (setup.logger, setup.stats),
+        "dbopt,no-orm-ctx": (setup.logger, setup.stats),
         "dbopt+log-all": (setup.logger_all, setup.stats),
         "dbopt,log=WARNING": (setup.logger, setup.stats),
         "dbopt+format": (setup.logger_all, setup.stats),
@@ -214,12 +223,13 @@ def _config(name: str, engine: Engine, setup: DboptSetup) -> AbstractContextMana
         "null-sink,cs=0": (setup.null_sink,),
     }[name]
     depth = 0 if name == "null-sink,cs=0" else 5
-    stack.enter_context(dbopt.instrument(engine, *sinks, callsite_depth=depth))
+    orm = name != "dbopt,no-orm-ctx"
+    stack.enter_context(dbopt.instrument(engine, *sinks, callsite_depth=depth, orm_context=orm))
     return stack
 
 
 def _events_seen(name: str, setup: DboptSetup) -> int:
-    if name in ("dbopt", "dbopt+log-all", "dbopt+format", "dbopt,log=WARNING"):
+    if name in ("dbopt", "dbopt,no-orm-ctx", "dbopt+log-all", "dbopt+format", "dbopt,log=WARNING"):
         return setup.stats.total_calls
     if name == "stats-only":
         return setup.stats_alone.total_calls

@@ -220,3 +220,22 @@ def test_asyncio_200_tasks_exact(pg_url: str) -> None:
         assert isinstance(e.parameters, dict)
         assert e.scope is not None
         assert e.scope.name == f"task{e.parameters['i']}"
+
+
+def test_orm_context_can_be_turned_off(orm_engine: Engine) -> None:
+    from sqlalchemy import event
+
+    from dbopt.adapters.sqlalchemy import _on_orm_execute
+
+    with dbopt.capture_queries() as q:
+        with dbopt.instrument(orm_engine, orm_context=False), Session(orm_engine) as s:
+            assert not event.contains(Session, "do_orm_execute", _on_orm_execute)
+            for user in s.scalars(select(User)).all():
+                _ = user.posts
+        assert len(q) == 6
+        assert all(e.orm is None for e in q)
+        with dbopt.instrument(orm_engine), Session(orm_engine) as s:
+            assert event.contains(Session, "do_orm_execute", _on_orm_execute)
+            s.scalars(select(User)).all()
+        assert q[-1].orm is not None
+    assert not event.contains(Session, "do_orm_execute", _on_orm_execute)

@@ -31,7 +31,7 @@ _lock = threading.RLock()
 _adapters: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
 
-def _make_adapter(target: Any, callsite_depth: int) -> tuple[Any, Adapter]:
+def _make_adapter(target: Any, callsite_depth: int, orm_context: bool) -> tuple[Any, Adapter]:
     """Return (registry key, new adapter) for ``target``."""
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,7 +39,7 @@ def _make_adapter(target: Any, callsite_depth: int) -> tuple[Any, Adapter]:
     if isinstance(target, (Engine, AsyncEngine)):
         from dbopt.adapters.sqlalchemy import SQLAlchemyAdapter
 
-        adapter = SQLAlchemyAdapter.for_target(target, callsite_depth)
+        adapter = SQLAlchemyAdapter.for_target(target, callsite_depth, orm_context=orm_context)
         return adapter.engine, adapter
     if any(
         (cls.__module__ or "").split(".")[0] in ("psycopg", "psycopg_pool")
@@ -118,7 +118,9 @@ def _weakrefable(obj: Any) -> bool:
     return True
 
 
-def instrument(target: Any, *sinks: Sink, callsite_depth: int = 5) -> Instrumentation:
+def instrument(
+    target: Any, *sinks: Sink, callsite_depth: int = 5, orm_context: bool = True
+) -> Instrumentation:
     """Attach ``sinks`` to ``target`` and return a handle to detach them.
 
     ``target`` is a SQLAlchemy ``Engine``/``AsyncEngine``, a psycopg 3
@@ -127,6 +129,10 @@ def instrument(target: Any, *sinks: Sink, callsite_depth: int = 5) -> Instrument
     sink to the same target twice delivers each event to it once.
     ``callsite_depth`` is how many application frames events keep (0 turns
     call-site capture off) and applies when the target is first instrumented.
+    ``orm_context`` (SQLAlchemy only) listens to the ORM's ``do_orm_execute``
+    event so events say "lazy load of User.posts", which the N+1 detector
+    uses to name the fix; SQLAlchemy's ORM pays ~10-15 µs per ORM statement
+    for any such listener, so turn it off where only statistics matter.
     With no sinks, the target still feeds ``capture_queries()`` blocks.
     """
     for sink in sinks:
@@ -135,7 +141,7 @@ def instrument(target: Any, *sinks: Sink, callsite_depth: int = 5) -> Instrument
     with _lock:
         entry = _adapters.get(target) if _weakrefable(target) else None
         if entry is None:
-            key, adapter = _make_adapter(target, callsite_depth)
+            key, adapter = _make_adapter(target, callsite_depth, orm_context)
             entry = _adapters.get(key)
             if entry is None:
                 adapter.attach()

@@ -34,34 +34,57 @@ _orm_users = [0]
 _orm_lock = threading.Lock()
 
 
+#: OrmContext objects are immutable and few (one per mapper or relationship
+#: and load kind): build each once instead of on every ORM statement.
+_contexts: dict[Any, OrmContext] = {}
+
+
+def _relationship_context(prop: Any, lazy: bool) -> OrmContext:
+    key = (prop, lazy)
+    ctx = _contexts.get(key)
+    if ctx is None:
+        name = getattr(prop, "key", None)
+        parent = getattr(getattr(prop, "parent", None), "class_", None)
+        owner = parent.__name__ if parent is not None else None
+        ctx = OrmContext(
+            kind="lazy_load" if lazy else "eager_load",
+            entity=owner,
+            relationship=f"{owner}.{name}" if owner and name else name,
+            strategy=str(getattr(prop, "lazy", "")) or None,
+            uselist=getattr(prop, "uselist", None),
+            target=_target_name(prop),
+        )
+        _contexts[key] = ctx
+    return ctx
+
+
+def _query_context(mapper: Any) -> OrmContext:
+    ctx = _contexts.get(mapper)
+    if ctx is None:
+        ctx = OrmContext(kind="query", entity=mapper.class_.__name__ if mapper else None)
+        _contexts[mapper] = ctx
+    return ctx
+
+
 def _on_orm_execute(state: ORMExecuteState) -> None:
     try:
         batch = state.execution_options.get("dbopt_eager_batch")
         if batch:
             # a batch of dbopt.eager.auto: one statement for many parents
-            ctx = OrmContext(
-                kind="eager_load",
-                entity=str(batch).partition(".")[0],
-                relationship=str(batch),
+            ctx = _contexts.get(batch) or _contexts.setdefault(
+                batch,
+                OrmContext(
+                    kind="eager_load",
+                    entity=str(batch).partition(".")[0],
+                    relationship=str(batch),
+                ),
             )
         elif state.is_relationship_load:
             path = state.loader_strategy_path
             prop = path[-1] if path is not None and len(path) else None
-            key = getattr(prop, "key", None)
-            parent = getattr(getattr(prop, "parent", None), "class_", None)
-            owner = parent.__name__ if parent is not None else None
-            lazy = state.lazy_loaded_from is not None
-            ctx = OrmContext(
-                kind="lazy_load" if lazy else "eager_load",
-                entity=owner,
-                relationship=f"{owner}.{key}" if owner and key else key,
-                strategy=str(getattr(prop, "lazy", "")) or None,
-                uselist=getattr(prop, "uselist", None),
-                target=_target_name(prop),
-            )
+            ctx = _relationship_context(prop, state.lazy_loaded_from is not None)
         else:
-            mapper = state.bind_mapper
-            ctx = OrmContext(kind="query", entity=mapper.class_.__name__ if mapper else None)
+            ctx = _query_context(state.bind_mapper)
         _pending_orm.set((state.statement, ctx))
     except Exception:  # noqa: BLE001 - ORM context is a courtesy, never a failure
         _pending_orm.set(None)
@@ -99,16 +122,20 @@ class SQLAlchemyAdapter:
 
     name = "sqlalchemy"
 
-    def __init__(self, engine: Engine, pipeline: Pipeline) -> None:
+    def __init__(self, engine: Engine, pipeline: Pipeline, *, orm_context: bool = True) -> None:
         self.engine = engine
         self.pipeline = pipeline
+        self.orm_context = orm_context
         self._attached = False
 
     @classmethod
-    def for_target(cls, target: Any, callsite_depth: int) -> SQLAlchemyAdapter:
+    def for_target(
+        cls, target: Any, callsite_depth: int, *, orm_context: bool = True
+    ) -> SQLAlchemyAdapter:
         """Adapter for an ``Engine`` or ``AsyncEngine``."""
         engine: Engine = getattr(target, "sync_engine", target)
-        return cls(engine, Pipeline(cls.name, engine.dialect.name, callsite_depth=callsite_depth))
+        pipeline = Pipeline(cls.name, engine.dialect.name, callsite_depth=callsite_depth)
+        return cls(engine, pipeline, orm_context=orm_context)
 
     def attach(self) -> None:
         """Add the listeners (idempotent)."""
@@ -117,7 +144,8 @@ class SQLAlchemyAdapter:
         event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
         event.listen(self.engine, "after_cursor_execute", self._after)
         event.listen(self.engine, "handle_error", self._error)
-        _orm_listen()
+        if self.orm_context:
+            _orm_listen()
         self._attached = True
 
     def detach(self) -> None:
@@ -127,7 +155,8 @@ class SQLAlchemyAdapter:
         event.remove(self.engine, "before_cursor_execute", self._before)
         event.remove(self.engine, "after_cursor_execute", self._after)
         event.remove(self.engine, "handle_error", self._error)
-        _orm_unlisten()
+        if self.orm_context:
+            _orm_unlisten()
         self._attached = False
 
     def _before(
