@@ -41,6 +41,13 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the MkDocs site with warnings as errors."""
+    session.install("-e", ".[dev]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Run every benchmark in bench/ and print its figures."""
     session.install("-e", ".[dev]")

@@ -34,9 +34,15 @@ _adapters: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary
 def _make_adapter(target: Any, callsite_depth: int, orm_context: bool) -> tuple[Any, Adapter]:
     """Return (registry key, new adapter) for ``target``."""
     from sqlalchemy.engine import Engine
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
-    if isinstance(target, (Engine, AsyncEngine)):
+    engine_types: tuple[type[Any], ...] = (Engine,)
+    try:  # SQLAlchemy's asyncio extension needs greenlet, which is optional
+        from sqlalchemy.ext.asyncio import AsyncEngine
+    except ImportError:
+        pass
+    else:
+        engine_types = (Engine, AsyncEngine)
+    if isinstance(target, engine_types):
         from dbopt.adapters.sqlalchemy import SQLAlchemyAdapter
 
         adapter = SQLAlchemyAdapter.for_target(target, callsite_depth, orm_context=orm_context)

@@ -1,83 +1,73 @@
-"""The ``dbopt`` command: argparse over dbopt's public functions."""
+"""The ``dbopt`` command: argparse over dbopt's public functions.
+
+Subcommands: ``advise``, ``lint``, ``health``, ``partitions plan|apply|check|convert``,
+``check-migrations``, ``diff``, ``erd``, ``stats``, ``report``, ``demo``. The database
+URL comes from ``--dsn`` or ``DATABASE_URL``. Exit codes are in
+:class:`dbopt.cli._errors.ExitCode` (0 ok, 1 findings at or above ``--fail-on``,
+2 usage, 3 input, 4 unreachable, 5 authentication, 6 permission,
+7 extension, 8 server version, 9 other database error, 10 missing extra,
+130 interrupted). ``DBOPT_DEBUG=1`` shows the traceback of an error.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 
+from dbopt.cli._errors import ExitCode, classify
 from dbopt.errors import DboptError
 
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from dbopt.cli.demo import run_demo
-
-    run_demo(rows=args.users, out=sys.stdout)
-    return EXIT_OK
-
-
-def _cmd_stats(args: argparse.Namespace) -> int:
-    from dbopt.core.stats import QueryStats
-    from dbopt.report.text import stats_table
-
-    try:
-        with open(args.file, encoding="utf-8") as fh:
-            stats = QueryStats.from_dict(json.load(fh))
-    except (OSError, ValueError) as exc:
-        raise DboptError(f"cannot read stats file {args.file}: {exc}") from exc
-    if args.format == "json":
-        json.dump([s.to_dict() for s in stats.top(args.top, by=args.sort)], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(stats_table(stats.top(args.top, by=args.sort)) + "\n")
-    return EXIT_OK
+__all__ = ["ExitCode", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dbopt``."""
+    from dbopt import __version__
+    from dbopt.cli import advise, checks, demo, partitions, report
+
     parser = argparse.ArgumentParser(
-        prog="dbopt", description="See what your database access costs, and fix it."
+        prog="dbopt",
+        description="See what your database access costs, and fix it.",
+        epilog="exit codes: 0 ok, 1 findings at/above --fail-on, 2 usage, 3 input, "
+        "4 server unreachable, 5 authentication, 6 permission, 7 missing extension, "
+        "8 unsupported server version, 9 database error, 10 missing extra, 130 interrupted",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a workload and show what dbopt sees")
-    demo.add_argument("--users", type=int, default=500, help="users to generate (default 500)")
-    demo.set_defaults(func=_cmd_demo)
-    stats = sub.add_parser("stats", help="show a saved QueryStats JSON file")
-    stats.add_argument("file")
-    stats.add_argument("--top", type=int, default=20)
-    stats.add_argument(
-        "--sort",
-        default="total_time",
-        choices=["total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors"],
-    )
-    stats.add_argument("--format", choices=["text", "json"], default="text")
-    stats.set_defaults(func=_cmd_stats)
+    parser.add_argument("--version", action="version", version=f"dbopt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo.register(sub)
+    advise.register(sub)
+    checks.register(sub)
+    partitions.register(sub)
+    report.register(sub)
     return parser
 
 
+def _error_types() -> tuple[type[BaseException], ...]:
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    return (DboptError, psycopg.Error, DBAPIError, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the CLI; returns the exit code (expected errors print one line, no traceback)."""
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except DboptError as exc:
-        sys.stderr.write(f"dbopt: error: {exc}\n")
-        return EXIT_ERROR
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: stop quietly, as Unix tools do
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     except KeyboardInterrupt:
-        sys.stderr.write("dbopt: interrupted\n")
-        return 130
-    return code
+        sys.stderr.write("\ndbopt: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except _error_types() as exc:
+        if os.environ.get("DBOPT_DEBUG"):
+            raise
+        exit_code, message = classify(exc)
+        sys.stderr.write(f"dbopt: error: {message}\n")
+        return int(exit_code)
+    return int(code)

@@ -1,1 +1,1 @@
-"""Renderers: dbopt's results as text (and, as they land, JSON, SARIF, HTML)."""
+"""Renderers: dbopt's results as text, JSON, SARIF and a self-contained HTML report."""

@@ -1,0 +1,151 @@
+"""``dbopt advise``: the index advisor over a SQL file, a saved QueryStats or pg_stat_statements."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dbopt.cli._db import connect_check
+from dbopt.cli._errors import CliError, ExitCode
+from dbopt.cli._output import Progress, exit_for_findings, markdown_table, write_output
+
+__all__ = ["load_source", "register", "render_markdown"]
+
+PG_STAT_STATEMENTS = "pg_stat_statements"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``advise`` to the subcommands."""
+    p = sub.add_parser(
+        "advise",
+        help="recommend indexes for a workload",
+        description="Recommend indexes for a workload: a .sql file, a saved QueryStats "
+        "JSON file (dbopt stats format), or pg_stat_statements (the default). Read-only.",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=PG_STAT_STATEMENTS,
+        help="FILE.sql, FILE.json (QueryStats) or pg_stat_statements (default)",
+    )
+    p.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    p.add_argument(
+        "--format", choices=["text", "json", "sql", "alembic", "markdown"], default="text"
+    )
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("--max-indexes", type=int, default=20)
+    p.add_argument("--min-saving", type=float, default=0.3, help="share of cost saved (0..1)")
+    p.add_argument("--limit", type=int, default=500, help="pg_stat_statements: top statements")
+    p.add_argument("--verify", action="store_true", help="measure with EXPLAIN ANALYZE (executes)")
+    p.add_argument(
+        "--install-hypopg", action="store_true", help="CREATE EXTENSION hypopg if missing"
+    )
+    p.add_argument(
+        "--real-indexes",
+        action="store_true",
+        help="without hypopg, price with real indexes in a rolled-back transaction",
+    )
+    p.add_argument("--revision", help="alembic: revision id")
+    p.add_argument("--down-revision", help="alembic: down_revision")
+    p.add_argument(
+        "--fail-on",
+        choices=["info", "warning", "error", "none"],
+        default="error",
+        help="exit 1 when an existing-index finding is at or above this (default error)",
+    )
+    p.set_defaults(func=run)
+
+
+def load_source(source: str) -> Any:
+    """The workload argument for :meth:`IndexAdvisor.advise` named by ``source``."""
+    from dbopt.core.stats import QueryStats
+
+    if source == PG_STAT_STATEMENTS:
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise CliError(
+            f"no such workload file: {source} (give a .sql file, a QueryStats .json file "
+            f"or {PG_STAT_STATEMENTS})",
+            ExitCode.INPUT,
+        )
+    if path.suffix == ".json":
+        try:
+            return QueryStats.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"cannot read QueryStats file {source}: {exc}", ExitCode.INPUT) from None
+    if path.suffix == ".sql":
+        return path
+    raise CliError(f"unknown workload file type: {source} (.sql or .json)", ExitCode.INPUT)
+
+
+def render_markdown(report: Any) -> str:
+    """An :class:`AdvisorReport` as Markdown: recommendations, DDL, findings, errors."""
+    from dbopt.cli._output import markdown_findings
+
+    lines = [
+        "## Index advisor",
+        "",
+        f"Method: `{report.method}`; workload cost {report.total_cost_before:,.0f} → "
+        f"{report.total_cost_after:,.0f}; {len(report.statements)} statement(s).",
+        "",
+    ]
+    lines.extend(f"> {note}" for note in report.notes)
+    if report.recommendations:
+        rows = [
+            (
+                f"`{r.name}`",
+                r.label,
+                f"{r.size_bytes / 1024:,.0f} kB",
+                f"{r.saving_share:.0%}",
+                len(r.statements),
+            )
+            for r in report.recommendations
+        ]
+        lines += ["", markdown_table(("name", "index", "size", "share", "statements"), rows)]
+        lines += ["", "```sql", report.to_sql().rstrip(), "```"]
+    else:
+        lines.append("No index to add.")
+    lines += ["", markdown_findings(report.findings, "Existing indexes")]
+    if report.errors:
+        lines += ["## Statements not advised", ""]
+        lines += [f"- `{' '.join(e.sql.split())[:80]}`: {e.message}" for e in report.errors]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dbopt advise``."""
+    from dbopt.postgres.advisor import IndexAdvisor, PgStatStatements
+
+    workload = load_source(args.source)
+    server = connect_check(
+        args.dsn, extensions=(PG_STAT_STATEMENTS,) if workload == PG_STAT_STATEMENTS else ()
+    )
+    if workload == PG_STAT_STATEMENTS:
+        workload = PgStatStatements(limit=args.limit)
+    advisor = IndexAdvisor(
+        server.url,
+        max_indexes=args.max_indexes,
+        min_saving=args.min_saving,
+        install_hypopg=args.install_hypopg,
+        real_indexes=args.real_indexes,
+    )
+    with Progress("advising"):
+        report = advisor.advise(workload, verify=args.verify)
+    if args.format == "json":
+        text = json.dumps(report.to_dict(), indent=2, default=str)
+    elif args.format == "sql":
+        text = report.to_sql()
+    elif args.format == "alembic":
+        text = report.to_alembic(revision=args.revision, down_revision=args.down_revision)
+    elif args.format == "markdown":
+        text = render_markdown(report)
+    else:
+        text = report.to_text()
+    write_output(text, args.output)
+    if args.output and args.output != "-":
+        sys.stderr.write(f"wrote {args.output}\n")
+    return exit_for_findings(report.findings, args.fail_on)

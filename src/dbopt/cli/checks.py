@@ -1,0 +1,207 @@
+"""``dbopt lint | health | check-migrations | diff | erd``: the schema checkers from the shell.
+
+Each prints findings as text, JSON, SARIF (lint, check-migrations, diff)
+or Markdown, and exits 1 when a finding is at or above ``--fail-on``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dbopt.cli._db import connect_check
+from dbopt.cli._errors import CliError, ExitCode
+from dbopt.cli._output import Progress, exit_for_findings, markdown_findings, write_output
+from dbopt.findings import Finding
+
+__all__ = ["register", "render_findings"]
+
+_FAIL_ON = ["info", "warning", "error", "none"]
+
+
+def _options(p: argparse.ArgumentParser, formats: Sequence[str], fail_on: str = "error") -> None:
+    p.add_argument("--format", choices=list(formats), default="text")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument(
+        "--fail-on",
+        choices=_FAIL_ON,
+        default=fail_on,
+        help=f"exit 1 when a finding is at or above this severity (default {fail_on})",
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the checker subcommands."""
+    lint = sub.add_parser("lint", help="lint the schema (missing FK indexes, keys, types ...)")
+    lint.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    lint.add_argument("--schema", action="append", default=[], help="limit to this schema")
+    lint.add_argument("--rule", action="append", help="run only this rule (code or name)")
+    lint.add_argument("--exclude", action="append", default=[], help="skip this rule")
+    lint.add_argument("--why", action="store_true", help="text: explain each finding")
+    _options(lint, ["text", "json", "sarif", "markdown"])
+    lint.set_defaults(func=run_lint)
+
+    health = sub.add_parser("health", help="health report: hit ratios, vacuum, bloat, locks ...")
+    health.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    health.add_argument("--schema", action="append", default=[], help="limit per-table checks")
+    health.add_argument("--check", action="append", help="run only this check (code or name)")
+    _options(health, ["text", "json", "sarif", "markdown"])
+    health.set_defaults(func=run_health)
+
+    mig = sub.add_parser(
+        "check-migrations", help="find migration statements that lock or break a live database"
+    )
+    mig.add_argument("paths", nargs="+", help=".sql files, Alembic revisions or directories")
+    mig.add_argument(
+        "--no-lock-timeout-rule", action="store_true", help="do not require SET lock_timeout"
+    )
+    _options(mig, ["text", "json", "sarif", "markdown"], fail_on="warning")
+    mig.set_defaults(func=run_migrations)
+
+    diff = sub.add_parser("diff", help="schema drift between SQLAlchemy models and the database")
+    diff.add_argument("models", help="module:attribute of a MetaData or declarative base")
+    diff.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    diff.add_argument("--path", default=".", help="directory to import the models from")
+    _options(diff, ["text", "json", "sarif", "markdown"])
+    diff.set_defaults(func=run_diff)
+
+    erd = sub.add_parser("erd", help="entity-relationship diagram (Mermaid, DOT, Markdown)")
+    erd.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    erd.add_argument("--models", help="module:attribute to draw instead of a database")
+    erd.add_argument("--path", default=".", help="directory to import the models from")
+    erd.add_argument("--schema", action="append", default=[], help="limit to this schema")
+    erd.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
+    erd.add_argument("-o", "--output", help="write to this file instead of stdout")
+    erd.set_defaults(func=run_erd)
+
+
+def render_findings(
+    findings: list[Finding],
+    fmt: str,
+    title: str,
+    *,
+    why: bool = False,
+    errors: dict[str, str] | None = None,
+    suppressed: int = 0,
+    **extra: Any,
+) -> str:
+    """``findings`` in ``fmt`` (text, json, sarif or markdown)."""
+    from dbopt.report.findings import render_json, render_text
+
+    if fmt == "json":
+        return render_json(findings, errors=errors or {}, **extra)
+    if fmt == "sarif":
+        from dbopt.report.sarif import render_sarif
+
+        return render_sarif(findings)
+    if fmt == "markdown":
+        text = markdown_findings(findings, title)
+        for key, reason in sorted((errors or {}).items()):
+            text += f"\n> not run: {key}: {reason}"
+        return text
+    return render_text(findings, why=why, errors=errors, suppressed=suppressed)
+
+
+def _finish(args: argparse.Namespace, text: str, findings: list[Finding]) -> int:
+    write_output(text, args.output)
+    return exit_for_findings(findings, args.fail_on)
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    """``dbopt lint``."""
+    from dbopt.postgres.lint import lint
+
+    server = connect_check(args.dsn)
+    with Progress("linting the schema"):
+        report = lint(server.url, schemas=args.schema, rules=args.rule, exclude=args.exclude)
+    text = render_findings(
+        report.findings,
+        args.format,
+        f"Schema lint of {server.database}",
+        why=args.why,
+        errors=report.errors,
+        suppressed=len(report.suppressed),
+        tables=report.tables,
+    )
+    return _finish(args, text, report.findings)
+
+
+def run_health(args: argparse.Namespace) -> int:
+    """``dbopt health``."""
+    from dbopt.postgres.health import health
+
+    server = connect_check(args.dsn)
+    with Progress("checking health"):
+        report = health(server.url, checks=args.check, schemas=args.schema)
+    findings = report.findings()
+    if args.format == "json":
+        text = json.dumps(report.to_dict(), indent=2, default=str)
+    elif args.format == "text":
+        text = report.to_text()
+    else:
+        text = render_findings(findings, args.format, f"Health of {server.database}")
+    return _finish(args, text, findings)
+
+
+def run_migrations(args: argparse.Namespace) -> int:
+    """``dbopt check-migrations``: no database needed."""
+    from dbopt.migrations import check
+
+    for path in args.paths:
+        if not Path(path).exists():
+            raise CliError(f"no such file or directory: {path}", ExitCode.INPUT)
+    report = check(args.paths, require_lock_timeout=not args.no_lock_timeout_rule)
+    text = render_findings(
+        report.findings,
+        args.format,
+        "Migration safety",
+        errors=report.errors,
+        suppressed=len(report.suppressed),
+    )
+    code = _finish(args, text, report.findings)
+    if report.errors and code == ExitCode.OK:
+        return ExitCode.INPUT
+    return code
+
+
+def import_object(spec: str, path: str) -> Any:
+    """``module:attribute`` imported with ``path`` first on ``sys.path``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise CliError(f"expected module:attribute, got {spec!r}", ExitCode.INPUT)
+    root = str(Path(path).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise CliError(f"cannot import {spec}: {exc}", ExitCode.INPUT) from None
+    return obj
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """``dbopt diff``: drift between models and the database."""
+    from dbopt.schema import diff
+
+    models = import_object(args.models, args.path)
+    server = connect_check(args.dsn)
+    findings = diff(models, server.url)
+    return _finish(args, render_findings(findings, args.format, "Schema drift"), findings)
+
+
+def run_erd(args: argparse.Namespace) -> int:
+    """``dbopt erd``: from a database (``--dsn``) or models (``--models``)."""
+    from dbopt.schema import erd
+
+    source: Any = (
+        import_object(args.models, args.path) if args.models else connect_check(args.dsn).url
+    )
+    write_output(erd(source, format=args.format, schemas=args.schema), args.output)
+    return ExitCode.OK

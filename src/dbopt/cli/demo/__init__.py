@@ -1,0 +1,52 @@
+"""``dbopt demo``: everything dbopt does, on a learning platform, with no database set up.
+
+With no ``--dsn`` it starts an embedded PostgreSQL (pgserver, the
+``[embedded]`` extra) in a temporary directory; with ``--dsn`` it creates
+and drops its own database on that server. See docs/demo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dbopt.cli.demo.run import DemoOptions, run_demo
+
+__all__ = ["DemoOptions", "register", "run_demo"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``demo`` to the subcommands."""
+    p = sub.add_parser(
+        "demo",
+        help="show everything dbopt does, on an embedded PostgreSQL",
+        description="Create the learning-platform schema, generate data, run an ORM "
+        "workload with N+1s, unindexed filters and slow analytics, and show what dbopt "
+        "finds and fixes. Writes an HTML report.",
+    )
+    p.add_argument(
+        "--dsn",
+        help="use this PostgreSQL server (a database is created and dropped on it); "
+        "default: start an embedded server (pip install 'dbopt[embedded]')",
+    )
+    p.add_argument("--small", action="store_true", help="a small data set (seconds; for tests)")
+    p.add_argument("--interactions", type=int, help="interactions to generate (default 600,000)")
+    p.add_argument("-o", "--output", default="dbopt-demo-report.html", help="HTML report file")
+    p.add_argument("--keep", action="store_true", help="with --dsn: keep the demo database")
+    p.add_argument("--slow-ms", type=float, help="slow-query threshold (default 25, small 2)")
+    p.add_argument("--pool-seconds", type=float, default=3.0, help="pool load phase length")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = DemoOptions(
+        dsn=args.dsn,
+        small=args.small,
+        interactions=args.interactions,
+        output=args.output,
+        keep=args.keep,
+        slow_ms=args.slow_ms,
+        pool_seconds=args.pool_seconds,
+    )
+    run_demo(options, sys.stdout)
+    return 0

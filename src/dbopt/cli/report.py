@@ -1,0 +1,176 @@
+"""``dbopt stats`` (show a saved QueryStats file) and ``dbopt report`` (one HTML file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from dbopt.cli._db import connect_check, display_url
+from dbopt.cli._errors import CliError, ExitCode
+from dbopt.cli._output import Progress, markdown_table, write_output
+
+__all__ = ["build_report_data", "load_stats", "register"]
+
+_SORTS = ["total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stats`` and ``report``."""
+    stats = sub.add_parser("stats", help="show a saved QueryStats JSON file")
+    stats.add_argument("file")
+    stats.add_argument("--top", type=int, default=20)
+    stats.add_argument("--sort", default="total_time", choices=_SORTS)
+    stats.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    stats.set_defaults(func=run_stats)
+
+    report = sub.add_parser(
+        "report",
+        help="write one self-contained HTML report",
+        description="Render query statistics, advisor results, partition state and findings "
+        "into one HTML file (no network needed to view it).",
+    )
+    report.add_argument("-o", "--output", default="dbopt-report.html", help="file to write")
+    report.add_argument("--from", dest="from_file", help="report data saved as JSON (demo)")
+    report.add_argument("--stats", help="a saved QueryStats JSON file")
+    report.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    report.add_argument("--partitions", help="JSON spec file: show these tables' partitions")
+    report.add_argument("--advise", action="store_true", help="run the index advisor")
+    report.add_argument("--lint", action="store_true", help="run the schema linter")
+    report.add_argument("--health", action="store_true", help="run the health report")
+    report.add_argument("--title", default="dbopt report")
+    report.add_argument("--format", choices=["html", "json"], default="html")
+    report.set_defaults(func=run_report)
+
+
+def load_stats(path: str) -> Any:
+    """A :class:`QueryStats` from a JSON file; INPUT error when it cannot be read."""
+    from dbopt.core.stats import QueryStats
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return QueryStats.from_dict(json.load(fh))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"cannot read stats file {path}: {exc}", ExitCode.INPUT) from None
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    """``dbopt stats FILE``."""
+    from dbopt.report.text import stats_table
+
+    top = load_stats(args.file).top(args.top, by=args.sort)
+    if args.format == "json":
+        write_output(json.dumps([s.to_dict() for s in top], indent=2), None)
+    elif args.format == "markdown":
+        rows = [
+            (
+                s.calls,
+                s.total_time * 1000,
+                s.mean_time * 1000,
+                s.p95_time * 1000,
+                s.rows,
+                f"`{s.normalized[:100]}`",
+            )
+            for s in top
+        ]
+        write_output(
+            markdown_table(("calls", "total ms", "mean ms", "p95 ms", "rows", "statement"), rows),
+            None,
+        )
+    else:
+        write_output(stats_table(top), None)
+    return ExitCode.OK
+
+
+def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
+    """The report's data from the command's inputs (files and, with ``--dsn``, the database)."""
+    data: dict[str, Any] = {
+        "title": args.title,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "findings": {},
+    }
+    summary: list[list[Any]] = []
+    stats = load_stats(args.stats) if args.stats else None
+    if stats is not None:
+        data["statements"] = [s.to_dict() for s in stats.top(25)]
+        summary.append(["statements recorded", stats.total_calls])
+    wants_db = args.advise or args.lint or args.health or args.partitions
+    if not wants_db:
+        if stats is None:
+            raise CliError(
+                "nothing to report: give --stats FILE, --from FILE, or --dsn with "
+                "--advise/--lint/--health/--partitions",
+                ExitCode.INPUT,
+            )
+        data["summary"] = summary
+        return data
+    server = connect_check(args.dsn)
+    data["subtitle"] = f"{display_url(server.url)} (PostgreSQL {server.version})"
+    if args.advise:
+        from dbopt.postgres.advisor import IndexAdvisor
+
+        workload: Any = stats
+        if workload is None:
+            if "pg_stat_statements" not in server.extensions:
+                raise CliError(
+                    "--advise needs --stats FILE or the pg_stat_statements extension",
+                    ExitCode.EXTENSION,
+                )
+            workload = "pg_stat_statements"
+        with Progress("advising"):
+            report = IndexAdvisor(server.url).advise(workload)
+        data["advisor"] = report.to_dict()
+        summary.append(["indexes recommended", len(report.recommendations)])
+    if args.lint:
+        from dbopt.postgres.lint import lint
+
+        with Progress("linting"):
+            findings = lint(server.url).findings
+        data["findings"]["Schema lint"] = [f.to_dict() for f in findings]
+        summary.append(["lint findings", len(findings)])
+    if args.health:
+        from dbopt.postgres.health import health
+
+        with Progress("checking health"):
+            found = health(server.url).findings()
+        data["findings"]["Health"] = [f.to_dict() for f in found]
+        summary.append(["health findings", len(found)])
+    if args.partitions:
+        from dbopt.cli.partitions import load_specs
+        from dbopt.postgres.partitions import PartitionManager
+
+        manager = PartitionManager(server.url)
+        for spec in load_specs(args.partitions)[:1]:
+            plan = manager.plan(spec)
+            data["partitions"] = {
+                "table": spec.qualified,
+                "now": datetime.now(timezone.utc).isoformat(),
+                "partitions": [p.to_dict() for p in manager.partitions(spec.qualified)],
+                "plan": plan.to_dict(),
+                "check": manager.check(spec).to_dict(),
+            }
+    data["summary"] = summary
+    return data
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``dbopt report``: HTML (or the data as JSON) to ``--output``."""
+    from dbopt.report.html import load_data, write_html
+
+    if args.from_file:
+        try:
+            data = load_data(args.from_file)
+        except (OSError, ValueError) as exc:
+            raise CliError(
+                f"cannot read report data {args.from_file}: {exc}", ExitCode.INPUT
+            ) from None
+    else:
+        data = build_report_data(args)
+    if args.format == "json":
+        write_output(json.dumps(data, indent=2, default=str), args.output)
+    else:
+        write_html(data, args.output)
+    sys.stdout.write(f"{args.output}\n")
+    return ExitCode.OK
