@@ -43,3 +43,57 @@ def mysql_db_url() -> Iterator[str]:
         pytest.skip("DBOPT_TEST_MYSQL_DSN is not set")
     with mysql_url() as url:
         yield url
+
+
+_available: dict[str, set[str]] = {}
+
+
+def available_extensions(url: str | None) -> set[str]:
+    """Extensions the test server can create (cached).
+
+    ``url`` is ``DBOPT_TEST_DSN``; with None (the embedded pgserver), the
+    control files shipped in pgserver's own installation are the answer.
+    pg_stat_statements counts only when preloaded, else it would collect nothing.
+    """
+    key = url or "<embedded>"
+    if key not in _available:
+        if url is None:
+            from pathlib import Path
+
+            import pgserver
+
+            share = Path(pgserver.__file__).parent / "pginstall/share/postgresql/extension"
+            names = {p.stem for p in share.glob("*.control")}
+            names.discard("pg_stat_statements")
+        else:
+            import psycopg
+
+            from dbopt.testing import libpq_url, sqlalchemy_url
+
+            with psycopg.connect(libpq_url(sqlalchemy_url(url))) as conn:
+                rows = conn.execute("SELECT name FROM pg_available_extensions").fetchall()
+                preload = conn.execute("SHOW shared_preload_libraries").fetchone()
+            names = {r[0] for r in rows}
+            if "pg_stat_statements" not in str(preload[0] if preload else ""):
+                names.discard("pg_stat_statements")
+        _available[key] = names
+    return _available[key]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip tests marked ``@pytest.mark.extensions(...)`` the server cannot provide.
+
+    Runs before any fixture of the test (module fixtures that create the
+    extension included). The embedded server (pgserver) ships no hypopg or
+    pg_trgm and does not preload pg_stat_statements; .ci/run installs them on
+    the machine's server.
+    """
+    marker = item.get_closest_marker("extensions")
+    if marker is None:
+        return
+    missing = sorted(set(marker.args) - available_extensions(os.environ.get("DBOPT_TEST_DSN")))
+    if missing:
+        pytest.skip(
+            f"needs PostgreSQL extension(s) {', '.join(missing)}, which the test server lacks "
+            "(install e.g. postgresql-15-hypopg, or preload pg_stat_statements)"
+        )

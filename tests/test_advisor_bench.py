@@ -16,7 +16,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.extensions("hypopg", "pg_trgm")]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor
 from dbopt.testing import libpq_url, postgres_url
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg", "pg_trgm")]
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS hypopg;

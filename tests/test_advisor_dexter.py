@@ -17,7 +17,7 @@ import pytest
 from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg", "postgres_fdw")]
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS hypopg;

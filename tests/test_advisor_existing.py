@@ -13,7 +13,7 @@ from dbopt.findings import Finding, Severity
 from dbopt.postgres.advisor import ExistingOptions, IndexAdvisor
 from dbopt.testing import libpq_url, postgres_url
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS hypopg;

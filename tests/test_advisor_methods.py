@@ -119,6 +119,7 @@ def test_real_indexes_respect_the_table_size_guard(url: str) -> None:
     assert any("larger than real_index_max_table_bytes" in n for n in report.notes)
 
 
+@pytest.mark.extensions("hypopg")
 def test_install_hypopg_only_when_told(url: str) -> None:
     try:
         report = IndexAdvisor(url, findings=False, install_hypopg=True).advise(WORKLOAD)

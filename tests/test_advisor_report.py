@@ -16,7 +16,7 @@ from alembic.config import Config
 from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS hypopg;

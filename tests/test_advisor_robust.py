@@ -14,7 +14,7 @@ from dbopt.postgres.advisor.analyze import AnalysisError, Analyzer
 from dbopt.postgres.advisor.catalog import load_catalog
 from dbopt.testing import libpq_url, postgres_url
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
 
 CORPUS = Path(__file__).parent / "data" / "fingerprint_corpus.sql"
 

@@ -17,6 +17,8 @@ from dbopt.postgres.advisor import IndexAdvisor, PgStatStatements, Workload, Wor
 from dbopt.postgres.advisor.workload import load_workload
 from dbopt.testing import libpq_url, postgres_url
 
+pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
+
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS hypopg;
 CREATE TABLE orders (id int, customer_id int, status text, total numeric, created_at date);
@@ -172,6 +174,7 @@ def test_query_stats_round_trip_through_json(url: str) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.extensions("pg_stat_statements")
 def test_pg_stat_statements_source(url: str) -> None:
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

@@ -83,7 +83,8 @@ def app(pg_url: str) -> Iterator[None]:
                 "NAME": url.database,
                 "USER": url.username or "postgres",
                 "PASSWORD": url.password or "",
-                "HOST": url.host or "127.0.0.1",
+                # the embedded server listens on a socket directory (?host=...)
+                "HOST": url.host or str(url.query.get("host", "127.0.0.1")),
                 "PORT": str(url.port or 5432),
             }
         },
