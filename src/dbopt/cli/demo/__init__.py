@@ -8,6 +8,7 @@ and drops its own database on that server. See docs/demo.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from dbopt.cli.demo.run import DemoOptions, run_demo
@@ -27,7 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--dsn",
         help="use this PostgreSQL server (a database is created and dropped on it); "
-        "default: start an embedded server (pip install 'dbopt[embedded]')",
+        "default: DATABASE_URL if set, else start an embedded server "
+        "(pip install 'dbopt[embedded]')",
     )
     p.add_argument("--small", action="store_true", help="a small data set (seconds; for tests)")
     p.add_argument("--interactions", type=int, help="interactions to generate (default 600,000)")
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     options = DemoOptions(
-        dsn=args.dsn,
+        dsn=args.dsn or os.environ.get("DATABASE_URL") or None,
         small=args.small,
         interactions=args.interactions,
         output=args.output,
