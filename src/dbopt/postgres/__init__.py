@@ -1,6 +1,6 @@
-"""PostgreSQL tools: EXPLAIN, and (as they land) the index advisor, linter,
-health report and partition manager. They read the catalog and the workload
-and return typed results; they never print.
+"""PostgreSQL tools: EXPLAIN, the index advisor, the schema linter, the health
+report and the partition manager. They read the catalog and the workload and
+return typed results; they never print.
 """
 
 from __future__ import annotations
