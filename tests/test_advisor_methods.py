@@ -242,3 +242,25 @@ def test_bad_options() -> None:
         IndexAdvisor("sqlite://")
     with pytest.raises(ConfigurationError):
         IndexAdvisor(42)  # type: ignore[arg-type]
+
+
+def test_no_two_recommendations_where_one_covers_the_other() -> None:
+    """The demo's case: (course_id) next to (course_id, created_at) keeps only the wider."""
+    from types import SimpleNamespace
+
+    from dbopt.postgres.advisor.model import IndexSpec, KeyElem
+    from dbopt.postgres.advisor.select import Selector
+
+    def spec(*cols: str, predicate: str | None = None) -> IndexSpec:
+        keys = tuple(KeyElem(c, (c,)) for c in cols)
+        return IndexSpec(1, "btree", keys, predicate=predicate)
+
+    specs = {
+        0: spec("course_id"),
+        1: spec("course_id", "created_at"),
+        2: spec("session_id"),
+        3: spec("course_id", predicate="is_processed IS FALSE"),
+    }
+    fake = SimpleNamespace(cands={cid: SimpleNamespace(spec=s) for cid, s in specs.items()})
+    assert Selector._drop_covered(fake, [0, 1, 2, 3]) == [1, 2, 3]  # type: ignore[arg-type]
+    assert Selector._drop_covered(fake, [2, 3]) == [2, 3]  # type: ignore[arg-type]

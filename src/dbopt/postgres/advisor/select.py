@@ -237,12 +237,34 @@ class Selector:
             for oid in {self.cands[c].relation.oid for c in new}:
                 self._refresh(current, chosen, oid)
         chosen = self._prune(chosen, current)
+        chosen = self._drop_covered(chosen)
         final = self.costs(chosen, list(self.targets))
         sizes = {cid: self._size(cid) for cid in chosen}
         return Selection(chosen, self.base, final, self.evaluations, sizes)
 
     def _refresh(self, current: dict[int, PlanCost], chosen: list[int], oid: int) -> None:
         current.update(self.costs(chosen, self.by_table.get(oid, [])))
+
+    def _drop_covered(self, chosen: list[int]) -> list[int]:
+        """Drop a chosen index that another chosen index covers (leading-prefix rule).
+
+        The planner may pick both when each wins one plan by a hair; keeping
+        both would only add write cost, and the linter would flag the pair
+        (LINT005), so the wider index is kept.
+        """
+        kept = list(chosen)
+        for cid in chosen:
+            spec = self.cands[cid].spec
+            if any(
+                other != cid
+                and other in kept
+                and self.cands[other].spec.predicate == spec.predicate  # partial ones are smaller
+                and self.cands[other].spec.covers(spec)
+                and self.cands[other].spec.identity != spec.identity
+                for other in kept
+            ):
+                kept.remove(cid)
+        return kept
 
     def _prune(self, chosen: list[int], current: dict[int, PlanCost]) -> list[int]:
         for cid in list(reversed(chosen)):
