@@ -7,15 +7,14 @@ foreign table, plus a hash-partitioned table. Priced with hypopg.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
+from test_advisor_support import forget_load
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg", "postgres_fdw")]
 
@@ -45,27 +44,6 @@ CREATE TABLE busy (id int, v int);
 INSERT INTO busy SELECT n, n FROM generate_series(1, 100000) n;
 ANALYZE;
 """
-
-
-def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
-    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
-
-    A session's counters reach the statistics when it ends, a moment after the
-    client closed it; resetting before that would leave the load counted.
-    """
-    for _ in range(200):
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-            "WHERE c.relkind = 'r' AND c.reltuples > 0 AND s.n_tup_ins = 0"
-        ).fetchone()
-        if row == (0,):
-            break
-        time.sleep(0.05)
-    conn.execute(
-        "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
-        "WHERE relname <> ALL(%s)",
-        (list(keep),),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from dbopt.findings import Finding, Severity
 from dbopt.postgres.advisor import ExistingOptions, IndexAdvisor
 from dbopt.testing import libpq_url, postgres_url
+from test_advisor_support import forget_load
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
 
@@ -40,27 +39,6 @@ CREATE TABLE dup (v int);
 INSERT INTO dup VALUES (1), (1);
 ANALYZE;
 """
-
-
-def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
-    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
-
-    A session's counters reach the statistics when it ends, a moment after the
-    client closed it; resetting before that would leave the load counted.
-    """
-    for _ in range(200):
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-            "WHERE c.relkind = 'r' AND c.reltuples > 0 AND s.n_tup_ins = 0"
-        ).fetchone()
-        if row == (0,):
-            break
-        time.sleep(0.05)
-    conn.execute(
-        "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
-        "WHERE relname <> ALL(%s)",
-        (list(keep),),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -11,6 +11,7 @@ import pytest
 
 from dbopt.postgres.advisor import IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
+from test_advisor_support import forget_load
 
 pytestmark = pytest.mark.postgres
 
@@ -32,27 +33,6 @@ WORKLOAD = [
     "SELECT * FROM events WHERE kind = 'k7'",
     "UPDATE posts SET body = 'x' WHERE id = 5",
 ]
-
-
-def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
-    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
-
-    A session's counters reach the statistics when it ends, a moment after the
-    client closed it; resetting before that would leave the load counted.
-    """
-    for _ in range(200):
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-            "WHERE c.relkind = 'r' AND c.reltuples > 0 AND s.n_tup_ins = 0"
-        ).fetchone()
-        if row == (0,):
-            break
-        time.sleep(0.05)
-    conn.execute(
-        "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
-        "WHERE relname <> ALL(%s)",
-        (list(keep),),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -15,6 +13,7 @@ from alembic.config import Config
 
 from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
+from test_advisor_support import forget_load
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
 
@@ -52,27 +51,6 @@ WORKLOAD = [
     WorkloadStatement("SELECT * FROM logs WHERE account_id = 42", calls=10),
     WorkloadStatement('SELECT * FROM "My App"."Odd ""Table"" X" WHERE "Key" = 5', calls=5),
 ]
-
-
-def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
-    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
-
-    A session's counters reach the statistics when it ends, a moment after the
-    client closed it; resetting before that would leave the load counted.
-    """
-    for _ in range(200):
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-            "WHERE c.relkind = 'r' AND c.reltuples > 0 AND s.n_tup_ins = 0"
-        ).fetchone()
-        if row == (0,):
-            break
-        time.sleep(0.05)
-    conn.execute(
-        "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
-        "WHERE relname <> ALL(%s)",
-        (list(keep),),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -16,6 +14,7 @@ from dbopt.errors import ConfigurationError
 from dbopt.postgres.advisor import IndexAdvisor, PgStatStatements, Workload, WorkloadStatement
 from dbopt.postgres.advisor.workload import load_workload
 from dbopt.testing import libpq_url, postgres_url
+from test_advisor_support import forget_load
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
 
@@ -28,27 +27,6 @@ SELECT n, n % 5000, CASE WHEN n % 10 = 0 THEN 'open' ELSE 'closed' END, n % 977,
 FROM generate_series(1, 100000) n;
 ANALYZE orders;
 """
-
-
-def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
-    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
-
-    A session's counters reach the statistics when it ends, a moment after the
-    client closed it; resetting before that would leave the load counted.
-    """
-    for _ in range(200):
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-            "WHERE c.relkind = 'r' AND c.reltuples > 0 AND s.n_tup_ins = 0"
-        ).fetchone()
-        if row == (0,):
-            break
-        time.sleep(0.05)
-    conn.execute(
-        "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
-        "WHERE relname <> ALL(%s)",
-        (list(keep),),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,30 @@
+"""Helpers shared by the index advisor's tests (this module holds no tests)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+
+def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
+    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
+
+    A session's counters reach the statistics when it ends, a moment after the
+    client closed it; resetting before that would leave the load counted.
+    """
+    for _ in range(200):
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE c.relkind = 'r' AND c.reltuples > 0 AND s.n_tup_ins = 0"
+        ).fetchone()
+        if row == (0,):
+            break
+        time.sleep(0.05)
+    conn.execute(
+        "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
+        "WHERE relname <> ALL(%s)",
+        (list(keep),),
+    )
