@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine
@@ -35,6 +36,23 @@ def sqlite_engine() -> Iterator[Engine]:
     engine = create_engine("sqlite://")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema in the run's database, dropped with its contents afterwards."""
+    from test_partitions_support import fresh_schema
+
+    with fresh_schema(pg_url) as name:
+        yield name
+
+
+@pytest.fixture
+def manager(pg_url: str, schema: str) -> Any:
+    """A PartitionManager whose state table lives in ``schema``."""
+    from test_partitions_support import make_manager
+
+    return make_manager(pg_url, schema)
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
 from psycopg import sql
 
 from dbopt.postgres.partitions import AdoptPartition, PartitionManager, PartitionSpec
-from test_partitions_support import bounds, connect, fresh_schema, make_manager, routed
+from test_partitions_support import bounds, connect, routed
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
@@ -17,17 +16,6 @@ PAYMENT = (
     "id bigserial, user_id bigint NOT NULL, amount numeric(12, 2) NOT NULL,"
     " status text NOT NULL, paid_at timestamptz NOT NULL, PRIMARY KEY (id, paid_at)"
 )
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
-
-
-@pytest.fixture
-def manager(pg_url: str, schema: str) -> PartitionManager:
-    return make_manager(pg_url, schema)
 
 
 def hand_made(pg_url: str, schema: str, months: list[int], *, quarter: bool = False) -> None:

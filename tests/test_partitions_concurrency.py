@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -17,19 +16,12 @@ from test_partitions_support import (
     EVENTS_COLUMNS,
     bounds,
     connect,
-    fresh_schema,
     make_manager,
     routed,
 )
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
 
 
 def test_two_maintainers_at_once_never_race(pg_url: str, schema: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -14,24 +13,11 @@ from test_partitions_support import (
     bounds,
     connect,
     exists,
-    fresh_schema,
-    make_manager,
     routed,
 )
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
-
-
-@pytest.fixture
-def manager(pg_url: str, schema: str) -> PartitionManager:
-    return make_manager(pg_url, schema)
 
 
 def rows(pg_url: str, schema: str) -> list[tuple[object, ...]]:

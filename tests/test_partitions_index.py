@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import psycopg
@@ -12,21 +11,10 @@ from psycopg import sql
 
 from dbopt.postgres.partitions import PartitionManager, PartitionSpec
 from dbopt.testing import libpq_url
-from test_partitions_support import EVENTS_COLUMNS, connect, fresh_schema, make_manager
+from test_partitions_support import EVENTS_COLUMNS, connect
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
-
-
-@pytest.fixture
-def manager(pg_url: str, schema: str) -> PartitionManager:
-    return make_manager(pg_url, schema)
 
 
 def attached_indexes(pg_url: str, schema: str, index: str) -> dict[str, tuple[str, bool]]:

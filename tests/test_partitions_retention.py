@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -25,23 +24,11 @@ from test_partitions_support import (
     bounds,
     connect,
     exists,
-    fresh_schema,
     make_manager,
 )
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
-
-
-@pytest.fixture
-def manager(pg_url: str, schema: str) -> PartitionManager:
-    return make_manager(pg_url, schema)
 
 
 def names(pg_url: str, schema: str, table: str) -> list[str]:

@@ -10,14 +10,13 @@ months of retention are then kept with real rows across the months.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
 from psycopg import sql
 
 from dbopt.postgres.partitions import PartitionSpec
-from test_partitions_support import bounds, connect, exists, fresh_schema, make_manager, routed
+from test_partitions_support import bounds, connect, exists, make_manager, routed
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
@@ -75,12 +74,6 @@ INSERT INTO user_interactions (session_id, interaction_type, course_id, created_
   FROM generate_series(0, 2199) g
   JOIN LATERAL (SELECT id FROM user_sessions ORDER BY started_at LIMIT 1 OFFSET g % 40) s ON true;
 """
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
 
 
 def test_user_interactions_monthly_premake_4_retention_12_months(pg_url: str, schema: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -16,17 +15,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from dbopt.postgres.partitions import PartitionSpec
 from dbopt.postgres.partitions.alembic import PartitionFilter, register_operations
 from dbopt.postgres.partitions.sqlalchemy import partitioned
-from test_partitions_support import bounds, connect, exists, fresh_schema, make_manager
+from test_partitions_support import bounds, connect, exists, make_manager
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
 NOW = datetime(2024, 5, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
 
 
 def events_table(metadata: sa.MetaData, schema: str, name: str = "events") -> sa.Table:

@@ -7,7 +7,6 @@ local calendar says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,24 +19,11 @@ from test_partitions_support import (
     EVENTS_COLUMNS,
     bounds,
     connect,
-    fresh_schema,
-    make_manager,
     routed,
 )
 
 pytestmark = pytest.mark.postgres
 UTC = timezone.utc
-
-
-@pytest.fixture
-def schema(pg_url: str) -> Iterator[str]:
-    with fresh_schema(pg_url) as name:
-        yield name
-
-
-@pytest.fixture
-def manager(pg_url: str, schema: str) -> PartitionManager:
-    return make_manager(pg_url, schema)
 
 
 def insert(pg_url: str, schema: str, table: str, *stamps: str) -> None:
