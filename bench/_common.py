@@ -16,8 +16,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TextIO
+from contextlib import ExitStack, contextmanager
+from typing import Any, TextIO
 
 __all__ = [
     "Samples",
@@ -136,3 +136,35 @@ def postgres_url(prefix: str = "dbopt_bench") -> Iterator[str]:
 
     with throwaway_database(os.environ.get("DBOPT_TEST_DSN"), prefix=prefix) as url:
         yield url
+
+
+def databases(args: Any) -> Iterator[tuple[str, Any]]:
+    """Yield ``(label, engine)`` for SQLite in memory and PostgreSQL over loopback.
+
+    ``args`` has ``no_sqlite``, ``no_postgres`` and ``pg_url`` (None: ``DBOPT_TEST_DSN``
+    or an embedded server). PostgreSQL is skipped with a printed reason when
+    it cannot be had. Engines are disposed after use.
+    """
+    from sqlalchemy import create_engine
+
+    import dbopt
+
+    if not args.no_sqlite:
+        engine = create_engine("sqlite://")
+        try:
+            yield "SQLite in memory", engine
+        finally:
+            engine.dispose()
+    if args.no_postgres:
+        return
+    with ExitStack() as stack:
+        try:
+            url = args.pg_url or stack.enter_context(postgres_url())
+        except (dbopt.ServerUnavailableError, dbopt.MissingDependencyError) as exc:
+            print(f"\nPostgreSQL skipped: {exc}")
+            return
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        try:
+            yield "PostgreSQL over loopback", engine
+        finally:
+            engine.dispose()

@@ -29,22 +29,22 @@ import argparse
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
 from _common import (
     Samples,
+    databases,
     describe_machine,
     interleave,
     median,
     paired_delta,
-    postgres_url,
     print_table,
     ratio,
 )
-from sqlalchemy import Engine, Integer, String, create_engine, insert, text
+from sqlalchemy import Engine, Integer, String, insert, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import dbopt
@@ -376,28 +376,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _databases(args: argparse.Namespace) -> Iterator[tuple[str, Engine]]:
-    if not args.no_sqlite:
-        engine = create_engine("sqlite://")
-        try:
-            yield "SQLite in memory", engine
-        finally:
-            engine.dispose()
-    if args.no_postgres:
-        return
-    with ExitStack() as stack:
-        try:
-            url = args.pg_url or stack.enter_context(postgres_url())
-        except (dbopt.ServerUnavailableError, dbopt.MissingDependencyError) as exc:
-            print(f"\nPostgreSQL skipped: {exc}")
-            return
-        engine = create_engine(url, pool_size=1, max_overflow=0)
-        try:
-            yield "PostgreSQL over loopback", engine
-        finally:
-            engine.dispose()
-
-
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     """Run the benchmark and print its tables; returns the results."""
     args = parse_args(argv)
@@ -409,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     for name in CONFIGS:
         print(f"  {name:<10} {DESCRIPTIONS[name]}")
     results: list[Result] = []
-    for label, engine in _databases(args):
+    for label, engine in databases(args):
         sqlite = label.startswith("SQLite")
         if sqlite:
             report_direct(
