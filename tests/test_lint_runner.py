@@ -142,7 +142,7 @@ def test_config_validation_and_pyproject_mapping() -> None:
 def test_async_engine_and_non_postgres_targets(pg_url: str) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from dbopt.postgres.lint.connection import conninfo
+    from dbopt.postgres.connect import conninfo
 
     engine = create_async_engine(pg_url)
     assert conninfo(engine).startswith("postgresql://")

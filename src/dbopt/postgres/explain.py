@@ -6,7 +6,8 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
+from dbopt.errors import DatabaseError, ServerUnavailableError
+from dbopt.postgres.connect import conninfo
 
 if TYPE_CHECKING:
     import psycopg
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
     from dbopt.core.events import QueryEvent
 
-__all__ = ["Explainer", "conninfo_of"]
+__all__ = ["Explainer"]
 
 _DOLLAR_PARAM = re.compile(r"\$\d+")
 
@@ -39,7 +40,7 @@ class Explainer:
         statement_timeout_ms: int = 5000,
         connect_timeout_s: int = 5,
     ) -> None:
-        self.conninfo = conninfo_of(target)
+        self.conninfo = conninfo(target, "Explainer")
         self.statement_timeout_ms = int(statement_timeout_ms)
         self.connect_timeout_s = int(connect_timeout_s)
         self._conn: psycopg.Connection[Any] | None = None
@@ -113,25 +114,3 @@ class Explainer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def conninfo_of(target: Any) -> str:
-    """A libpq connection string for an Engine, SQLAlchemy URL or conninfo string.
-
-    Raises :class:`ConfigurationError` for anything that is not PostgreSQL.
-    """
-    from sqlalchemy.engine import URL, Engine, make_url
-
-    if isinstance(target, Engine):
-        url = target.url
-    elif isinstance(target, URL):
-        url = target
-    elif isinstance(target, str):
-        if "://" not in target:
-            return target  # a libpq key=value string
-        url = make_url(target)
-    else:
-        raise ConfigurationError(f"Explainer needs an Engine, URL or conninfo, got {target!r}")
-    if not url.drivername.startswith("postgres"):
-        raise ConfigurationError(f"Explainer needs PostgreSQL, got {url.drivername}")
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)

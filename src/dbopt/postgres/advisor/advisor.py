@@ -73,7 +73,7 @@ class IndexAdvisor:
         statement_timeout_ms: int = 10_000,
         verify_repeat: int = 3,
     ) -> None:
-        from dbopt.postgres.advisor.connection import conninfo
+        from dbopt.postgres.connect import conninfo
 
         if not 0.0 <= min_saving <= 1.0 or not 0.0 < partial_max_selectivity <= 1.0:
             raise ConfigurationError("min_saving and partial_max_selectivity are shares (0..1)")
@@ -81,7 +81,7 @@ class IndexAdvisor:
             raise ConfigurationError("max_columns must be >= 1, max_include and max_indexes >= 0")
         if write_scale < 0 or index_write_cost < 0 or verify_repeat < 1:
             raise ConfigurationError("write_scale and index_write_cost must be >= 0")
-        self.conninfo = conninfo(target)
+        self.conninfo = conninfo(target, "IndexAdvisor")
         self.selection = SelectionOptions(max_indexes, max_total_bytes, min_saving)
         self.candidate_options = CandidateOptions(
             max_columns, max_include, partial_max_selectivity=partial_max_selectivity

@@ -15,31 +15,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dbopt.errors import ConfigurationError, ServerUnavailableError
+from dbopt.postgres.connect import Target, conninfo
 
 __all__ = ["Target", "conninfo", "read_only_connection"]
-
-#: What the PostgreSQL tools accept as a database: an Engine, a URL, or a libpq string.
-Target = Any
-
-
-def conninfo(target: Target, tool: str = "dbopt") -> str:
-    """libpq conninfo for a SQLAlchemy (Async)``Engine``/``URL``, a URL or key=value string."""
-    from sqlalchemy.engine import URL, Engine, make_url
-
-    target = getattr(target, "sync_engine", target)  # an AsyncEngine
-    if isinstance(target, Engine):
-        url = target.url
-    elif isinstance(target, URL):
-        url = target
-    elif isinstance(target, str):
-        if "://" not in target:
-            return target
-        url = make_url(target)
-    else:
-        raise ConfigurationError(f"{tool} needs an Engine, URL or conninfo, got {target!r}")
-    if not url.drivername.startswith("postgres"):
-        raise ConfigurationError(f"{tool} needs PostgreSQL, got {url.drivername}")
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @contextmanager

@@ -61,9 +61,9 @@ class PartitionManager:
         statement_timeout: float | None = None,
         connect_timeout: int = 10,
     ) -> None:
-        from dbopt.postgres.explain import conninfo_of
+        from dbopt.postgres.connect import conninfo
 
-        self.conninfo = conninfo_of(target)
+        self.conninfo = conninfo(target, "PartitionManager")
         self.store = StateStore(state_schema)
         self.policy = LockPolicy(
             lock_timeout=lock_timeout,
