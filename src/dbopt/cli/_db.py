@@ -131,9 +131,9 @@ def connect_check(
 
     url = sqlalchemy_url(database_url(dsn))
     where = display_url(url)
-    from sqlalchemy.engine import make_url
+    from dbopt.postgres.connect import conninfo as to_conninfo
 
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = to_conninfo(url, "dbopt")
     try:
         with psycopg.connect(
             conninfo, connect_timeout=connect_timeout, application_name="dbopt-cli"
