@@ -39,11 +39,11 @@ from typing import Any
 import psycopg
 from _common import describe_machine, mark, postgres_url, print_table
 
-from dbopt.postgres.advisor import IndexAdvisor, WorkloadStatement
-from dbopt.postgres.advisor.analyze import Analyzer
-from dbopt.postgres.advisor.catalog import Catalog, load_catalog
-from dbopt.postgres.advisor.evaluate import ExplainError, HypoEvaluator, Target, explain
-from dbopt.postgres.advisor.model import IndexSpec, KeyElem, quote_ident
+from dbopt.advisor import IndexAdvisor, WorkloadStatement
+from dbopt.advisor.analyze import Analyzer
+from dbopt.advisor.catalog import Catalog, load_catalog
+from dbopt.advisor.evaluate import ExplainError, HypoEvaluator, Target, explain
+from dbopt.advisor.model import IndexSpec, KeyElem, quote_ident
 from dbopt.testing import libpq_url
 
 # Supabase index_advisor: int8, bool, date, timestamptz, timestamp, float8, int4, int2,
@@ -100,7 +100,7 @@ def _columns_in(target: Target) -> set[str]:
 
 
 def _single_indexed(catalog: Catalog, oid: int) -> set[str]:
-    from dbopt.postgres.advisor.existing import existing_specs
+    from dbopt.advisor.existing import existing_specs
 
     specs = existing_specs(catalog)
     out = set()
@@ -243,7 +243,7 @@ def estimated_cost(
     evaluator: HypoEvaluator, targets: list[Target], specs: list[IndexSpec]
 ) -> float:
     """Calls-weighted hypopg plan cost of the workload with ``specs`` (GIN priced by heuristics)."""
-    from dbopt.postgres.advisor.heuristic import HeuristicEvaluator
+    from dbopt.advisor.heuristic import HeuristicEvaluator
 
     btree = [(i, s) for i, s in enumerate(specs) if s.method == "btree"]
     gin = [(i, s) for i, s in enumerate(specs) if s.method != "btree"]

@@ -8,7 +8,7 @@ columns, missing audit columns), ``--rows`` rows each, analyzed.
 
 Configurations, run interleaved (see ``_common.interleave``):
 
-* ``dbopt lint``: ``dbopt.postgres.lint(url)``, every rule (one catalog
+* ``dbopt lint``: ``dbopt.lint(url)``, every rule (one catalog
   snapshot, rules in Python).
 * ``plain SQL``: the peer, the way Supabase's splinter and PgHero do it: one
   catalog query per check (foreign keys without index, no primary key,
@@ -16,7 +16,7 @@ Configurations, run interleaved (see ``_common.interleave``):
   timestamp and json columns, sequences near overflow, missing audit columns,
   naming, tables never scanned, enum-like columns from pg_stats), on one
   connection. Written here; the counts it finds are checked against dbopt's.
-* ``dbopt health``: ``dbopt.postgres.health(url)``, every check.
+* ``dbopt health``: ``dbopt.health(url)``, every check.
 
 Then one lint while another session holds ACCESS EXCLUSIVE on a table, to
 show it does not wait. Run: ``python bench/lint.py`` (``--quick``: 40 tables).
@@ -32,8 +32,8 @@ from typing import Any
 import psycopg
 from _common import describe_machine, interleave, median, postgres_url, print_table
 
-from dbopt.postgres.health import health
-from dbopt.postgres.lint import lint
+from dbopt.health import health
+from dbopt.lint import lint
 from dbopt.testing import libpq_url
 
 SCHEMA = "lintbench"

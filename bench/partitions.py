@@ -37,7 +37,7 @@ import psycopg
 from _common import describe_machine, median, postgres_url, print_table
 from psycopg import sql
 
-from dbopt.postgres.partitions import PartitionManager, PartitionSpec
+from dbopt.partitions import PartitionManager, PartitionSpec
 from dbopt.testing import libpq_url
 
 PREMAKE = 4

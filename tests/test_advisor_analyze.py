@@ -8,9 +8,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbopt.postgres.advisor.analyze import AnalysisError, Analyzer, StatementShape
-from dbopt.postgres.advisor.candidates import CandidateOptions, candidates_for
-from dbopt.postgres.advisor.catalog import Catalog, load_catalog
+from dbopt.advisor.analyze import AnalysisError, Analyzer, StatementShape
+from dbopt.advisor.candidates import CandidateOptions, candidates_for
+from dbopt.advisor.catalog import Catalog, load_catalog
 from dbopt.testing import libpq_url, postgres_url
 
 pytestmark = pytest.mark.postgres

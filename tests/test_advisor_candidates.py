@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor
+from dbopt.advisor import AdvisorReport, IndexAdvisor
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
+from dbopt.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 

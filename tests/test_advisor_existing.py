@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from dbopt.advisor import ExistingOptions, IndexAdvisor
 from dbopt.findings import Finding, Severity
-from dbopt.postgres.advisor import ExistingOptions, IndexAdvisor
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbopt.postgres.advisor import IndexAdvisor, WorkloadStatement
+from dbopt.advisor import IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 
@@ -228,8 +228,8 @@ def test_no_two_recommendations_where_one_covers_the_other() -> None:
     """The demo's case: (course_id) next to (course_id, created_at) keeps only the wider."""
     from types import SimpleNamespace
 
-    from dbopt.postgres.advisor.model import IndexSpec, KeyElem
-    from dbopt.postgres.advisor.select import Selector
+    from dbopt.advisor.model import IndexSpec, KeyElem
+    from dbopt.advisor.select import Selector
 
     def spec(*cols: str, predicate: str | None = None) -> IndexSpec:
         keys = tuple(KeyElem(c, (c,)) for c in cols)

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from dbopt.postgres.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
+from dbopt.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dbopt.postgres.advisor import IndexAdvisor, WorkloadStatement
-from dbopt.postgres.advisor.analyze import AnalysisError, Analyzer
-from dbopt.postgres.advisor.catalog import load_catalog
+from dbopt.advisor import IndexAdvisor, WorkloadStatement
+from dbopt.advisor.analyze import AnalysisError, Analyzer
+from dbopt.advisor.catalog import load_catalog
 from dbopt.testing import libpq_url, postgres_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]

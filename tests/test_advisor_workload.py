@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import dbopt
+from dbopt.advisor import IndexAdvisor, PgStatStatements, Workload, WorkloadStatement
+from dbopt.advisor.workload import load_workload
 from dbopt.errors import ConfigurationError
-from dbopt.postgres.advisor import IndexAdvisor, PgStatStatements, Workload, WorkloadStatement
-from dbopt.postgres.advisor.workload import load_workload
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 import dbopt
 from dbopt.cli import ExitCode, main
-from dbopt.cli.demo.data import reset_statistics
+from dbopt.demo.data import reset_statistics
 from dbopt.testing import libpq_url, postgres_url
 
 SCHEMA = """

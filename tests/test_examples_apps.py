@@ -123,7 +123,7 @@ CREATE TABLE user_interactions (id bigint NOT NULL, created_at timestamptz NOT N
 
 
 def test_advise_to_alembic_script(database: str, tmp_path: Path) -> None:
-    from dbopt.cli.demo.data import reset_statistics
+    from dbopt.demo.data import reset_statistics
 
     with psycopg.connect(libpq_url(database), autocommit=True) as conn:
         conn.execute(SCHEMA)

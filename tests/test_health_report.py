@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from dbopt import ConfigurationError
-from dbopt.postgres.health import RULES, HealthReport, HealthStatus, HealthThresholds, health
-from dbopt.postgres.health.workload import statements_sql
+from dbopt.health import RULES, HealthReport, HealthStatus, HealthThresholds, health
+from dbopt.health.workload import statements_sql
 from dbopt.report.sarif import to_sarif
 from dbopt.testing import libpq_url, postgres_url
 from test_lint_support import LEARNING_SQL, connect, fresh_schema

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from dbopt.postgres.health import HealthStatus, HealthThresholds, health
+from dbopt.health import HealthStatus, HealthThresholds, health
 from test_lint_support import connect, fresh_schema, wait_for
 
 pytestmark = pytest.mark.postgres

@@ -7,8 +7,8 @@ import secrets
 
 import pytest
 
-from dbopt.postgres.health import HealthStatus, HealthThresholds, health
-from dbopt.postgres.health.bloat import estimate_index_pages, estimate_table_pages
+from dbopt.health import HealthStatus, HealthThresholds, health
+from dbopt.health.bloat import estimate_index_pages, estimate_table_pages
 from test_lint_support import connect, flush_stats, fresh_schema, run
 
 pytestmark = pytest.mark.postgres

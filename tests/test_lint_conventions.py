@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbopt.postgres.lint import LintConfig
+from dbopt.lint import LintConfig
 from test_lint_support import connect, flush_stats, fresh_schema, lint_schema, objects, run
 
 pytestmark = pytest.mark.postgres

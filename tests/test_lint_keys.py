@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbopt.postgres.lint import LintConfig
+from dbopt.lint import LintConfig
 from test_lint_support import fresh_schema, lint_schema, objects, run
 
 pytestmark = pytest.mark.postgres

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dbopt import ConfigurationError, ServerUnavailableError
-from dbopt.postgres.lint import RULES, LintConfig, lint
-from dbopt.postgres.lint.connection import read_only_connection
+from dbopt.lint import RULES, LintConfig, lint
+from dbopt.postgres.connection import read_only_connection
 from dbopt.suppress import Suppression, Suppressions
 from test_lint_support import connect, fresh_schema, lint_schema
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from dbopt.postgres.lint import LintReport, lint
+from dbopt.lint import LintReport, lint
 from dbopt.testing import libpq_url
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import AdoptPartition, PartitionManager, PartitionSpec
+from dbopt.partitions import AdoptPartition, PartitionManager, PartitionSpec
 from test_partitions_support import bounds, connect, routed
 
 pytestmark = pytest.mark.postgres

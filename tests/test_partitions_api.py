@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dbopt
-from dbopt.postgres import partitions
+from dbopt import partitions
 
 
 def test_all_is_sorted_complete_and_importable() -> None:

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import ApplyResult, PartitionLockedError, PartitionSpec
-from dbopt.postgres.partitions.locking import lock_keys
+from dbopt.partitions import ApplyResult, PartitionLockedError, PartitionSpec
+from dbopt.partitions.locking import lock_keys
 from test_partitions_support import (
     EVENTS_COLUMNS,
     bounds,

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from dbopt.postgres.partitions import ConversionError, PartitionManager, PartitionSpec
+from dbopt.partitions import ConversionError, PartitionManager, PartitionSpec
 from dbopt.testing import libpq_url
 from test_partitions_support import connect, make_manager
 

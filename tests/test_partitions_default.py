@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import PartitionManager, PartitionSpec
+from dbopt.partitions import PartitionManager, PartitionSpec
 from test_partitions_support import (
     EVENTS_COLUMNS,
     bounds,

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import PartitionManager, PartitionSpec
+from dbopt.partitions import PartitionManager, PartitionSpec
 from dbopt.testing import libpq_url
 from test_partitions_support import EVENTS_COLUMNS, connect
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import (
+from dbopt.partitions import (
     CreatePartition,
     DetachPartition,
     DropPartition,

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import PartitionSpec
+from dbopt.partitions import PartitionSpec
 from test_partitions_support import bounds, connect, exists, make_manager, routed
 
 pytestmark = pytest.mark.postgres

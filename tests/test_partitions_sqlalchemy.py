@@ -12,9 +12,9 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from dbopt.postgres.partitions import PartitionSpec
-from dbopt.postgres.partitions.alembic import PartitionFilter, register_operations
-from dbopt.postgres.partitions.sqlalchemy import partitioned
+from dbopt.partitions import PartitionSpec
+from dbopt.partitions.alembic import PartitionFilter, register_operations
+from dbopt.partitions.sqlalchemy import partitioned
 from test_partitions_support import bounds, connect, exists, make_manager
 
 pytestmark = pytest.mark.postgres

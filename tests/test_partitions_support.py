@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dbopt.postgres.partitions import PartitionManager
+from dbopt.partitions import PartitionManager
 from dbopt.testing import libpq_url
 
 

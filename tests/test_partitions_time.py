@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from psycopg import sql
 
-from dbopt.postgres.partitions import PartitionManager, PartitionSpec, PartitionSpecError
-from dbopt.postgres.partitions.grid import TimeGrid, add_months, parse_age
+from dbopt.partitions import PartitionManager, PartitionSpec, PartitionSpecError
+from dbopt.partitions.grid import TimeGrid, add_months, parse_age
 from test_partitions_support import (
     EVENTS_COLUMNS,
     bounds,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dbopt.cli.demo import DemoOptions, run_demo
+from dbopt.demo import DemoOptions, run_demo
 from dbopt.report.html import render_html, write_html
 from dbopt.testing import postgres_server_url
 

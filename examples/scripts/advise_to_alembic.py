@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import dbopt
-from dbopt.postgres import IndexAdvisor
+from dbopt.advisor import IndexAdvisor
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from dbopt.postgres.partitions import PartitionManager, PartitionSpec
+from dbopt.partitions import PartitionManager, PartitionSpec
 
 log = logging.getLogger("partition-maintenance")
 

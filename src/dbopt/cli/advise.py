@@ -118,7 +118,7 @@ def render_markdown(report: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dbopt advise``."""
-    from dbopt.postgres.advisor import IndexAdvisor, PgStatStatements
+    from dbopt.advisor import IndexAdvisor, PgStatStatements
 
     workload = load_source(args.source)
     server = connect_check(

@@ -114,7 +114,7 @@ def _finish(args: argparse.Namespace, text: str, findings: list[Finding]) -> int
 
 def run_lint(args: argparse.Namespace) -> int:
     """``dbopt lint``."""
-    from dbopt.postgres.lint import lint
+    from dbopt.lint import lint
 
     server = connect_check(args.dsn)
     with Progress("linting the schema"):
@@ -133,7 +133,7 @@ def run_lint(args: argparse.Namespace) -> int:
 
 def run_health(args: argparse.Namespace) -> int:
     """``dbopt health``."""
-    from dbopt.postgres.health import health
+    from dbopt.health import health
 
     server = connect_check(args.dsn)
     with Progress("checking health"):

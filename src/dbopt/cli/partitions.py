@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def load_specs(path: str) -> list[Any]:
     """The :class:`PartitionSpec` objects in the JSON file ``path``."""
-    from dbopt.postgres.partitions import PartitionSpec, PartitionSpecError
+    from dbopt.partitions import PartitionSpec, PartitionSpecError
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -83,7 +83,7 @@ def load_specs(path: str) -> list[Any]:
 
 
 def _manager(args: argparse.Namespace) -> Any:
-    from dbopt.postgres.partitions import PartitionManager
+    from dbopt.partitions import PartitionManager
 
     server = connect_check(args.dsn)
     return PartitionManager(

@@ -109,7 +109,7 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
     server = connect_check(args.dsn)
     data["subtitle"] = f"{display_url(server.url)} (PostgreSQL {server.version})"
     if args.advise:
-        from dbopt.postgres.advisor import IndexAdvisor
+        from dbopt.advisor import IndexAdvisor
 
         workload: Any = stats
         if workload is None:
@@ -124,14 +124,14 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
         data["advisor"] = report.to_dict()
         summary.append(["indexes recommended", len(report.recommendations)])
     if args.lint:
-        from dbopt.postgres.lint import lint
+        from dbopt.lint import lint
 
         with Progress("linting"):
             findings = lint(server.url).findings
         data["findings"]["Schema lint"] = [f.to_dict() for f in findings]
         summary.append(["lint findings", len(findings)])
     if args.health:
-        from dbopt.postgres.health import health
+        from dbopt.health import health
 
         with Progress("checking health"):
             found = health(server.url).findings()
@@ -139,7 +139,7 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
         summary.append(["health findings", len(found)])
     if args.partitions:
         from dbopt.cli.partitions import load_specs
-        from dbopt.postgres.partitions import PartitionManager
+        from dbopt.partitions import PartitionManager
 
         manager = PartitionManager(server.url)
         for spec in load_specs(args.partitions)[:1]:

@@ -20,7 +20,7 @@ from dbopt.migrations.ddl import (
     volatility,
 )
 from dbopt.migrations.state import CheckerState, flag_set
-from dbopt.postgres.lint.quote import ident
+from dbopt.postgres.render import ident
 
 __all__ = ["AlterTableRules"]
 

@@ -13,7 +13,7 @@ from dbopt.findings import Finding
 from dbopt.migrations.alter_table import AlterTableRules
 from dbopt.migrations.ddl import SMALL_INT, TableRef, column_type, deparse, show, table_ref
 from dbopt.migrations.statements import Statement
-from dbopt.postgres.lint.quote import ident
+from dbopt.postgres.render import ident
 
 __all__ = ["Checker"]
 

@@ -8,7 +8,7 @@ from pglast import ast
 from pglast.enums import ConstrType
 from pglast.stream import RawStream
 
-from dbopt.postgres.lint.quote import qualified
+from dbopt.postgres.render import qualified
 
 __all__ = [
     "TableRef",

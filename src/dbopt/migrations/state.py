@@ -14,7 +14,7 @@ from dbopt.findings import Finding
 from dbopt.migrations.ddl import TableRef, column_type, show
 from dbopt.migrations.rules import RULES
 from dbopt.migrations.statements import Statement
-from dbopt.postgres.lint.quote import ident
+from dbopt.postgres.render import ident
 
 __all__ = ["CheckerState", "flag_set"]
 

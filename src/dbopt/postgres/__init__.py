@@ -1,71 +1,78 @@
-"""PostgreSQL tools: EXPLAIN, the index advisor, the schema linter, the health
-report and the partition manager. They read the catalog and the workload and
-return typed results; they never print.
+"""The shared PostgreSQL layer every feature stands on.
+
+- :mod:`dbopt.postgres.connect`: the one place dbopt opens a connection of its
+  own, and the mapping of driver errors to :class:`~dbopt.DboptError` types;
+- :mod:`dbopt.postgres.render`: the one module that turns names and values
+  into SQL (and Python) text;
+- :mod:`dbopt.postgres.explain`: EXPLAIN for the slow-query log.
+
+The features (:mod:`dbopt.advisor`, :mod:`dbopt.partitions`, :mod:`dbopt.lint`,
+:mod:`dbopt.health`, :mod:`dbopt.migrations`, :mod:`dbopt.schema`) import from
+here, never the other way round. Names that used to live here (``IndexAdvisor``,
+``PartitionManager``, ``lint``, ...) still resolve, with a
+:class:`DeprecationWarning` naming their new home.
 """
 
 from __future__ import annotations
 
-from dbopt.postgres.advisor import (
-    AdvisorError,
-    AdvisorReport,
-    ExistingOptions,
-    IndexAdvisor,
-    Measurement,
-    PgStatStatements,
-    Recommendation,
-    StatementImpact,
-    StatementResult,
-    Workload,
-    WorkloadStatement,
-)
-from dbopt.postgres.explain import Explainer
-from dbopt.postgres.health import HealthReport, HealthStatus, HealthThresholds, health
-from dbopt.postgres.lint import LintConfig, LintReport, lint
-from dbopt.postgres.partitions import (
-    ApplyResult,
-    CheckReport,
-    ConversionError,
-    ConversionResult,
-    DrainResult,
-    IndexResult,
-    LockTimeoutError,
-    PartitionLockedError,
-    PartitionManager,
-    PartitionSpec,
-    PartitionSpecError,
-    Plan,
-)
+import importlib
+import warnings
+from typing import Any
 
-__all__ = [
-    "AdvisorError",
-    "AdvisorReport",
-    "ApplyResult",
-    "CheckReport",
-    "ConversionError",
-    "ConversionResult",
-    "DrainResult",
-    "ExistingOptions",
-    "Explainer",
-    "HealthReport",
-    "HealthStatus",
-    "HealthThresholds",
-    "IndexAdvisor",
-    "IndexResult",
-    "LintConfig",
-    "LintReport",
-    "LockTimeoutError",
-    "Measurement",
-    "PartitionLockedError",
-    "PartitionManager",
-    "PartitionSpec",
-    "PartitionSpecError",
-    "PgStatStatements",
-    "Plan",
-    "Recommendation",
-    "StatementImpact",
-    "StatementResult",
-    "Workload",
-    "WorkloadStatement",
-    "health",
-    "lint",
-]
+from dbopt.postgres.explain import Explainer
+
+__all__ = ["Explainer"]
+
+#: Old ``dbopt.postgres.<name>`` -> the feature package that now owns it.
+_MOVED = {
+    **dict.fromkeys(
+        [
+            "AdvisorError",
+            "AdvisorReport",
+            "ExistingOptions",
+            "IndexAdvisor",
+            "Measurement",
+            "PgStatStatements",
+            "Recommendation",
+            "StatementImpact",
+            "StatementResult",
+            "Workload",
+            "WorkloadStatement",
+            "advisor",
+        ],
+        "dbopt.advisor",
+    ),
+    **dict.fromkeys(
+        [
+            "ApplyResult",
+            "CheckReport",
+            "ConversionError",
+            "ConversionResult",
+            "DrainResult",
+            "IndexResult",
+            "LockTimeoutError",
+            "PartitionLockedError",
+            "PartitionManager",
+            "PartitionSpec",
+            "PartitionSpecError",
+            "Plan",
+            "partitions",
+        ],
+        "dbopt.partitions",
+    ),
+    **dict.fromkeys(["HealthReport", "HealthStatus", "HealthThresholds", "health"], "dbopt.health"),
+    **dict.fromkeys(["LintConfig", "LintReport", "lint"], "dbopt.lint"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'dbopt.postgres' has no attribute {name!r}")
+    warnings.warn(
+        f"dbopt.postgres.{name} moved to {home}; import it from there",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    module = importlib.import_module(home)
+    return module if home.rsplit(".", 1)[1] == name else getattr(module, name)

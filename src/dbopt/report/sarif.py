@@ -46,9 +46,9 @@ def known_rules() -> dict[str, RuleDoc]:
     """Every rule dbopt's checkers register, by code."""
     out: dict[str, RuleDoc] = {}
     registries = (
-        ("dbopt.postgres.lint.base", "RULES"),
+        ("dbopt.lint.base", "RULES"),
         ("dbopt.migrations.rules", "RULES"),
-        ("dbopt.postgres.health.checks", "RULES"),
+        ("dbopt.health.checks", "RULES"),
         ("dbopt.schema.drift", "RULES"),
     )
     import importlib
@@ -58,8 +58,8 @@ def known_rules() -> dict[str, RuleDoc]:
             registry = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):
             continue
-        if module == "dbopt.postgres.lint.base":
-            importlib.import_module("dbopt.postgres.lint.rules")
+        if module == "dbopt.lint.base":
+            importlib.import_module("dbopt.lint.rules")
         out.update(registry)
     return out
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from dbopt.errors import ConfigurationError, DatabaseError
 from dbopt.findings import Finding, Severity
-from dbopt.postgres.lint.quote import qualified
+from dbopt.postgres.render import qualified
 from dbopt.suppress import Suppressions, SuppressionsLike
 
 __all__ = ["RULES", "DriftRule", "diff"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 
-from dbopt.postgres.lint import catalog as catalog_mod
-from dbopt.postgres.lint.connection import Target, read_only_connection
-from dbopt.postgres.lint.quote import qualified
+from dbopt.lint import catalog as catalog_mod
+from dbopt.postgres.connection import Target, read_only_connection
+from dbopt.postgres.render import qualified
 
 __all__ = [
     "ColumnDoc",

@@ -1,0 +1,353 @@
+"""``IndexAdvisor``: which indexes to add (and drop), proven on the workload."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from dbopt.advisor.analyze import AnalysisError, Analyzer
+from dbopt.advisor.candidates import CandidateOptions, candidates_for, selectivity
+from dbopt.advisor.catalog import Catalog, load_catalog
+from dbopt.advisor.evaluate import (
+    ExplainError,
+    HypoEvaluator,
+    PlanCost,
+    RealIndexEvaluator,
+    Target,
+)
+from dbopt.advisor.existing import ExistingOptions, existing_findings, existing_specs
+from dbopt.advisor.heuristic import HeuristicEvaluator
+from dbopt.advisor.model import IndexSpec, PartialPred
+from dbopt.advisor.recommend import build_report
+from dbopt.advisor.select import Candidate, SelectionOptions, Selector
+from dbopt.advisor.workload import Workload, load_workload
+from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+    from dbopt.advisor.report import AdvisorReport
+
+__all__ = ["IndexAdvisor"]
+
+
+class IndexAdvisor:
+    """Recommend indexes for a workload, priced on the database itself.
+
+    ``target`` is a SQLAlchemy ``Engine``/URL or a libpq connection string.
+    The advisor is read-only: hypothetical indexes (hypopg) live in its own
+    session; without hypopg it uses statistics, or, when ``real_indexes`` is
+    True, builds real indexes inside a transaction that is always rolled
+    back, only on tables up to ``real_index_max_table_bytes``. It never
+    creates an extension unless ``install_hypopg`` is True.
+
+    Selection: at most ``max_indexes`` indexes and ``max_total_bytes``;
+    each must save at least ``min_saving`` (0..1) of the cost of the
+    statements it helps, net of its write overhead: rows inserted, updated
+    (non-HOT, and HOT updates it would prevent) and deleted per
+    pg_stat_user_tables, times ``write_scale``, at ``index_write_cost``
+    planner units per row.
+    """
+
+    def __init__(
+        self,
+        target: Engine | URL | str,
+        *,
+        max_indexes: int | None = 20,
+        max_total_bytes: int | None = None,
+        min_saving: float = 0.3,
+        max_columns: int = 4,
+        max_include: int = 3,
+        partial_max_selectivity: float = 0.5,
+        write_scale: float = 1.0,
+        index_write_cost: float = 1.0,
+        use_hypopg: bool = True,
+        install_hypopg: bool = False,
+        real_indexes: bool = False,
+        real_index_max_table_bytes: int = 64 * 1024 * 1024,
+        findings: bool = True,
+        existing: ExistingOptions | None = None,
+        statement_timeout_ms: int = 10_000,
+        verify_repeat: int = 3,
+    ) -> None:
+        from dbopt.postgres.connect import conninfo
+
+        if not 0.0 <= min_saving <= 1.0 or not 0.0 < partial_max_selectivity <= 1.0:
+            raise ConfigurationError("min_saving and partial_max_selectivity are shares (0..1)")
+        if max_columns < 1 or max_include < 0 or (max_indexes is not None and max_indexes < 0):
+            raise ConfigurationError("max_columns must be >= 1, max_include and max_indexes >= 0")
+        if write_scale < 0 or index_write_cost < 0 or verify_repeat < 1:
+            raise ConfigurationError("write_scale and index_write_cost must be >= 0")
+        self.conninfo = conninfo(target, "IndexAdvisor")
+        self.selection = SelectionOptions(max_indexes, max_total_bytes, min_saving)
+        self.candidate_options = CandidateOptions(
+            max_columns, max_include, partial_max_selectivity=partial_max_selectivity
+        )
+        self.write_scale = write_scale
+        self.index_write_cost = index_write_cost
+        self.use_hypopg = use_hypopg
+        self.install_hypopg = install_hypopg
+        self.real_indexes = real_indexes
+        self.real_index_max_table_bytes = real_index_max_table_bytes
+        self.findings = findings
+        self.existing = existing or ExistingOptions()
+        self.statement_timeout_ms = statement_timeout_ms
+        self.verify_repeat = verify_repeat
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                application_name="dbopt-advisor",
+                prepare_threshold=None,
+                connect_timeout=10,
+            )
+        except psycopg.Error as exc:
+            raise ServerUnavailableError(f"index advisor cannot connect: {exc}") from exc
+        conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
+        conn.execute("SET client_min_messages = warning")
+        return conn
+
+    def advise(self, workload: Any, *, verify: bool = False) -> AdvisorReport:
+        """Advise on ``workload`` (a QueryStats, ``"pg_stat_statements"``, SQL list or file).
+
+        Statements that cannot be parsed or explained become ``report.errors``.
+        ``verify=True`` then builds the recommendations in a transaction that
+        is rolled back and measures every statement with EXPLAIN ANALYZE
+        before and after (this executes the statements; writes are rolled
+        back; the builds lock the tables against writes meanwhile).
+        """
+        started = time.perf_counter()
+        notes: list[str] = []
+        with self._connect() as conn:
+            try:
+                evaluator, catalog = self._evaluator(conn, notes)
+                try:
+                    wl = load_workload(workload, conn)
+                    report, targets = self._advise(conn, catalog, wl, evaluator, notes)
+                finally:
+                    evaluator.close()
+            except psycopg.OperationalError as exc:
+                raise ServerUnavailableError(f"index advisor lost the database: {exc}") from exc
+            except psycopg.Error as exc:
+                raise DatabaseError(f"index advisor failed: {exc}") from exc
+        if self.findings:
+            report.findings = existing_findings(catalog, self.existing)
+        if verify and report.recommendations:
+            from dbopt.advisor.verify import measure
+
+            report.measurements = measure(self.conninfo, report, targets, self.verify_repeat, notes)
+        report.elapsed_s = time.perf_counter() - started
+        return report
+
+    def _evaluator(self, conn: psycopg.Connection[Any], notes: list[str]) -> tuple[Any, Catalog]:
+        catalog = load_catalog(conn)
+        if self.use_hypopg and "hypopg" not in catalog.extensions and self.install_hypopg:
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+                notes.append("installed the hypopg extension (install_hypopg=True)")
+                catalog = load_catalog(conn)
+            except psycopg.Error as exc:
+                notes.append(f"could not install hypopg: {str(exc).strip()}")
+        if self.use_hypopg and "hypopg" in catalog.extensions:
+            conn.execute("SET default_transaction_read_only = on")
+            return HypoEvaluator(conn, catalog, catalog.extensions["hypopg"]), catalog
+        if self.real_indexes:
+            notes.append("hypopg not installed; building real indexes in a rolled-back transaction")
+            return (
+                RealIndexEvaluator(conn, catalog, max_table_bytes=self.real_index_max_table_bytes),
+                catalog,
+            )
+        conn.execute("SET default_transaction_read_only = on")
+        if self.use_hypopg:
+            notes.append("hypopg not installed; using heuristics")
+        else:
+            notes.append("hypopg disabled; using heuristics")
+        return HeuristicEvaluator(conn, catalog), catalog
+
+    def _advise(
+        self,
+        conn: psycopg.Connection[Any],
+        catalog: Catalog,
+        wl: Workload,
+        evaluator: Any,
+        notes: list[str],
+    ) -> tuple[AdvisorReport, list[Target]]:
+        errors: list[tuple[int | None, str, str]] = [(None, s, m) for s, m in wl.errors]
+        skipped: dict[int, str] = {}
+        targets: list[Target] = []
+        for i, stmt in enumerate(wl.statements):
+            text, values = stmt.parse_text()
+            analyzer = Analyzer(catalog, lambda oid: catalog.viewdef(conn, oid), values)
+            try:
+                shape = analyzer.analyze(text)
+            except AnalysisError as exc:
+                errors.append((i, stmt.sql, str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one odd statement must not stop the rest
+                errors.append((i, stmt.sql, f"cannot analyze: {type(exc).__name__}: {exc}"))
+                continue
+            for note in shape.notes:
+                if note not in notes:
+                    notes.append(note)
+            if shape.kind == "other":
+                skipped[i] = "not a query or data-modifying statement"
+                continue
+            mode = stmt.explain_mode(shape.params)
+            if not shape.accesses:
+                probe = Target(i, stmt, text, mode, shape.params, shape, frozenset())
+                failed = self._explains(conn, probe, evaluator)
+                if failed is not None:
+                    errors.append((i, stmt.sql, f"cannot explain: {failed}"))
+                else:
+                    skipped[i] = "no user tables" if not shape.tables else "no tables to index"
+                continue
+            tables = frozenset(catalog.root(a.relation).oid for a in shape.accesses)
+            targets.append(Target(i, stmt, text, mode, shape.params, shape, tables))
+        for rel in {catalog.root(a.relation).oid for t in targets for a in t.shape.accesses}:
+            r = catalog.relations[rel]
+            if not r.analyzed:
+                notes.append(f"{r.qualified} has no statistics; run ANALYZE for better advice")
+        base: dict[int, PlanCost] = {}
+        good: list[Target] = []
+        for t, result in zip(targets, evaluator.costs([], targets), strict=True):
+            if isinstance(result, ExplainError):
+                errors.append((t.index, t.stmt.sql, f"cannot explain: {result}"))
+            else:
+                base[t.index] = result
+                good.append(t)
+        candidates = self._candidates(catalog, good, evaluator, notes)
+        heuristic = None
+        if isinstance(evaluator, HypoEvaluator):
+            heuristic = HeuristicEvaluator(conn, catalog)
+            for cand in candidates:
+                cand.heuristic = cand.spec.method != "btree"  # hypopg has no GIN
+        selector = Selector(evaluator, good, candidates, base, self.selection, heuristic)
+        selection = selector.run()
+        for error in sorted({c.error for c in candidates if c.error is not None}):
+            notes.append(f"candidate skipped: {error}")
+        report = build_report(
+            catalog, wl, good, candidates, selection, errors, skipped, notes, evaluator.method
+        )
+        return report, good
+
+    @staticmethod
+    def _explains(conn: psycopg.Connection[Any], target: Target, evaluator: Any) -> str | None:
+        """None if ``target`` can be explained, else the error."""
+        result = evaluator.costs([], [target])[0]
+        return str(result) if isinstance(result, ExplainError) else None
+
+    def _candidates(
+        self, catalog: Catalog, targets: list[Target], evaluator: Any, notes: list[str]
+    ) -> list[Candidate]:
+        frequency: dict[tuple[int, tuple[str, str | None]], float] = defaultdict(float)
+        updates: dict[int, list[tuple[float, set[str]]]] = defaultdict(list)
+        preds: dict[str, PartialPred] = {}
+        for t in targets:
+            for access in t.shape.accesses:
+                preds.update((p.text, p) for p in access.partial)
+                root = catalog.root(access.relation).oid
+                for key in [*access.eq, *access.join, *access.ranges, *(access.order or [])]:
+                    frequency[(root, key.plain().ident)] += t.weight
+            for oid, cols in t.shape.updated.items():
+                root = catalog.root(catalog.relations[oid]).oid
+                updates[root].append((t.weight, cols))
+        existing = [
+            (i, s)
+            for i, s in existing_specs(catalog).items()
+            if any(e.oid == i and e.valid for e in catalog.indexes)
+        ]
+        unique_oids = {i.oid for i in catalog.indexes if i.unique and i.valid}
+        unique = [s for i, s in existing if i in unique_oids]
+        found: dict[tuple[object, ...], Candidate] = {}
+        for t in targets:
+            for access in t.shape.accesses:
+                for spec in candidates_for(access, catalog, frequency, self.candidate_options):
+                    if any(s.covers(spec) for _, s in existing):
+                        continue
+                    if spec.include and any(_unique_probe(s, spec) for s in unique):
+                        continue
+                    if any(_unique_probe(s, spec, proper=True) for s in unique):
+                        continue
+                    cand = found.get(spec.identity)
+                    if cand is None:
+                        rel = catalog.relations[spec.table_oid]
+                        cand = Candidate(len(found), spec, rel)
+                        cand.write_cost = self._write_cost(spec, catalog, updates, preds)
+                        found[spec.identity] = cand
+        for cand in found.values():
+            lead = cand.spec.keys[0]
+            for t in targets:
+                if cand.relation.oid in t.tables and _may_use(t, cand, lead.ident, catalog):
+                    cand.targets.add(t.index)
+        out = list(found.values())
+        if isinstance(evaluator, RealIndexEvaluator):
+            too_big = {c.relation.qualified for c in out if not evaluator.eligible(c.relation)}
+            for name in sorted(too_big):
+                notes.append(f"{name} is larger than real_index_max_table_bytes; not evaluated")
+            out = [c for c in out if evaluator.eligible(c.relation)]
+        return out
+
+    def _write_cost(
+        self,
+        spec: IndexSpec,
+        catalog: Catalog,
+        updates: dict[int, list[tuple[float, set[str]]]],
+        preds: dict[str, PartialPred],
+    ) -> float:
+        """Planner units an index costs to maintain over the statistics' window."""
+        rel = catalog.relations[spec.table_oid]
+        per_row = self.index_write_cost * (3.0 if spec.method == "gin" else 1.0)
+        fraction = 1.0
+        if spec.predicate is not None:
+            pred = preds.get(spec.predicate)
+            col = rel.columns.get(pred.column) if pred is not None else None
+            share = selectivity(pred, col) if pred is not None else None
+            fraction = share if share is not None else 0.5
+        calls = sum(w for w, _ in updates.get(rel.oid, []))
+        hitting = sum(w for w, cols in updates.get(rel.oid, []) if cols & spec.columns)
+        hot_prevented = rel.n_tup_hot_upd * (hitting / calls if calls else 0.0)
+        others = len([i for i in catalog.indexes_on(rel.oid) if i.valid])
+        rows = rel.n_tup_ins + (rel.n_tup_upd - rel.n_tup_hot_upd) + hot_prevented
+        cost = fraction * per_row * (rows + 0.1 * rel.n_tup_del)
+        cost += hot_prevented * others * self.index_write_cost
+        return self.write_scale * cost
+
+
+def _unique_probe(unique: IndexSpec, spec: IndexSpec, proper: bool = False) -> bool:
+    """True if ``spec``'s keys (a proper prefix of them) hold all keys of a unique index.
+
+    Such an index finds at most one row per probe: more keys, or INCLUDE columns,
+    only save that one heap fetch.
+    """
+    if unique.table_oid != spec.table_oid or unique.predicate is not None:
+        return False
+    keys = spec.keys[:-1] if proper else spec.keys
+    idents = {k.ident for k in keys}
+    return all(k.ident in idents for k in unique.keys)
+
+
+def _may_use(t: Target, cand: Candidate, lead: tuple[str, str | None], catalog: Catalog) -> bool:
+    for access in t.shape.accesses:
+        if catalog.root(access.relation).oid != cand.relation.oid:
+            continue
+        if cand.spec.method == "gin":
+            col = cand.spec.keys[0].columns[0]
+            if col in {c for c, _ in access.gin} or col in access.trigram:
+                return True
+            continue
+        keys = [
+            *access.eq,
+            *access.join,
+            *access.ranges,
+            *access.alternatives,
+            *(access.order or []),
+            *(access.group or []),
+        ]
+        if any(k.plain().ident == lead for k in keys):
+            return True
+    return False

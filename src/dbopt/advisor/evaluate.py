@@ -1,0 +1,316 @@
+"""Price statements under a set of indexes: hypothetical (hypopg) or real, rolled back.
+
+An evaluator answers one question: what does EXPLAIN say each statement
+costs when exactly these candidate indexes exist (next to the real ones)?
+:class:`HypoEvaluator` uses hypopg (nothing is written; hypothetical indexes
+live in the advisor's own session). :class:`RealIndexEvaluator` builds real
+indexes inside a savepoint that is always rolled back; it is opt-in because
+the build holds a SHARE lock on the table while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from dbopt.advisor.analyze import StatementShape
+from dbopt.advisor.catalog import Catalog, Relation
+from dbopt.advisor.model import IndexSpec, KeyElem, quote_ident
+from dbopt.advisor.workload import WorkloadStatement
+
+__all__ = [
+    "CandidateError",
+    "ExplainError",
+    "HypoEvaluator",
+    "PlanCost",
+    "RealIndexEvaluator",
+    "Target",
+    "explain",
+    "plan_cost",
+]
+
+_HYPO_NAME = re.compile(r"<(\d+)>")
+_PREPARED = "dbopt_advisor_stmt"
+
+
+@dataclass
+class Target:
+    """A statement ready to be explained, with its analyzed shape."""
+
+    index: int
+    stmt: WorkloadStatement
+    text: str
+    mode: str
+    nparams: int
+    shape: StatementShape
+    tables: frozenset[int]
+
+    @property
+    def weight(self) -> float:
+        """How much one unit of plan cost of this statement counts: its calls."""
+        return float(max(1, self.stmt.calls))
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    """Total plan cost and the candidate ids the plan uses."""
+
+    cost: float
+    used: frozenset[int]
+    plan: Any = None
+
+
+class ExplainError(Exception):
+    """EXPLAIN of a workload statement failed."""
+
+
+class CandidateError(Exception):
+    """A candidate index cannot be created (hypothetically or for real)."""
+
+    def __init__(self, candidate: int, message: str) -> None:
+        super().__init__(message)
+        self.candidate = candidate
+
+
+def explain(conn: psycopg.Connection[Any], target: Target, options: str = "FORMAT JSON") -> Any:
+    """``EXPLAIN (options)`` of ``target`` on ``conn``; raises :class:`ExplainError`."""
+    try:
+        if target.mode == "plain":
+            row = conn.execute(f"EXPLAIN ({options}) {target.stmt.sql}").fetchone()
+        elif target.mode == "params":
+            params = target.stmt.params
+            if isinstance(params, (list, tuple)) and params and isinstance(params[0], (dict, list)):
+                params = params[0]
+            row = conn.execute(f"EXPLAIN ({options}) {target.stmt.sql}", params).fetchone()
+        else:
+            row = _explain_prepared(conn, target, options)
+    except psycopg.Error as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExplainError(message) from exc
+    if row is None:
+        raise ExplainError("EXPLAIN returned nothing")
+    return row[0]
+
+
+def _explain_prepared(conn: psycopg.Connection[Any], target: Target, options: str) -> Any:
+    global _COUNTER  # noqa: PLW0603 - a process-wide counter for unique statement names
+    _COUNTER += 1
+    name = f"{_PREPARED}_{_COUNTER}"
+    conn.execute(f"PREPARE {name} AS {target.text}")
+    try:
+        if target.mode == "generic":
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            args = ", ".join(["NULL"] * target.nparams)
+            call = f"EXECUTE {name}({args})" if target.nparams else f"EXECUTE {name}"
+            return conn.execute(f"EXPLAIN ({options}) {call}").fetchone()
+        conn.execute("SET plan_cache_mode = force_custom_plan")
+        params = list(target.stmt.params or ())
+        args = ", ".join(["%s"] * len(params))
+        return conn.execute(f"EXPLAIN ({options}) EXECUTE {name}({args})", params).fetchone()
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(f"DEALLOCATE {name}")
+
+
+_COUNTER = 0
+
+
+def plan_cost(plan: Any, names: dict[str, int]) -> PlanCost:
+    """Total cost of a JSON plan and the candidates (by index name) it uses."""
+    top = plan[0]["Plan"]
+    used: set[int] = set()
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        name = node.get("Index Name")
+        if name is not None:
+            m = _HYPO_NAME.match(name)
+            key = m.group(1) if m else name
+            if key in names:
+                used.add(names[key])
+        stack.extend(node.get("Plans", ()))
+    return PlanCost(float(top["Total Cost"]), frozenset(used), plan)
+
+
+def index_ddl(spec: IndexSpec, rel: Relation, name: str | None = None) -> str:
+    """A plain ``CREATE INDEX`` for ``spec`` (no CONCURRENTLY) for evaluation."""
+    head = f"CREATE INDEX {quote_ident(name)}" if name else "CREATE INDEX"
+    return f"{head} ON {quote_ident(rel.schema)}.{quote_ident(rel.name)} {spec.body()}"
+
+
+class HypoEvaluator:
+    """Hypothetical indexes through hypopg, in the advisor's own session."""
+
+    method = "hypopg"
+
+    def __init__(self, conn: psycopg.Connection[Any], catalog: Catalog, schema: str) -> None:
+        self.conn = conn
+        self.catalog = catalog
+        self.fn = f"{quote_ident(schema)}."
+        self.sizes: dict[int, int] = {}
+
+    def costs(
+        self, config: Sequence[tuple[int, IndexSpec]], targets: Sequence[Target]
+    ) -> list[PlanCost | ExplainError]:
+        """Cost of each target with exactly ``config`` hypothetical indexes present."""
+        self.conn.execute(f"SELECT {self.fn}hypopg_reset()")
+        names: dict[str, int] = {}
+        for cid, spec in config:
+            rel = self.catalog.relations[spec.table_oid]
+            priced = spec
+            if rel.kind == "p" and spec.predicate is not None and spec.predicate_columns:
+                # hypopg cannot match a partial index's predicate through a partitioned
+                # parent; price it as the full index led by the predicate's column, which
+                # serves the same scans, and size it as the partial index it is.
+                lead = KeyElem.column(spec.predicate_columns[0])
+                priced = IndexSpec(spec.table_oid, spec.method, (lead, *spec.keys), spec.include)
+            oid = self._create(cid, index_ddl(priced, rel))
+            names[str(oid)] = cid
+            if cid not in self.sizes:
+                self.sizes[cid] = self._size(oid, spec, rel)
+        out: list[PlanCost | ExplainError] = []
+        for target in targets:
+            try:
+                out.append(plan_cost(explain(self.conn, target), names))
+            except ExplainError as exc:
+                out.append(exc)
+        return out
+
+    def _create(self, cid: int, ddl: str) -> int:
+        try:
+            row = self.conn.execute(
+                f"SELECT indexrelid FROM {self.fn}hypopg_create_index(%s)", (ddl,)
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise CandidateError(cid, str(exc).strip().splitlines()[0]) from exc
+        if row is None:
+            raise CandidateError(cid, "hypopg created no index")
+        return int(row[0])
+
+    def _size(self, oid: int, spec: IndexSpec, rel: Relation) -> int:
+        """hypopg's size estimate; summed over the leaf partitions of a partitioned table."""
+        fn = self.fn
+        if rel.kind != "p":
+            row = self.conn.execute(f"SELECT {fn}hypopg_relation_size(%s)", (oid,)).fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+        total = 0
+        for leaf in self.catalog.leaves(rel):
+            if leaf.kind != "r":
+                continue
+            row = self.conn.execute(
+                f"SELECT indexrelid FROM {fn}hypopg_create_index(%s)", (index_ddl(spec, leaf),)
+            ).fetchone()
+            if row is None:
+                continue
+            size = self.conn.execute(f"SELECT {fn}hypopg_relation_size(%s)", (row[0],)).fetchone()
+            self.conn.execute(f"SELECT {fn}hypopg_drop_index(%s)", (row[0],))
+            total += int(size[0]) if size and size[0] is not None else 0
+        return total
+
+    def size(self, cid: int) -> int | None:
+        """Estimated size in bytes, known once the candidate was created."""
+        return self.sizes.get(cid)
+
+    def close(self) -> None:
+        """Drop every hypothetical index of the session."""
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute(f"SELECT {self.fn}hypopg_reset()")
+
+
+class RealIndexEvaluator:
+    """Real indexes built inside a transaction that is always rolled back.
+
+    Only tables up to ``max_table_bytes`` are eligible; each build holds a
+    SHARE lock on its table until its savepoint is rolled back, and waits at
+    most ``lock_timeout_ms`` for it.
+    """
+
+    method = "real"
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        catalog: Catalog,
+        *,
+        max_table_bytes: int,
+        lock_timeout_ms: int = 1000,
+    ) -> None:
+        self.conn = conn
+        self.catalog = catalog
+        self.max_table_bytes = max_table_bytes
+        self.sizes: dict[int, int] = {}
+        conn.execute("BEGIN")
+        conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+
+    def eligible(self, rel: Relation) -> bool:
+        """True if ``rel`` is small enough to build indexes on."""
+        return rel.size_bytes <= self.max_table_bytes
+
+    def costs(
+        self, config: Sequence[tuple[int, IndexSpec]], targets: Sequence[Target]
+    ) -> list[PlanCost | ExplainError]:
+        """Cost of each target with ``config`` built for real (then rolled back)."""
+        conn = self.conn
+        conn.execute("SAVEPOINT dbopt_config")
+        names: dict[str, int] = {}
+        try:
+            for cid, spec in config:
+                rel = self.catalog.relations[spec.table_oid]
+                name = f"dbopt_advisor_candidate_{cid}"
+                try:
+                    conn.execute(index_ddl(spec, rel, name))
+                except psycopg.Error as exc:
+                    raise CandidateError(cid, str(exc).strip().splitlines()[0]) from exc
+                # a partitioned index has one index per partition, with names of their own
+                rows = conn.execute(
+                    "SELECT c.relname, pg_relation_size(c.oid)"
+                    " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid",
+                    (f"{quote_ident(rel.schema)}.{quote_ident(name)}",),
+                ).fetchall()
+                unusable = conn.execute(
+                    "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE i.indcheckxmin AND c.relname = ANY(%s)",
+                    ([name, *(r[0] for r in rows)],),
+                ).fetchone()
+                if unusable and unusable[0]:
+                    raise CandidateError(
+                        cid,
+                        f"{rel.qualified} has HOT update chains: an index built in a transaction "
+                        "is not usable inside it (VACUUM the table, or install hypopg)",
+                    )
+                names[name] = cid
+                for child, _ in rows:
+                    names[child] = cid
+                if cid not in self.sizes:
+                    if not rows:
+                        rows = conn.execute(
+                            "SELECT %s, pg_relation_size(%s::regclass)",
+                            (name, f"{quote_ident(rel.schema)}.{quote_ident(name)}"),
+                        ).fetchall()
+                    self.sizes[cid] = sum(int(size) for _, size in rows)
+            out: list[PlanCost | ExplainError] = []
+            for target in targets:
+                conn.execute("SAVEPOINT dbopt_explain")
+                try:
+                    out.append(plan_cost(explain(conn, target), names))
+                    conn.execute("RELEASE SAVEPOINT dbopt_explain")
+                except ExplainError as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT dbopt_explain")
+                    out.append(exc)
+            return out
+        finally:
+            conn.execute("ROLLBACK TO SAVEPOINT dbopt_config")
+
+    def size(self, cid: int) -> int | None:
+        """Measured size in bytes, once the candidate was built."""
+        return self.sizes.get(cid)
+
+    def close(self) -> None:
+        """Roll back everything."""
+        with contextlib.suppress(psycopg.Error):
+            self.conn.execute("ROLLBACK")

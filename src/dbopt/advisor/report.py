@@ -1,0 +1,273 @@
+"""``AdvisorReport``: the advisor's result as data, SQL, an Alembic migration or text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbopt.advisor.model import KeyElem
+from dbopt.findings import Finding
+
+__all__ = [
+    "AdvisorError",
+    "AdvisorReport",
+    "Measurement",
+    "Recommendation",
+    "StatementImpact",
+    "StatementResult",
+]
+
+
+@dataclass(frozen=True)
+class StatementImpact:
+    """One statement a recommendation helps: estimated cost before and after (per call)."""
+
+    sql: str
+    calls: int
+    cost_before: float
+    cost_after: float
+    callsites: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "sql": self.sql,
+            "calls": self.calls,
+            "cost_before": round(self.cost_before, 2),
+            "cost_after": round(self.cost_after, 2),
+            "callsites": list(self.callsites),
+        }
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One index to create, with its DDL and what it buys.
+
+    ``saving`` is in planner cost units weighted by calls; ``saving_share`` is
+    its part of the total saving of all recommendations (0..1);
+    ``write_cost`` is the charged write overhead in the same units;
+    ``size_bytes`` is estimated (hypopg or statistics) or measured (real
+    evaluation). ``ddl`` creates it (several statements for a partitioned
+    table); ``drop_ddl`` undoes it.
+    """
+
+    schema: str
+    table: str
+    name: str
+    method: str
+    keys: tuple[KeyElem, ...]
+    include: tuple[str, ...]
+    predicate: str | None
+    ddl: tuple[str, ...]
+    drop_ddl: tuple[str, ...]
+    size_bytes: int
+    statements: tuple[StatementImpact, ...]
+    saving: float
+    saving_share: float
+    write_cost: float
+    evaluated_by: str
+    partitioned: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Key columns or expressions as text (``user_id``, ``lower(email)``, ``x DESC``)."""
+        out = []
+        for k in self.keys:
+            text = k.columns[0] if k.is_column else k.expr
+            if k.opclass:
+                text += f" {k.opclass}"
+            if k.desc:
+                text += " DESC"
+            if k.nulls_first is not None:
+                text += " NULLS FIRST" if k.nulls_first else " NULLS LAST"
+            out.append(text)
+        return tuple(out)
+
+    @property
+    def label(self) -> str:
+        """``schema.table (cols)`` plus method, INCLUDE and WHERE when present."""
+        text = f"{self.schema}.{self.table} ({', '.join(self.columns)})"
+        if self.method != "btree":
+            text += f" USING {self.method}"
+        if self.include:
+            text += f" INCLUDE ({', '.join(self.include)})"
+        if self.predicate:
+            text += f" WHERE {self.predicate}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "schema": self.schema,
+            "table": self.table,
+            "name": self.name,
+            "method": self.method,
+            "columns": list(self.columns),
+            "include": list(self.include),
+            "predicate": self.predicate,
+            "ddl": list(self.ddl),
+            "drop_ddl": list(self.drop_ddl),
+            "size_bytes": self.size_bytes,
+            "statements": [s.to_dict() for s in self.statements],
+            "saving": round(self.saving, 2),
+            "saving_share": round(self.saving_share, 4),
+            "write_cost": round(self.write_cost, 2),
+            "evaluated_by": self.evaluated_by,
+            "partitioned": self.partitioned,
+        }
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    """What happened to one workload statement.
+
+    ``status``: ``improved`` (a recommendation lowers its cost), ``unchanged``,
+    ``skipped`` (nothing an index can serve; ``reason`` says why) or
+    ``error`` (could not be parsed or explained).
+    """
+
+    sql: str
+    calls: int
+    status: str
+    reason: str | None = None
+    cost_before: float | None = None
+    cost_after: float | None = None
+    indexes: tuple[str, ...] = ()
+    callsites: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "sql": self.sql,
+            "calls": self.calls,
+            "status": self.status,
+            "reason": self.reason,
+            "cost_before": None if self.cost_before is None else round(self.cost_before, 2),
+            "cost_after": None if self.cost_after is None else round(self.cost_after, 2),
+            "indexes": list(self.indexes),
+            "callsites": list(self.callsites),
+        }
+
+
+@dataclass(frozen=True)
+class AdvisorError:
+    """A statement (or source) that could not be parsed or explained."""
+
+    sql: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {"sql": self.sql, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """EXPLAIN ANALYZE times (ms per call) of one statement without and with the indexes."""
+
+    sql: str
+    calls: int
+    before_ms: float
+    after_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "sql": self.sql,
+            "calls": self.calls,
+            "before_ms": round(self.before_ms, 3),
+            "after_ms": round(self.after_ms, 3),
+        }
+
+
+@dataclass
+class AdvisorReport:
+    """Everything :meth:`IndexAdvisor.advise` found.
+
+    ``method`` says how costs were obtained (``hypopg``, ``real`` or
+    ``heuristic``). Costs are planner units; ``total_cost_*`` weight each
+    statement by its calls. ``measurements`` is filled by ``verify=True``.
+    """
+
+    method: str
+    recommendations: list[Recommendation] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    statements: list[StatementResult] = field(default_factory=list)
+    errors: list[AdvisorError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    total_cost_before: float = 0.0
+    total_cost_after: float = 0.0
+    elapsed_s: float = 0.0
+    evaluations: int = 0
+    measurements: list[Measurement] | None = None
+
+    @property
+    def total_size_bytes(self) -> int:
+        """Estimated size of all recommended indexes."""
+        return sum(r.size_bytes for r in self.recommendations)
+
+    @property
+    def measured_before_ms(self) -> float | None:
+        """Measured workload time without the indexes (ms, calls-weighted), if verified."""
+        if self.measurements is None:
+            return None
+        return sum(m.before_ms * m.calls for m in self.measurements)
+
+    @property
+    def measured_after_ms(self) -> float | None:
+        """Measured workload time with the indexes (ms, calls-weighted), if verified."""
+        if self.measurements is None:
+            return None
+        return sum(m.after_ms * m.calls for m in self.measurements)
+
+    def to_sql(self) -> str:
+        """A SQL script creating every recommendation (run it outside a transaction)."""
+        lines = [
+            f"-- dbopt index advisor: {len(self.recommendations)} index(es), method {self.method}",
+            "-- CREATE INDEX CONCURRENTLY cannot run inside a transaction block.",
+        ]
+        for rec in self.recommendations:
+            lines.append("")
+            lines.append(f"-- {rec.label}: {rec.saving_share:.0%} of the estimated saving")
+            lines.extend(f"{stmt};" for stmt in rec.ddl)
+        return "\n".join(lines) + "\n"
+
+    def to_alembic(
+        self,
+        *,
+        revision: str | None = None,
+        down_revision: str | None = None,
+        message: str = "add indexes recommended by dbopt",
+    ) -> str:
+        """The text of an Alembic migration creating the recommendations concurrently."""
+        from dbopt.advisor.migration import render_migration
+
+        return render_migration(self, revision, down_revision, message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the whole report."""
+        return {
+            "method": self.method,
+            "recommendations": [r.to_dict() for r in self.recommendations],
+            "findings": [f.to_dict() for f in self.findings],
+            "statements": [s.to_dict() for s in self.statements],
+            "errors": [e.to_dict() for e in self.errors],
+            "notes": list(self.notes),
+            "total_cost_before": round(self.total_cost_before, 2),
+            "total_cost_after": round(self.total_cost_after, 2),
+            "total_size_bytes": self.total_size_bytes,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "evaluations": self.evaluations,
+            "measurements": None
+            if self.measurements is None
+            else [m.to_dict() for m in self.measurements],
+        }
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_text(self) -> str:
+        """A readable summary: a table of recommendations, then findings and errors."""
+        from dbopt.advisor.text import render_text
+
+        return render_text(self)

@@ -1,0 +1,80 @@
+"""Plain-text rendering of an :class:`AdvisorReport` (a table, then findings and errors)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dbopt.advisor.report import AdvisorReport
+
+__all__ = ["render_text"]
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"  # pragma: no cover - loop always returns
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return out
+
+
+def render_text(report: AdvisorReport) -> str:
+    """The report as lines of text."""
+    before, after = report.total_cost_before, report.total_cost_after
+    ratio = f"{before / after:.1f}x" if after > 0 else "-"
+    lines = [
+        f"Index advisor ({report.method}): {len(report.recommendations)} recommendation(s), "
+        f"{_size(report.total_size_bytes)}; workload cost {before:,.0f} -> {after:,.0f} "
+        f"({ratio}); {len(report.statements)} statement(s) in {report.elapsed_s:.2f} s",
+    ]
+    lines.extend(f"note: {n}" for n in report.notes)
+    if report.recommendations:
+        rows = []
+        for rec in report.recommendations:
+            rows.append(
+                [
+                    rec.label,
+                    _size(rec.size_bytes),
+                    f"{rec.saving_share:.0%}",
+                    str(len(rec.statements)),
+                    rec.evaluated_by,
+                ]
+            )
+        lines.append("")
+        lines.extend(_table(["index", "size", "share", "statements", "method"], rows))
+        for rec in report.recommendations:
+            lines.append("")
+            lines.append(f"{rec.name}:")
+            lines.extend(f"  {stmt};" for stmt in rec.ddl)
+            for imp in rec.statements[:5]:
+                sql = " ".join(imp.sql.split())
+                sql = sql if len(sql) <= 90 else sql[:87] + "..."
+                lines.append(
+                    f"  {imp.calls}x cost {imp.cost_before:,.1f} -> {imp.cost_after:,.1f}: {sql}"
+                )
+                lines.extend(f"      at {site}" for site in imp.callsites[:3])
+    if report.measurements is not None:
+        b, a = report.measured_before_ms or 0.0, report.measured_after_ms or 0.0
+        speed = f"{b / a:.1f}x" if a > 0 else "-"
+        lines.append("")
+        lines.append(f"measured (EXPLAIN ANALYZE): {b:,.1f} ms -> {a:,.1f} ms ({speed})")
+    if report.findings:
+        lines.append("")
+        lines.append("existing indexes:")
+        lines.extend(f"  {f}" for f in report.findings)
+    if report.errors:
+        lines.append("")
+        lines.append("errors:")
+        for err in report.errors:
+            sql = " ".join(err.sql.split())
+            lines.append(f"  {sql[:70]}: {err.message}")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""Health checks: the registry, what a check gets to run, and small helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from dbopt.errors import ConfigurationError
+from dbopt.findings import Finding, Severity
+from dbopt.health.model import CheckResult, HealthStatus, HealthThresholds
+
+__all__ = ["RULES", "Context", "HealthCheck", "health_check", "level"]
+
+
+@dataclass
+class Context:
+    """What every check gets: the connection, the server version and the thresholds."""
+
+    conn: psycopg.Connection[dict[str, Any]]
+    version: int
+    database: str
+    thresholds: HealthThresholds
+    schemas: Sequence[str] = ()
+    _settings: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """All rows of ``sql`` (each a dict)."""
+        return self.conn.execute(sql, params or {}).fetchall()
+
+    def setting(self, name: str) -> str | None:
+        """A server setting (``pg_settings.setting``; read once per report)."""
+        if not self._settings:
+            rows = self.conn.execute("SELECT name, setting FROM pg_settings").fetchall()
+            self._settings = {r["name"]: r["setting"] for r in rows}
+        return self._settings.get(name)
+
+
+Run = Callable[["HealthCheck", Context], CheckResult]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A registered check; it doubles as the rule description SARIF shows for its code."""
+
+    code: str
+    name: str
+    summary: str
+    why: str
+    run: Run = field(repr=False, compare=False)
+    severity: Severity = Severity.WARNING
+
+    def result(
+        self,
+        status: HealthStatus,
+        summary: str,
+        *,
+        value: float | None = None,
+        unit: str = "",
+        threshold: str = "",
+        details: list[dict[str, Any]] | None = None,
+        findings: list[Finding] | None = None,
+    ) -> CheckResult:
+        """A :class:`CheckResult` of this check."""
+        return CheckResult(
+            code=self.code,
+            name=self.name,
+            status=status,
+            summary=summary,
+            value=value,
+            unit=unit,
+            threshold=threshold,
+            details=details or [],
+            findings=findings or [],
+        )
+
+    def finding(
+        self, status: HealthStatus, obj: str, message: str, fix: str | None = None, **meta: Any
+    ) -> Finding:
+        """A finding for a warn (warning) or critical (error) problem."""
+        severity = Severity.ERROR if status is HealthStatus.CRITICAL else Severity.WARNING
+        return Finding(
+            code=self.code,
+            severity=severity,
+            object=obj,
+            message=message,
+            why=self.why,
+            fix=fix,
+            metadata={"rule": self.name, "status": status.value, **meta},
+        )
+
+
+#: Every health check by code, in report order.
+RULES: dict[str, HealthCheck] = {}
+
+
+def health_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:
+    """Register the decorated function as health check ``code``."""
+
+    def register(run: Run) -> Run:
+        if code in RULES:
+            raise ConfigurationError(f"health check {code} registered twice")
+        RULES[code] = HealthCheck(code, name, summary, why, run)
+        return run
+
+    return register
+
+
+def level(value: float, warn: float, critical: float, *, above: bool = True) -> HealthStatus:
+    """``critical``, ``warn`` or ``ok`` for ``value``; ``above``: higher values are worse."""
+    if above:
+        if value >= critical:
+            return HealthStatus.CRITICAL
+        return HealthStatus.WARN if value >= warn else HealthStatus.OK
+    if value < critical:
+        return HealthStatus.CRITICAL
+    return HealthStatus.WARN if value < warn else HealthStatus.OK
+
+
+def worst(statuses: Sequence[HealthStatus]) -> HealthStatus:
+    """The worst of ``statuses`` (ok when empty)."""
+    return max(statuses, key=lambda s: s.rank, default=HealthStatus.OK)

@@ -1,0 +1,384 @@
+"""Tables: cache and index hit ratios, VACUUM and ANALYZE due, wraparound, sequences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbopt.health.base import Context, HealthCheck, health_check, level, worst
+from dbopt.health.model import CheckResult, HealthStatus
+from dbopt.postgres.render import qualified
+
+__all__: list[str] = []
+
+_SCOPE = """
+  schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname NOT LIKE 'pg\\_%%'
+  AND (cardinality(%(schemas)s::text[]) = 0 OR schemaname = ANY(%(schemas)s::text[]))
+"""
+
+
+def _ratio(
+    check: HealthCheck,
+    ctx: Context,
+    hit: float,
+    read: float,
+    what: str,
+    details: list[dict[str, Any]],
+) -> CheckResult:
+    t = ctx.thresholds
+    total = hit + read
+    threshold = f"warn < {t.hit_ratio_warn:.0%}, critical < {t.hit_ratio_critical:.0%}"
+    if total < t.hit_ratio_min_blocks:
+        return check.result(
+            HealthStatus.OK,
+            f"too few {what} block reads to judge ({total:.0f})",
+            value=hit / total if total else None,
+            unit="ratio",
+            threshold=threshold,
+            details=details,
+        )
+    ratio = hit / total
+    status = level(ratio, t.hit_ratio_warn, t.hit_ratio_critical, above=False)
+    summary = f"{what} hit ratio {ratio:.2%} ({total:.0f} block reads)"
+    findings = []
+    if status is not HealthStatus.OK:
+        findings.append(
+            check.finding(
+                status,
+                ctx.database,
+                summary,
+                "Give shared_buffers (and the machine) more memory, or read less: the tables "
+                "in the details do the most disk reads.",
+                ratio=ratio,
+            )
+        )
+    return check.result(
+        status,
+        summary,
+        value=ratio,
+        unit="ratio",
+        threshold=threshold,
+        details=details,
+        findings=findings,
+    )
+
+
+@health_check(
+    "HEALTH001",
+    "cache_hit_ratio",
+    "Share of table block reads served from shared buffers (target above 95 %).",
+    "Below about 95 % the working set no longer fits in memory: queries wait on disk and "
+    "latency becomes erratic.",
+)
+def cache_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
+    params = {"schemas": list(ctx.schemas)}
+    total = ctx.rows(
+        f"""SELECT coalesce(sum(heap_blks_hit), 0)::float8 AS hit,
+                   coalesce(sum(heap_blks_read), 0)::float8 AS read
+            FROM pg_statio_user_tables WHERE {_SCOPE}""",
+        params,
+    )[0]
+    top = ctx.rows(
+        f"""SELECT schemaname AS schema, relname AS table, heap_blks_read AS reads,
+                   heap_blks_hit AS hits FROM pg_statio_user_tables WHERE {_SCOPE}
+            ORDER BY heap_blks_read DESC NULLS LAST LIMIT 10""",
+        params,
+    )
+    return _ratio(check, ctx, total["hit"], total["read"], "table", top)
+
+
+@health_check(
+    "HEALTH002",
+    "index_hit_ratio",
+    "Share of index block reads served from shared buffers (target above 95 %).",
+    "Indexes that do not stay in memory turn every lookup into disk reads; it also points "
+    "at oversized or unused indexes competing for the cache.",
+)
+def index_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
+    params = {"schemas": list(ctx.schemas)}
+    total = ctx.rows(
+        f"""SELECT coalesce(sum(idx_blks_hit), 0)::float8 AS hit,
+                   coalesce(sum(idx_blks_read), 0)::float8 AS read
+            FROM pg_statio_user_indexes WHERE {_SCOPE}""",
+        params,
+    )[0]
+    top = ctx.rows(
+        f"""SELECT schemaname AS schema, indexrelname AS index, idx_blks_read AS reads,
+                   idx_blks_hit AS hits FROM pg_statio_user_indexes WHERE {_SCOPE}
+            ORDER BY idx_blks_read DESC NULLS LAST LIMIT 10""",
+        params,
+    )
+    return _ratio(check, ctx, total["hit"], total["read"], "index", top)
+
+
+def _options(reloptions: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in reloptions or []:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def _tables(ctx: Context) -> list[dict[str, Any]]:
+    return ctx.rows(
+        f"""SELECT s.schemaname AS schema, s.relname AS table, s.n_live_tup AS live,
+                   s.n_dead_tup AS dead, s.n_mod_since_analyze AS modified,
+                   c.reltuples::float8 AS reltuples, c.reloptions,
+                   s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze
+            FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+            WHERE {_SCOPE.replace("schemaname", "s.schemaname")}
+            ORDER BY s.n_dead_tup DESC""",
+        {"schemas": list(ctx.schemas)},
+    )
+
+
+def _autovacuum(ctx: Context, row: dict[str, Any], kind: str) -> tuple[bool, float]:
+    """Whether autovacuum runs on the table, and its trigger (rows) for ``kind``."""
+    opts = _options(row["reloptions"])
+    enabled = ctx.setting("autovacuum") == "on" and opts.get("autovacuum_enabled", "on") not in (
+        "off",
+        "false",
+        "0",
+    )
+    base = float(
+        opts.get(f"autovacuum_{kind}_threshold")
+        or ctx.setting(f"autovacuum_{kind}_threshold")
+        or 50
+    )
+    scale = float(
+        opts.get(f"autovacuum_{kind}_scale_factor")
+        or ctx.setting(f"autovacuum_{kind}_scale_factor")
+        or 0.1
+    )
+    rows = row["reltuples"] if row["reltuples"] >= 0 else float(row["live"] or 0)
+    return enabled, base + scale * rows
+
+
+@health_check(
+    "HEALTH007",
+    "vacuum_needed",
+    "Tables with more dead rows than autovacuum's trigger (VACUUM is overdue).",
+    "Dead rows take space and slow scans until VACUUM reclaims them; when autovacuum is "
+    "off, too slow, or blocked by an old transaction, tables bloat and index-only scans "
+    "stop paying off.",
+)
+def vacuum_needed(check: HealthCheck, ctx: Context) -> CheckResult:
+    t = ctx.thresholds
+    details, findings, statuses = [], [], []
+    for row in _tables(ctx):
+        dead, live = int(row["dead"] or 0), int(row["live"] or 0)
+        enabled, trigger = _autovacuum(ctx, row, "vacuum")
+        if dead < t.vacuum_min_dead_rows or dead <= trigger:
+            continue
+        ratio = dead / max(dead + live, 1)
+        status = (
+            HealthStatus.CRITICAL if ratio >= t.vacuum_critical_dead_ratio else HealthStatus.WARN
+        )
+        statuses.append(status)
+        name = qualified(row["schema"], row["table"])
+        last = row["last_autovacuum"] or row["last_vacuum"]
+        details.append(
+            {
+                "table": name,
+                "dead": dead,
+                "live": live,
+                "dead_ratio": round(ratio, 3),
+                "autovacuum": enabled,
+                "last_vacuum": last,
+            }
+        )
+        findings.append(
+            check.finding(
+                status,
+                name,
+                f"{dead} dead rows ({ratio:.0%}), autovacuum trigger {trigger:.0f}"
+                + ("" if enabled else ", autovacuum disabled on this table"),
+                f"VACUUM (ANALYZE) {name};",
+                dead=dead,
+                live=live,
+                autovacuum=enabled,
+            )
+        )
+    summary = f"{len(details)} table(s) need VACUUM" if details else "no table needs VACUUM"
+    return check.result(
+        worst(statuses),
+        summary,
+        value=float(len(details)),
+        unit="tables",
+        threshold=f"dead rows above autovacuum's trigger and >= {t.vacuum_min_dead_rows}",
+        details=details,
+        findings=findings,
+    )
+
+
+@health_check(
+    "HEALTH008",
+    "analyze_needed",
+    "Tables changed beyond autovacuum's ANALYZE trigger, or never analyzed.",
+    "Stale statistics make the planner misjudge row counts: wrong join orders, sequential "
+    "scans where an index would do.",
+)
+def analyze_needed(check: HealthCheck, ctx: Context) -> CheckResult:
+    t = ctx.thresholds
+    details, findings = [], []
+    for row in _tables(ctx):
+        modified = int(row["modified"] or 0)
+        never = row["last_analyze"] is None and row["last_autoanalyze"] is None
+        _, trigger = _autovacuum(ctx, row, "analyze")
+        if modified < t.analyze_min_changes or (modified <= trigger and not never):
+            continue
+        name = qualified(row["schema"], row["table"])
+        details.append(
+            {
+                "table": name,
+                "modified": modified,
+                "never_analyzed": never,
+                "last_analyze": row["last_autoanalyze"] or row["last_analyze"],
+            }
+        )
+        findings.append(
+            check.finding(
+                HealthStatus.WARN,
+                name,
+                f"{modified} rows changed since the last ANALYZE"
+                + (" (never analyzed)" if never else ""),
+                f"ANALYZE {name};",
+                modified=modified,
+                never_analyzed=never,
+            )
+        )
+    status = HealthStatus.WARN if details else HealthStatus.OK
+    summary = f"{len(details)} table(s) need ANALYZE" if details else "statistics are current"
+    return check.result(
+        status,
+        summary,
+        value=float(len(details)),
+        unit="tables",
+        threshold=f"changes above autovacuum's trigger and >= {t.analyze_min_changes}",
+        details=details,
+        findings=findings,
+    )
+
+
+_XID_LIMIT = 2**31
+
+
+@health_check(
+    "HEALTH011",
+    "wraparound",
+    "Transaction ID and multixact age of each database against the 2^31 limit.",
+    "At about 2 billion transactions without a freezing VACUUM PostgreSQL stops accepting "
+    "writes to prevent data loss. Anti-wraparound vacuums of big tables take hours, so "
+    "the margin must be kept large.",
+)
+def wraparound(check: HealthCheck, ctx: Context) -> CheckResult:
+    t = ctx.thresholds
+    dbs = ctx.rows("""SELECT datname AS database, age(datfrozenxid)::int8 AS xid_age,
+                             mxid_age(datminmxid)::int8 AS mxid_age
+                      FROM pg_database WHERE datallowconn ORDER BY 2 DESC""")
+    tables = ctx.rows("""SELECT n.nspname AS schema, c.relname AS table,
+                                age(c.relfrozenxid)::int8 AS xid_age
+                         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.relkind IN ('r', 'm', 't') AND c.relfrozenxid <> '0'
+                         ORDER BY 3 DESC LIMIT 10""")
+    statuses, findings = [], []
+    for db in dbs:
+        ratio = max(db["xid_age"], db["mxid_age"]) / _XID_LIMIT
+        db["used"] = round(ratio, 6)
+        status = level(ratio, t.wraparound_warn, t.wraparound_critical)
+        statuses.append(status)
+        if status is not HealthStatus.OK:
+            findings.append(
+                check.finding(
+                    status,
+                    db["database"],
+                    f"transaction ID age {db['xid_age']} ({ratio:.0%} of the limit)",
+                    "VACUUM (FREEZE) the oldest tables of this database (see details); find what "
+                    "holds back the horizon (old transactions, replication slots, prepared "
+                    "transactions).",
+                    xid_age=db["xid_age"],
+                    mxid_age=db["mxid_age"],
+                )
+            )
+    top = max((d["used"] for d in dbs), default=0.0)
+    oldest = dbs[0]["database"] if dbs else "-"
+    return check.result(
+        worst(statuses),
+        f"oldest: {oldest} at {top:.2%} of the limit",
+        value=top,
+        unit="ratio",
+        threshold=f"warn >= {t.wraparound_warn:.0%}, critical >= {t.wraparound_critical:.0%}",
+        details=dbs + tables,
+        findings=findings,
+    )
+
+
+_TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
+
+
+@health_check(
+    "HEALTH012",
+    "sequences",
+    "Sequences (and the integer columns they feed) near their maximum.",
+    "When a sequence or its column reaches its maximum, every INSERT fails.",
+)
+def sequences(check: HealthCheck, ctx: Context) -> CheckResult:
+    t = ctx.thresholds
+    rows = ctx.rows(
+        f"""SELECT s.schemaname AS schema, s.sequencename AS sequence, s.last_value,
+                   s.max_value, s.increment_by, s.cycle, ty.typname AS column_type,
+                   tc.relname AS table, a.attname AS column
+            FROM pg_sequences s
+            JOIN pg_namespace n ON n.nspname = s.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename
+            LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+             AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+            LEFT JOIN pg_class tc ON tc.oid = d.refobjid
+            LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+            LEFT JOIN pg_type ty ON ty.oid = a.atttypid
+            WHERE {_SCOPE.replace("schemaname", "s.schemaname")}""",
+        {"schemas": list(ctx.schemas)},
+    )
+    details, findings, statuses = [], [], []
+    for row in rows:
+        if row["last_value"] is None or row["cycle"] or row["increment_by"] < 0:
+            continue
+        limit = min(row["max_value"], _TYPE_MAX.get(row["column_type"] or "", row["max_value"]))
+        ratio = row["last_value"] / limit
+        status = level(ratio, t.sequence_warn, t.sequence_critical)
+        if status is HealthStatus.OK:
+            continue
+        statuses.append(status)
+        name = qualified(row["schema"], row["sequence"])
+        details.append(
+            {
+                "sequence": name,
+                "last_value": row["last_value"],
+                "limit": limit,
+                "used": round(ratio, 4),
+                "column": f"{row['table']}.{row['column']}" if row["table"] else None,
+            }
+        )
+        findings.append(
+            check.finding(
+                status,
+                name,
+                f"at {row['last_value']} of {limit} ({ratio:.0%})",
+                f"ALTER SEQUENCE {name} AS bigint;  -- and widen its column to bigint",
+                last_value=row["last_value"],
+                limit=limit,
+            )
+        )
+    summary = (
+        f"{len(details)} sequence(s) above {t.sequence_warn:.0%}"
+        if details
+        else f"{len(rows)} sequence(s), none above {t.sequence_warn:.0%}"
+    )
+    return check.result(
+        worst(statuses),
+        summary,
+        value=float(len(details)),
+        unit="sequences",
+        threshold=f"warn >= {t.sequence_warn:.0%}, critical >= {t.sequence_critical:.0%}",
+        details=details,
+        findings=findings,
+    )

@@ -1,0 +1,138 @@
+"""Rules, their registry and the linter's configuration."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbopt.errors import ConfigurationError
+from dbopt.findings import Finding, Severity
+from dbopt.lint.catalog import Catalog, Table
+
+__all__ = ["RULES", "LintConfig", "Rule", "rule"]
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    """What the heuristic rules look for; every field has a default that suits most schemas.
+
+    * ``id_column_pattern``: columns whose name matches (a regex) should be
+      foreign keys (LINT003). The first group names the referenced table.
+    * ``id_column_ignore``: ``fnmatch`` patterns of ``table.column`` (or
+      ``column``) the heuristic skips, e.g. polymorphic ``entity_id``.
+    * ``audit_columns``: columns every table should have (LINT013); each
+      entry may list alternatives separated by ``|`` (``"created_at|inserted_at"``).
+    * ``naming_pattern``: what table, column, index and constraint names must
+      match (LINT014); snake_case by default.
+    * ``enum_max_values`` / ``enum_min_rows``: a text or small-integer column
+      with at most this many distinct values, in a table with at least this
+      many rows, is enum-like (LINT009).
+    * ``overflow_warn`` / ``overflow_error``: fraction of a key's or
+      sequence's range used before LINT012 warns / errs.
+    * ``unused_index_min_pages``: unused indexes smaller than this are not
+      reported (LINT006).
+    """
+
+    id_column_pattern: str = r"^(.+)_id$"
+    id_column_ignore: tuple[str, ...] = ()
+    audit_columns: tuple[str, ...] = ("created_at", "updated_at")
+    naming_pattern: str = r"^[a-z_][a-z0-9_]*$"
+    enum_max_values: int = 10
+    enum_min_rows: int = 50
+    overflow_warn: float = 0.75
+    overflow_error: float = 0.9
+    unused_index_min_pages: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("id_column_pattern", "naming_pattern"):
+            try:
+                re.compile(getattr(self, name))
+            except re.error as exc:
+                raise ConfigurationError(f"LintConfig.{name} is not a regex: {exc}") from None
+        if not 0 < self.overflow_warn <= self.overflow_error <= 1:
+            raise ConfigurationError("need 0 < overflow_warn <= overflow_error <= 1")
+        if self.enum_max_values < 2:
+            raise ConfigurationError("enum_max_values must be at least 2")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> LintConfig:
+        """A config from a mapping such as ``[tool.dbopt.lint]`` in ``pyproject.toml``."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigurationError(f"unknown lint settings: {', '.join(sorted(unknown))}")
+        fixed: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+        }
+        return cls(**fixed)
+
+
+Check = Callable[[Catalog, LintConfig, "Rule"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A lint rule: a stable code and name, what it reports, why, and its check."""
+
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    why: str
+    check: Check = field(repr=False, compare=False)
+    needs: tuple[str, ...] = ("relations", "columns", "constraints", "indexes")
+
+    def finding(
+        self,
+        obj: str,
+        message: str,
+        *,
+        fix: str | None = None,
+        severity: Severity | None = None,
+        why: str | None = None,
+        **metadata: Any,
+    ) -> Finding:
+        """A finding of this rule (``metadata`` gets ``rule`` = the rule's name)."""
+        return Finding(
+            code=self.code,
+            severity=severity or self.severity,
+            object=obj,
+            message=message,
+            why=why or self.why,
+            fix=fix,
+            metadata={"rule": self.name, **metadata},
+        )
+
+    def run(self, catalog: Catalog, config: LintConfig) -> Iterator[Finding]:
+        """The rule's findings on ``catalog``."""
+        yield from self.check(catalog, config, self)
+
+
+#: Every rule, by code, in the order they were registered.
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    code: str,
+    name: str,
+    severity: Severity | str,
+    summary: str,
+    why: str,
+    needs: Sequence[str] = ("relations", "columns", "constraints", "indexes"),
+) -> Callable[[Check], Check]:
+    """Register the decorated check as rule ``code``."""
+
+    def register(check: Check) -> Check:
+        if code in RULES:
+            raise ConfigurationError(f"rule {code} registered twice")
+        RULES[code] = Rule(code, name, Severity.parse(severity), summary, why, check, tuple(needs))
+        return check
+
+    return register
+
+
+def table_meta(table: Table, **extra: Any) -> dict[str, Any]:
+    """Finding metadata naming ``table``."""
+    return {"schema": table.schema, "table": table.name, **extra}

@@ -1,0 +1,201 @@
+"""Change capture and copying between two tables with the same rows, keyed by a primary key.
+
+Capture: three statement-level triggers (INSERT, UPDATE, DELETE, using
+transition tables) on the source write the key of every changed row into a
+change table, in order. Replay: take a batch of change rows, delete those
+keys from the target and copy the source's current rows for them; a key
+changed again later has a later change row, so replaying everything in
+order makes the target equal the source. Copy: keyset batches in key
+order (integer, UUID or composite keys; anything with a btree order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from dbopt.partitions import ddl
+from dbopt.partitions.plan import Name
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["Mirror", "capture_sql", "drop_capture_sql"]
+
+TRIGGER = "dbopt_capture"
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A source table mirrored into a target by ``key`` (column names and types)."""
+
+    source: Name
+    target: Name
+    changes: Name
+    key: tuple[str, ...]
+    key_types: tuple[str, ...]
+    columns: tuple[str, ...]
+    overriding: bool
+
+    def _cols(self, alias: str | None = None) -> sql.Composable:
+        if alias is None:
+            return sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.columns)
+
+    def _key(self, alias: str | None = None) -> sql.Composable:
+        if alias is None:
+            return sql.SQL(", ").join(map(sql.Identifier, self.key))
+        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.key)
+
+    def _overriding(self) -> sql.Composable:
+        return sql.SQL(" OVERRIDING SYSTEM VALUE" if self.overriding else "")
+
+    def copy_batch(
+        self, conn: psycopg.Connection[Any], after: Sequence[Any] | None, size: int
+    ) -> tuple[int, tuple[Any, ...] | None]:
+        """Copy the next ``size`` source rows after key ``after``; (rows, last key)."""
+        where: sql.Composable = sql.SQL("")
+        params: list[Any] = []
+        if after is not None:
+            where = sql.SQL(" WHERE ({}) > ({})").format(
+                self._key(), sql.SQL(", ").join(sql.Placeholder() * len(self.key))
+            )
+            params = list(after)
+        query = sql.SQL(
+            "WITH batch AS (SELECT {cols} FROM {src}{where} ORDER BY {key} LIMIT {n}),"
+            " ins AS (INSERT INTO {dst} ({cols}){ovr} SELECT {cols} FROM batch"
+            " ON CONFLICT DO NOTHING RETURNING 1)"
+            " SELECT (SELECT count(*) FROM batch), {key} FROM batch ORDER BY {keydesc} LIMIT 1"
+        ).format(
+            cols=self._cols(),
+            src=ddl.ident(self.source),
+            where=where,
+            key=self._key(),
+            n=sql.Literal(size),
+            dst=ddl.ident(self.target),
+            ovr=self._overriding(),
+            keydesc=sql.SQL(", ").join(
+                sql.SQL("{} DESC").format(sql.Identifier(c)) for c in self.key
+            ),
+        )
+        row = conn.execute(query, params).fetchone()
+        if row is None:
+            return 0, None
+        return int(row[0]), tuple(row[1:])
+
+    def replay(self, conn: psycopg.Connection[Any], limit: int | None) -> int:
+        """Apply up to ``limit`` change rows (all when None) in one transaction; how many."""
+        pick = sql.SQL("SELECT seq FROM {} ORDER BY seq").format(ddl.ident(self.changes))
+        if limit is not None:
+            pick = sql.SQL("{} LIMIT {}").format(pick, sql.Literal(limit))
+        with conn.transaction():
+            rows = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE seq IN ({}) RETURNING {}").format(
+                    ddl.ident(self.changes), pick, self._key()
+                )
+            ).fetchall()
+            if not rows:
+                return 0
+            keys = list({tuple(r) for r in rows})
+            arrays = [list(col) for col in zip(*keys, strict=True)]
+            unnest = sql.SQL("unnest({})").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{}::{}[]").format(sql.Placeholder(), sql.SQL(t))
+                    for t in self.key_types
+                )
+            )
+            match = sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
+                for c in self.key
+            )
+            keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
+            conn.execute(
+                sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
+                    ddl.ident(self.target), keyset, match
+                ),
+                arrays,
+            )
+            conn.execute(
+                sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
+                    ddl.ident(self.target),
+                    self._cols(),
+                    self._overriding(),
+                    self._cols("t"),
+                    ddl.ident(self.source),
+                    keyset,
+                    match,
+                ),
+                arrays,
+            )
+        return len(rows)
+
+    def backlog(self, conn: psycopg.Connection[Any]) -> int:
+        """Change rows waiting to be replayed."""
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes))
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def capture_sql(
+    conn: psycopg.Connection[Any], mirror: Mirror, function: Name
+) -> list[sql.Composed]:
+    """Statements creating the change table, the trigger function and the three triggers."""
+    key_defs = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+        for c, t in zip(mirror.key, mirror.key_types, strict=True)
+    )
+    cols = sql.SQL(", ").join(map(sql.Identifier, mirror.key))
+    body = sql.SQL(
+        "BEGIN\n"
+        "  IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+        "    INSERT INTO {changes} ({cols}) SELECT {cols} FROM old_rows;\n"
+        "  END IF;\n"
+        "  IF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
+        "    INSERT INTO {changes} ({cols}) SELECT {cols} FROM new_rows;\n"
+        "  END IF;\n"
+        "  RETURN NULL;\n"
+        "END"
+    ).format(changes=ddl.ident(mirror.changes), cols=cols)
+    out: list[sql.Composed] = [
+        sql.SQL("CREATE TABLE {} (seq bigserial PRIMARY KEY, {})").format(
+            ddl.ident(mirror.changes), key_defs
+        ),
+        sql.SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
+            ddl.ident(function), sql.Literal(body.as_string(conn))
+        ),
+    ]
+    for event, refs in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+    ):
+        out.append(
+            sql.SQL(
+                "CREATE TRIGGER {} AFTER {} ON {} REFERENCING {}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+            ).format(
+                sql.Identifier(f"{TRIGGER}_{event.lower()}"),
+                sql.SQL(event),
+                ddl.ident(mirror.source),
+                sql.SQL(refs),
+                ddl.ident(function),
+            )
+        )
+    return out
+
+
+def drop_capture_sql(source: Name, changes: Name, function: Name) -> list[sql.Composed]:
+    """Statements removing what ``capture_sql`` created (each IF EXISTS)."""
+    out: list[sql.Composed] = [
+        sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(f"{TRIGGER}_{event}"), ddl.ident(source)
+        )
+        for event in ("insert", "update", "delete")
+    ]
+    out.append(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ddl.ident(function)))
+    out.append(sql.SQL("DROP TABLE IF EXISTS {}").format(ddl.ident(changes)))
+    return out

@@ -1,0 +1,351 @@
+"""Convert a regular table into a partitioned one online, keeping the old table for rollback.
+
+1. Build ``<table>__dbopt_new``: ``LIKE`` the table, ``PARTITION BY`` the
+   spec, its partitions (from the smallest key to ``premake`` past the
+   largest and now, plus the default), a primary key of the old key plus
+   the partition key (PostgreSQL requires it), and the table's foreign keys.
+2. Capture changes: statement-level triggers on the table record the key
+   of every inserted, updated or deleted row in ``<table>__dbopt_changes``.
+3. Copy in keyset batches (``batch_size`` rows, each its own transaction).
+4. Recreate the other indexes (unique ones only when they include the
+   partition key: PostgreSQL cannot enforce others across partitions).
+5. Replay captured changes in batches until few are left.
+6. Swap, in one transaction under ``lock_timeout`` with retry: lock the
+   table, replay the rest, drop the capture, rename the table to
+   ``<table>__dbopt_old`` and the new one to ``<table>`` (indexes and
+   constraints too), hand over sequences, and start capturing changes on
+   the new table into ``<table>__dbopt_revert`` so ``revert()`` can undo it.
+
+Writers are held up only by the triggers' creation and the swap, each
+bounded by ``lock_timeout``. Views and foreign keys that point at the
+table (they follow its OID, not its name) make the conversion refuse to
+start. ``finish_conversion`` stops the revert capture and may drop the old table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from dbopt.partitions import ddl
+from dbopt.partitions.apply import Executor
+from dbopt.partitions.capture import Mirror, capture_sql, drop_capture_sql
+from dbopt.partitions.catalog import read_table, relation_kind
+from dbopt.partitions.conversion import (
+    ConversionResult,
+    SourceTable,
+    aux_name,
+    inspect_source,
+)
+from dbopt.partitions.errors import ConversionError
+from dbopt.partitions.locking import LockPolicy, with_retry
+from dbopt.partitions.plan import Name
+from dbopt.partitions.planner import build_plan
+from dbopt.partitions.spec import PartitionSpec
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from dbopt.partitions.state import StateStore
+
+__all__ = ["abandon", "convert_table", "names_for"]
+
+
+def names_for(table: Name) -> dict[str, Name]:
+    """The auxiliary relations of a conversion of ``table``."""
+    return {
+        key: Name(table.schema, aux_name(table.name, key))
+        for key in ("new", "old", "changes", "capture", "revert", "revert_capture")
+    }
+
+
+def _mirror(source: Name, target: Name, changes: Name, info: SourceTable) -> Mirror:
+    return Mirror(
+        source, target, changes, info.pk, info.pk_types, info.columns, info.identity_always
+    )
+
+
+def convert_table(
+    conn: psycopg.Connection[Any],
+    store: StateStore,
+    policy: LockPolicy,
+    spec: PartitionSpec,
+    *,
+    batch_size: int,
+    catch_up: int,
+    now: datetime | int | None,
+) -> ConversionResult:
+    """Run the whole conversion (see the module doc); ConversionError when it cannot.
+
+    A failure before the swap removes what was built; the table is untouched.
+    """
+    table = Name(spec.schema_name, spec.table)
+    if store.conversion(conn, str(table)) is not None:
+        raise ConversionError(
+            f"a conversion of {table} is in progress or kept for rollback:"
+            " call finish_conversion() or revert() first"
+        )
+    info = inspect_source(conn, table, spec.key)
+    store.save_conversion(conn, str(table), "copying", {"key": spec.key})
+    try:
+        return _convert(conn, store, policy, spec, info, batch_size, catch_up, now)
+    except BaseException:
+        found = None if conn.closed else store.conversion(conn, str(table))
+        if found is not None and found[0] == "copying":
+            abandon(conn, store, table, names_for(table))
+        raise
+
+
+def _convert(
+    conn: psycopg.Connection[Any],
+    store: StateStore,
+    policy: LockPolicy,
+    spec: PartitionSpec,
+    info: SourceTable,
+    batch_size: int,
+    catch_up: int,
+    now: datetime | int | None,
+) -> ConversionResult:
+    began = time.perf_counter()
+    table = info.name
+    aux = names_for(table)
+    notes: list[str] = []
+    detail: dict[str, Any] = {
+        "key": spec.key,
+        "renames": [],
+        "sequences": [list(s) for s in info.sequences],
+    }
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+                " INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS)"
+                " PARTITION BY {} ({})"
+            ).format(
+                ddl.ident(aux["new"]),
+                ddl.ident(table),
+                sql.SQL(spec.strategy.upper()),
+                sql.Identifier(spec.key),
+            )
+        )
+    partitions = _make_partitions(conn, store, policy, spec, table, aux["new"], now)
+    pk = info.pk if spec.key in info.pk else (*info.pk, spec.key)
+    if pk != info.pk:
+        notes.append(
+            f"primary key ({', '.join(info.pk)}) became ({', '.join(pk)}): a partitioned"
+            " table's unique keys must include the partition key"
+        )
+    pk_index = next((i for i in info.indexes if i.primary), None)
+    tmp_pk = aux_name(pk_index.name if pk_index else f"{table.name}_pkey", "tmp")
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            ddl.ident(aux["new"]),
+            sql.Identifier(tmp_pk),
+            sql.SQL(", ").join(map(sql.Identifier, pk)),
+        )
+    )
+    if pk_index is not None:
+        detail["renames"].append([pk_index.name, tmp_pk])
+    for name, definition in info.foreign_keys:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                ddl.ident(aux["new"]), sql.Identifier(name), sql.SQL(definition)
+            )
+        )
+    forward = _mirror(table, aux["new"], aux["changes"], info)
+
+    def install() -> None:
+        with conn.transaction():
+            conn.execute(ddl.lock(table, "SHARE ROW EXCLUSIVE"))
+            for statement in capture_sql(conn, forward, aux["capture"]):
+                conn.execute(statement)
+
+    with_retry(install, policy, f"capture changes of {table}")
+    copy_began = time.perf_counter()
+    copied, after = 0, None
+    while True:
+        moved, last = forward.copy_batch(conn, after, batch_size)
+        copied += moved
+        if last is None or moved < batch_size:
+            break
+        after = last
+    copy_seconds = time.perf_counter() - copy_began
+    for index in info.indexes:
+        if index.primary:
+            continue
+        if index.unique and not index.has_key:
+            notes.append(
+                f"unique index {index.name} does not include {spec.key}; PostgreSQL cannot"
+                " enforce it across partitions, so the new table does not have it"
+            )
+            continue
+        tmp = aux_name(index.name, "tmp")
+        conn.execute(
+            sql.SQL("CREATE {}INDEX {} ON {}{}").format(
+                sql.SQL("UNIQUE " if index.unique else ""),
+                sql.Identifier(tmp),
+                ddl.ident(aux["new"]),
+                sql.SQL(index.tail),
+            )
+        )
+        detail["renames"].append([index.name, tmp])
+    replayed = 0
+    for _ in range(1000):
+        if forward.backlog(conn) <= catch_up:
+            break
+        replayed += forward.replay(conn, batch_size)
+    swap_seconds, final = _swap(conn, store, policy, spec, table, aux, info, forward, detail)
+    replayed += final
+    return ConversionResult(
+        table=str(table),
+        status="swapped",
+        copied=copied,
+        replayed=replayed,
+        partitions=partitions,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - began,
+        copy_seconds=copy_seconds,
+        swap_seconds=swap_seconds,
+    )
+
+
+def _make_partitions(
+    conn: psycopg.Connection[Any],
+    store: StateStore,
+    policy: LockPolicy,
+    spec: PartitionSpec,
+    table: Name,
+    new: Name,
+    now: datetime | int | None,
+) -> tuple[str, ...]:
+    """Partitions for every existing row, ``premake`` ahead, and the default."""
+    target = replace(spec, table=new.name, schema=new.schema, retention=None, retention_count=None)
+    if spec.strategy == "range":
+        row = conn.execute(
+            sql.SQL("SELECT min({k}), max({k}) FROM {}").format(
+                ddl.ident(table), k=sql.Identifier(spec.key)
+            )
+        ).fetchone()
+        low, high = (row[0], row[1]) if row else (None, None)
+        if low is not None:
+            target = replace(target, start=low)
+        if spec.width is not None:
+            now = high if high is not None else now
+        elif high is not None:
+            wall = now if isinstance(now, datetime) else datetime.now(timezone.utc)
+            if not isinstance(high, datetime):
+                high = datetime(high.year, high.month, high.day)
+            now = max(wall, high if high.tzinfo else high.replace(tzinfo=spec.zone))
+    shape = read_table(conn, new.schema, new.name)
+    if shape is None:
+        raise ConversionError(f"{new} vanished while it was being built")
+    plan = build_plan(conn, target, shape, {}, learned=None, now=now, name_as=spec.table)
+    result = Executor(conn, store, policy).run(plan)
+    if not result.ok:
+        raise ConversionError(f"cannot create the partitions of {new}: {result.describe()}")
+    return tuple(str(r.operation.partition) for r in result.done)
+
+
+def _swap(
+    conn: psycopg.Connection[Any],
+    store: StateStore,
+    policy: LockPolicy,
+    spec: PartitionSpec,
+    table: Name,
+    aux: dict[str, Name],
+    info: SourceTable,
+    forward: Mirror,
+    detail: dict[str, Any],
+) -> tuple[float, int]:
+    """The one short transaction that puts the partitioned table in place."""
+    renames: list[list[str]] = detail["renames"]
+    backward = _mirror(table, aux["old"], aux["revert"], info)
+
+    def attempt() -> tuple[float, int]:
+        with conn.transaction():
+            conn.execute(ddl.lock(table, "ACCESS EXCLUSIVE"))
+            locked = time.perf_counter()
+            replayed = forward.replay(conn, None)
+            for statement in drop_capture_sql(table, aux["changes"], aux["capture"]):
+                conn.execute(statement)
+            for original, _ in renames:
+                rename_index(conn, Name(table.schema, original), aux_name(original, "old"))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    ddl.ident(table), sql.Identifier(aux["old"].name)
+                )
+            )
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    ddl.ident(aux["new"]), sql.Identifier(table.name)
+                )
+            )
+            for original, tmp in renames:
+                rename_index(conn, Name(table.schema, tmp), original)
+            hand_over_sequences(conn, info.sequences, aux["old"], table)
+            for statement in capture_sql(conn, backward, aux["revert_capture"]):
+                conn.execute(statement)
+            store.move_parent(conn, str(aux["new"]), str(table), "converted")
+            store.save_parent(conn, str(table), spec=spec.to_dict())
+            store.save_conversion(conn, str(table), "swapped", detail)
+            return time.perf_counter() - locked, replayed
+
+    result, _ = with_retry(attempt, policy, f"swap {table} for its partitioned copy")
+    return result
+
+
+def rename_index(conn: psycopg.Connection[Any], index: Name, to: str) -> None:
+    """``ALTER INDEX index RENAME TO to`` (renames a constraint's index with it)."""
+    conn.execute(
+        sql.SQL("ALTER INDEX {} RENAME TO {}").format(ddl.ident(index), sql.Identifier(to))
+    )
+
+
+def hand_over_sequences(
+    conn: psycopg.Connection[Any],
+    sequences: Any,
+    source: Name,
+    target: Name,
+) -> None:
+    """Serial sequences change owner; identity sequences of ``target`` continue ``source``'s."""
+    for sequence, column, kind in sequences:
+        if kind == "a":
+            conn.execute(
+                sql.SQL("ALTER SEQUENCE {} OWNED BY {}").format(
+                    sql.SQL(sequence), sql.Identifier(target.schema, target.name, column)
+                )
+            )
+            continue
+        conn.execute(
+            sql.SQL(
+                "SELECT setval(pg_get_serial_sequence(%s, %s), s.last_value, s.is_called)"
+                " FROM (SELECT last_value, is_called FROM {}) s"
+            ).format(sql.SQL(_identity_sequence(conn, source, column))),
+            (ddl.ident(target).as_string(conn), column),
+        )
+
+
+def _identity_sequence(conn: psycopg.Connection[Any], table: Name, column: str) -> str:
+    row = conn.execute(
+        "SELECT pg_get_serial_sequence(%s, %s)", (ddl.ident(table).as_string(conn), column)
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise ConversionError(f"no identity sequence on {table}.{column}")
+    return str(row[0])
+
+
+def abandon(
+    conn: psycopg.Connection[Any], store: StateStore, table: Name, aux: dict[str, Name]
+) -> None:
+    """Remove what an interrupted conversion built before its swap."""
+    with conn.transaction():
+        if relation_kind(conn, *table) is not None:
+            for statement in drop_capture_sql(table, aux["changes"], aux["capture"]):
+                conn.execute(statement)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ddl.ident(aux["new"])))
+        store.forget_parent(conn, str(aux["new"]))
+        store.drop_conversion(conn, str(table))

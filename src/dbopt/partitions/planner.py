@@ -1,0 +1,393 @@
+"""Build a ``Plan``: compare a spec with the catalog and ownership records. Issues no DDL.
+
+The few queries it runs are reads: rows of the default partition that would
+conflict with a new range, names already taken, the current maximum of an
+integer key, and the tables behind ownership records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from dbopt.partitions import ranges as rng
+from dbopt.partitions.catalog import PartitionedTable
+from dbopt.partitions.errors import PartitionSpecError
+from dbopt.partitions.grid import Grid, Value
+from dbopt.partitions.naming import format_name, unique_names
+from dbopt.partitions.ownership import is_owned, reconcile
+from dbopt.partitions.plan import (
+    CreatePartition,
+    DefaultBound,
+    DetachPartition,
+    DropPartition,
+    FinalizeDetach,
+    ForgetPartition,
+    HashBound,
+    ListBound,
+    MarkDetached,
+    Name,
+    Note,
+    Operation,
+    Plan,
+    RangeBound,
+    literal_text,
+)
+from dbopt.partitions.rows import DEFAULT_ROWS_CAP, count_rows, default_conflicts
+from dbopt.partitions.spec import PartitionSpec
+from dbopt.partitions.state import Owned
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["build_plan"]
+
+
+@dataclass
+class _Draft:
+    """Operations and notes as the planner collects them."""
+
+    ops: list[Operation]
+    notes: list[Note]
+    name: str
+
+
+def build_plan(
+    conn: psycopg.Connection[Any] | None,
+    spec: PartitionSpec,
+    table: PartitionedTable,
+    owned: dict[int, Owned],
+    *,
+    learned: str | None,
+    now: datetime | int | None,
+    name_as: str | None = None,
+) -> Plan:
+    """The plan that brings ``table`` to ``spec`` at ``now`` (default: the current time).
+
+    ``conn`` None plans without a database (offline migrations): ``table``
+    must then be empty of partitions, as a table about to be created is.
+
+    ``name_as`` is the parent name new partitions are named after (default:
+    the table's own; a conversion names them after the table they replace).
+    """
+    if table.strategy != spec.strategy:
+        raise PartitionSpecError(
+            f"{table.qualified} is partitioned by {table.strategy}, the spec says {spec.strategy}"
+        )
+    if table.key != spec.key:
+        raise PartitionSpecError(
+            f"{table.qualified} is partitioned on {table.key_definition}, the spec says {spec.key}"
+        )
+    parent = Name(table.schema, table.name)
+    wall = now if isinstance(now, datetime) else datetime.now(timezone.utc)
+    draft = _Draft([], [], name_as or table.name)
+    ops, notes = reconcile(conn, spec, table, owned, wall)
+    draft.ops += ops
+    draft.notes += notes
+    if spec.strategy == "range":
+        shown = _plan_range(conn, spec, table, owned, learned, now, draft)
+    elif spec.strategy == "list":
+        shown = literal_text(wall, spec.timezone)
+        _plan_list(conn, spec, table, learned, draft)
+    else:
+        shown = literal_text(wall, spec.timezone)
+        _plan_hash(spec, table, learned, draft)
+    _plan_default(conn, spec, table, draft)
+    order = {
+        FinalizeDetach: 0,
+        MarkDetached: 1,
+        ForgetPartition: 1,
+        CreatePartition: 2,
+        DetachPartition: 3,
+        DropPartition: 4,
+    }
+    ops = sorted(draft.ops, key=lambda op: order.get(type(op), 5))
+    return Plan(parent, _summary(spec), shown, tuple(unique_names(conn, ops)), tuple(draft.notes))
+
+
+def _summary(spec: PartitionSpec) -> str:
+    if spec.strategy == "list":
+        return f"list on {spec.key}, {len(spec.values or {})} value sets"
+    if spec.strategy == "hash":
+        return f"hash on {spec.key}, modulus {spec.modulus}"
+    step = f"{spec.interval} in {spec.timezone}" if spec.interval else f"width {spec.width}"
+    keep = (
+        f"retention {spec.retention}"
+        if spec.retention is not None
+        else f"retention {spec.retention_count} partitions"
+        if spec.retention_count
+        else "no retention"
+    )
+    return f"range on {spec.key} ({step}), premake {spec.premake}, {keep} ({spec.retention_mode})"
+
+
+def _key_now(
+    conn: psycopg.Connection[Any] | None,
+    spec: PartitionSpec,
+    table: PartitionedTable,
+    grid: Grid,
+    now: datetime | int | None,
+) -> Value:
+    if grid.kind != "integer":
+        return grid.key_value(now if now is not None else datetime.now(timezone.utc))
+    if now is not None:
+        return grid.key_value(now)
+    if conn is None:
+        return int(spec.start) if isinstance(spec.start, int) else 0
+    row = conn.execute(
+        sql.SQL("SELECT max({}) FROM {}").format(
+            sql.Identifier(table.key), sql.Identifier(table.schema, table.name)
+        )
+    ).fetchone()
+    if row and row[0] is not None:
+        return int(row[0])
+    return int(spec.start) if isinstance(spec.start, int) else 0
+
+
+def _plan_range(
+    conn: psycopg.Connection[Any] | None,
+    spec: PartitionSpec,
+    table: PartitionedTable,
+    owned: dict[int, Owned],
+    learned: str | None,
+    now: datetime | int | None,
+    draft: _Draft,
+) -> str:
+    if table.key_kind is None:
+        raise PartitionSpecError(
+            f"{table.qualified} is partitioned on {table.key_definition}; range plans need one"
+            " column of type timestamptz, timestamp, date or an integer"
+        )
+    grid = spec.grid(table.key_kind)
+    at = _key_now(conn, spec, table, grid, now)
+    current: Any = grid.floor(at)
+    end = grid.shift(current, spec.premake + 1)
+    existing = table.ranges()
+    first: Any = current
+    if spec.start is not None:
+        first = grid.floor(grid.key_value(spec.start))
+    else:
+        # Continue from the newest partition when maintenance fell behind.
+        uppers: list[Any] = [p.upper for p in existing if p.upper is not None]
+        if uppers and max(uppers) < current:
+            first = grid.floor(max(uppers))
+    cutoff = grid.minus(at, spec.age) if spec.age is not None else None
+    if cutoff is not None:
+        first = max(first, grid.floor(cutoff))
+    if spec.retention_count:
+        first = max(first, grid.shift(current, 1 - spec.retention_count))
+    pieces = rng.uncovered(rng.desired_ranges(grid, first, end), existing)
+    template = spec.naming_for(spec.interval or "integer", learned)
+    creates = []
+    after_current: Any = grid.shift(current, 1)
+    for piece in pieces:
+        if piece.lower >= after_current:
+            why = "premake: ahead of the current range"
+        elif piece.upper > current:
+            why = (
+                "holds the current time" if grid.kind != "integer" else "holds the current maximum"
+            )
+        else:
+            why = "backfill from start" if spec.start is not None else "catching up to now"
+        if not piece.aligned:
+            why += "; clipped to the existing partitions around it"
+        name = format_name(template, draft.name, grid.name_fields(piece.lower, piece.upper))
+        creates.append(
+            CreatePartition(
+                Name(table.schema, table.name),
+                Name(table.schema, name),
+                why,
+                bound=RangeBound(piece.lower, piece.upper),
+                zone=spec.timezone,
+                tablespace=spec.tablespace,
+                storage_parameters=tuple((spec.storage_parameters or {}).items()),
+            )
+        )
+    _add_creates(conn, spec, table, creates, draft)
+    planned = [
+        op.bound.lower
+        for op in creates
+        if isinstance(op.bound, RangeBound) and op.bound.lower is not None
+    ]
+    for part in rng.expired(
+        existing, now=at, cutoff=cutoff, keep=spec.retention_count, planned=planned
+    ):
+        if part.detach_pending:
+            continue
+        if cutoff is not None:
+            why = (
+                f"past retention: ends {literal_text(part.upper, spec.timezone)},"
+                f" cutoff {literal_text(cutoff, spec.timezone)}"
+            )
+        else:
+            why = f"past retention: older than the {spec.retention_count} most recent ranges"
+        if not is_owned(part, owned):
+            draft.notes.append(
+                Note(
+                    "not_owned",
+                    f"{part.qualified} is {why} but was not created or adopted"
+                    " by dbopt; left attached",
+                    part.qualified,
+                )
+            )
+            continue
+        draft.ops.append(
+            DetachPartition(
+                Name(table.schema, table.name),
+                Name(part.schema, part.name),
+                why,
+                oid=part.oid,
+                then_drop=spec.retention_mode == "drop",
+            )
+        )
+    return literal_text(at, spec.timezone)
+
+
+def _plan_list(
+    conn: psycopg.Connection[Any] | None,
+    spec: PartitionSpec,
+    table: PartitionedTable,
+    learned: str | None,
+    draft: _Draft,
+) -> None:
+    existing = [p for p in table.partitions if p.kind == "list"]
+    template = spec.naming_for("list", learned)
+    creates = []
+    for label, values in (spec.values or {}).items():
+        wanted = {_as_text(v) for v in values}
+        if any(set(p.values) == wanted for p in existing):
+            continue
+        clash = [p.qualified for p in existing if wanted & set(p.values)]
+        if clash:
+            draft.notes.append(
+                Note(
+                    "list_conflict",
+                    f"values of {label!r} are split across {', '.join(clash)}; not created",
+                    clash[0],
+                )
+            )
+            continue
+        name = format_name(template, draft.name, {"label": label})
+        creates.append(
+            CreatePartition(
+                Name(table.schema, table.name),
+                Name(table.schema, name),
+                f"list values for {label!r}",
+                bound=ListBound(tuple(values)),
+                tablespace=spec.tablespace,
+                storage_parameters=tuple((spec.storage_parameters or {}).items()),
+            )
+        )
+    _add_creates(conn, spec, table, creates, draft)
+
+
+def _plan_hash(
+    spec: PartitionSpec, table: PartitionedTable, learned: str | None, draft: _Draft
+) -> None:
+    existing = [p for p in table.partitions if p.kind == "hash"]
+    other = sorted({p.modulus for p in existing if p.modulus and p.modulus != spec.modulus})
+    if other:
+        draft.notes.append(
+            Note(
+                "hash_modulus",
+                f"existing hash partitions use modulus {other};"
+                f" the spec says {spec.modulus}; nothing created (re-partitioning is manual)",
+            )
+        )
+        return
+    have = {p.remainder for p in existing if p.remainder is not None}
+    template = spec.naming_for("hash", learned)
+    modulus = spec.modulus or 1
+    for remainder in range(modulus):
+        if remainder in have:
+            continue
+        name = format_name(template, draft.name, {"remainder": remainder})
+        draft.ops.append(
+            CreatePartition(
+                Name(table.schema, table.name),
+                Name(table.schema, name),
+                f"hash remainder {remainder} of {spec.modulus}",
+                bound=HashBound(modulus, remainder),
+                tablespace=spec.tablespace,
+                storage_parameters=tuple((spec.storage_parameters or {}).items()),
+            )
+        )
+
+
+def _plan_default(
+    conn: psycopg.Connection[Any] | None,
+    spec: PartitionSpec,
+    table: PartitionedTable,
+    draft: _Draft,
+) -> None:
+    default = table.default
+    if default is None:
+        if spec.has_default:
+            name = format_name(spec.naming_for("default"), draft.name, {})
+            draft.ops.append(
+                CreatePartition(
+                    Name(table.schema, table.name),
+                    Name(table.schema, name),
+                    "the spec asks for a default partition",
+                    bound=DefaultBound(),
+                    tablespace=spec.tablespace,
+                    storage_parameters=tuple((spec.storage_parameters or {}).items()),
+                )
+            )
+        return
+    if not spec.has_default:
+        draft.notes.append(
+            Note(
+                "default_kept",
+                f"{default.qualified} exists though the spec asks for no default"
+                " partition; left in place",
+                default.qualified,
+            )
+        )
+    count = 0 if conn is None else count_rows(conn, default)
+    if count:
+        more = "+" if count >= DEFAULT_ROWS_CAP else ""
+        draft.notes.append(
+            Note(
+                "default_rows",
+                f"{count}{more} rows sit in the default partition"
+                f" {default.qualified}; drain_default() moves them",
+                default.qualified,
+                count,
+            )
+        )
+
+
+def _add_creates(
+    conn: psycopg.Connection[Any] | None,
+    spec: PartitionSpec,
+    table: PartitionedTable,
+    creates: list[CreatePartition],
+    draft: _Draft,
+) -> None:
+    conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+    for op, rows in zip(creates, conflicts, strict=True):
+        if rows:
+            draft.notes.append(
+                Note(
+                    "default_conflict",
+                    f"{op.partition} not created: {rows} rows for"
+                    f" {op.bound.text(spec.timezone)} sit in the default partition;"
+                    " run drain_default()",
+                    str(op.partition),
+                    rows,
+                )
+            )
+        else:
+            draft.ops.append(op)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return literal_text(value)
