@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import sys
@@ -13,7 +14,18 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from dbopt.cli import ExitCode, main
-from dbopt.cli._errors import CliError, classify, require_version
+from dbopt.cli._errors import EXIT_CODES, CliError, classify, exit_code, require_version
+from dbopt.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DatabaseError,
+    DatabaseNotFoundError,
+    MissingExtensionError,
+    PermissionDeniedError,
+    QueryCanceledError,
+    ServerUnavailableError,
+    UnsupportedVersionError,
+)
 from dbopt.testing import libpq_url, postgres_server_url
 
 
@@ -100,9 +112,10 @@ def test_database_url_environment_variable(
 
 @pytest.fixture(scope="module")
 def locked_database(server_url: str) -> Iterator[str]:
-    """A database the role ``dbopt_cli_noperm`` may not connect to."""
+    """A database the role ``dbopt_cli_noperm_*`` may not connect to."""
     admin = libpq_url(server_url)
-    name, role = "dbopt_cli_locked", "dbopt_cli_noperm"
+    suffix = secrets.token_hex(3)  # roles are cluster-wide: concurrent runs must not collide
+    name, role = f"dbopt_cli_locked_{suffix}", f"dbopt_cli_noperm_{suffix}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -149,13 +162,51 @@ def test_unsupported_server_version() -> None:
     # version number every command reads from its first connection.
     require_version(130000, "db")
     require_version(150004, "db")
-    with pytest.raises(CliError) as info:
+    with pytest.raises(UnsupportedVersionError) as info:
         require_version(120015, "db at host")
-    assert info.value.code == ExitCode.VERSION == 8
-    assert "PostgreSQL 12" in str(info.value)
     assert classify(info.value) == (ExitCode.VERSION, str(info.value))
-    with pytest.raises(CliError, match=r"PostgreSQL 9\.6"):
+    assert ExitCode.VERSION == 8
+    assert "PostgreSQL 12" in str(info.value)
+    with pytest.raises(UnsupportedVersionError, match=r"PostgreSQL 9\.6"):
         require_version(90624, "db")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (CliError("spec file broken", ExitCode.INPUT), ExitCode.INPUT),
+        (ConfigurationError("bad argument"), ExitCode.INPUT),
+        (DatabaseNotFoundError("no such database"), ExitCode.INPUT),
+        (ServerUnavailableError("refused"), ExitCode.UNREACHABLE),
+        (AuthenticationError("password authentication failed"), ExitCode.AUTH),
+        (PermissionDeniedError("no"), ExitCode.PERMISSION),
+        (MissingExtensionError("no hypopg", "hypopg"), ExitCode.EXTENSION),
+        (UnsupportedVersionError("too old"), ExitCode.VERSION),
+        (QueryCanceledError("statement timeout"), ExitCode.DATABASE),
+        (DatabaseError("permission denied, says the text"), ExitCode.DATABASE),
+        (FileNotFoundError("no/such/file"), ExitCode.INPUT),
+    ],
+)
+def test_exit_code_follows_the_type_not_the_text(error: BaseException, code: ExitCode) -> None:
+    assert exit_code(error) == code
+    assert classify(error) == (code, str(error))
+
+
+def test_subclasses_take_their_parents_code() -> None:
+    from dbopt.partitions import LockTimeoutError, PartitionSpecError
+
+    assert exit_code(PartitionSpecError("bad spec")) == ExitCode.INPUT
+    assert exit_code(LockTimeoutError("locked")) == ExitCode.DATABASE
+    assert set(EXIT_CODES.values()) >= {
+        ExitCode.INPUT,
+        ExitCode.UNREACHABLE,
+        ExitCode.AUTH,
+        ExitCode.PERMISSION,
+        ExitCode.EXTENSION,
+        ExitCode.VERSION,
+        ExitCode.DATABASE,
+        ExitCode.DEPENDENCY,
+    }
 
 
 def test_missing_extra_is_its_own_exit_code() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from dbopt import ConfigurationError, ServerUnavailableError
 from dbopt.lint import RULES, LintConfig, lint
-from dbopt.postgres.connection import read_only_connection
+from dbopt.postgres.connect import read_only_connection
 from dbopt.suppress import Suppression, Suppressions
 from test_lint_support import connect, fresh_schema, lint_schema
 

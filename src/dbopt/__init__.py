@@ -21,13 +21,19 @@ from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding, NPlusOn
 from dbopt.core.scope import Scope, current_scope, scope
 from dbopt.core.stats import QueryStats, StatementStats
 from dbopt.errors import (
+    AuthenticationError,
     ConfigurationError,
     DatabaseError,
+    DatabaseNotFoundError,
     DboptError,
     InstrumentationError,
     MissingDependencyError,
+    MissingExtensionError,
+    PermissionDeniedError,
+    QueryCanceledError,
     ReportedError,
     ServerUnavailableError,
+    UnsupportedVersionError,
 )
 from dbopt.findings import Finding, Severity
 from dbopt.instrument import Instrumentation, instrument
@@ -37,21 +43,26 @@ from dbopt.typing import ScopeAwareSink, Sink
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthenticationError",
     "CallSite",
     "CapturedQueries",
     "ConfigurationError",
     "DatabaseError",
+    "DatabaseNotFoundError",
     "DboptError",
     "Finding",
     "Instrumentation",
     "InstrumentationError",
     "MissingDependencyError",
+    "MissingExtensionError",
     "NPlusOneAllow",
     "NPlusOneDetector",
     "NPlusOneError",
     "NPlusOneFinding",
     "NPlusOneWarning",
     "OrmContext",
+    "PermissionDeniedError",
+    "QueryCanceledError",
     "QueryEvent",
     "QueryLogger",
     "QueryStats",
@@ -62,6 +73,7 @@ __all__ = [
     "Severity",
     "Sink",
     "StatementStats",
+    "UnsupportedVersionError",
     "__version__",
     "capture_queries",
     "current_scope",

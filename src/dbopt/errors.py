@@ -6,7 +6,15 @@ Every error dbopt raises derives from :class:`DboptError`::
     ├── ConfigurationError      a call's arguments or settings are wrong
     ├── InstrumentationError    a target cannot be instrumented (unknown type, ...)
     ├── DatabaseError           a database dbopt itself talked to failed
-    │   └── ServerUnavailableError   the server could not be reached
+    │   ├── ServerUnavailableError   the server could not be reached (08xxx, 57P0x,
+    │   │                            refused, timed out, lost the connection)
+    │   ├── AuthenticationError      the login was refused (28xxx, unknown role)
+    │   ├── DatabaseNotFoundError    no database of that name (3D000)
+    │   ├── PermissionDeniedError    the role lacks a privilege dbopt needs (42501)
+    │   ├── MissingExtensionError    an extension dbopt needs is not installed
+    │   ├── UnsupportedVersionError  the server's PostgreSQL is too old
+    │   └── QueryCanceledError       a statement or lock timeout, or a cancel
+    │                                (57014, 55P03)
     ├── MissingDependencyError  an optional extra is not installed (names the extra)
     └── ReportedError           raised on purpose by a sink the user configured to raise;
         │                        the only kind that escapes the event pipeline
@@ -17,20 +25,27 @@ Every error dbopt raises derives from :class:`DboptError`::
         └── NPlusOneAssertionError  assert_no_n_plus_one() found one (pytest plugin)
 
 Driver errors are translated at the boundary into the most specific of these
-with ``raise ... from exc``; the application's own statement errors are never
+by their SQLSTATE (:func:`dbopt.postgres.connect.translate`), with
+``raise ... from exc``; the application's own statement errors are never
 wrapped: they reach the application unchanged.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
     "DatabaseError",
+    "DatabaseNotFoundError",
     "DboptError",
     "InstrumentationError",
     "MissingDependencyError",
+    "MissingExtensionError",
+    "PermissionDeniedError",
+    "QueryCanceledError",
     "ReportedError",
     "ServerUnavailableError",
+    "UnsupportedVersionError",
 ]
 
 
@@ -51,7 +66,35 @@ class DatabaseError(DboptError):
 
 
 class ServerUnavailableError(DatabaseError):
-    """The database server could not be reached or refused the connection."""
+    """The database server could not be reached, refused the connection or went away."""
+
+
+class AuthenticationError(DatabaseError):
+    """The server refused the login: unknown role, wrong password, no pg_hba entry."""
+
+
+class DatabaseNotFoundError(DatabaseError):
+    """The server has no database of the name given (or it was dropped meanwhile)."""
+
+
+class PermissionDeniedError(DatabaseError):
+    """The role lacks a privilege dbopt needs (``CONNECT``, ``SELECT`` on a view, ...)."""
+
+
+class MissingExtensionError(DatabaseError):
+    """An extension dbopt needs is not installed (or not preloaded); ``extension`` names it."""
+
+    def __init__(self, message: str, extension: str = "") -> None:
+        super().__init__(message)
+        self.extension = extension
+
+
+class UnsupportedVersionError(DatabaseError):
+    """The server's PostgreSQL version is older than dbopt supports."""
+
+
+class QueryCanceledError(DatabaseError):
+    """A statement outlived ``statement_timeout`` or ``lock_timeout``, or was canceled."""
 
 
 class MissingDependencyError(DboptError, ImportError):

@@ -19,12 +19,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 
 from dbopt.core.capture import capture_queries
-from dbopt.errors import (
-    ConfigurationError,
-    DatabaseError,
-    MissingDependencyError,
-    ServerUnavailableError,
-)
+from dbopt.errors import ConfigurationError, MissingDependencyError
 
 __all__ = [
     "capture_queries",
@@ -82,17 +77,21 @@ def postgres_server_url(dsn: str | None = None) -> Iterator[str]:
 
 
 def _admin(url: str, statements: list[Any]) -> None:
-    import psycopg
+    from dbopt.postgres.connect import connect, map_driver_errors
 
-    try:
-        with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10) as conn:
-            for statement in statements:
-                conn.execute(statement)
-    except psycopg.OperationalError as exc:
-        where = make_url(url).render_as_string(hide_password=True)
-        raise ServerUnavailableError(f"cannot reach PostgreSQL at {where}: {exc}") from exc
-    except psycopg.Error as exc:
-        raise DatabaseError(str(exc)) from exc
+    with (
+        connect(
+            url,
+            "testing",
+            read_only=False,
+            statement_timeout_ms=None,
+            lock_timeout_ms=None,
+            connect_timeout_s=10,
+        ) as conn,
+        map_driver_errors("the test database harness"),
+    ):
+        for statement in statements:
+            conn.execute(statement)
 
 
 @contextmanager

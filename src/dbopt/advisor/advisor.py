@@ -24,7 +24,8 @@ from dbopt.advisor.model import IndexSpec, PartialPred
 from dbopt.advisor.recommend import build_report
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
-from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
+from dbopt.errors import ConfigurationError
+from dbopt.postgres.connect import connect, conninfo, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -73,8 +74,6 @@ class IndexAdvisor:
         statement_timeout_ms: int = 10_000,
         verify_repeat: int = 3,
     ) -> None:
-        from dbopt.postgres.connect import conninfo
-
         if not 0.0 <= min_saving <= 1.0 or not 0.0 < partial_max_selectivity <= 1.0:
             raise ConfigurationError("min_saving and partial_max_selectivity are shares (0..1)")
         if max_columns < 1 or max_include < 0 or (max_indexes is not None and max_indexes < 0):
@@ -98,19 +97,17 @@ class IndexAdvisor:
         self.verify_repeat = verify_repeat
 
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                application_name="dbopt-advisor",
-                prepare_threshold=None,
-                connect_timeout=10,
-            )
-        except psycopg.Error as exc:
-            raise ServerUnavailableError(f"index advisor cannot connect: {exc}") from exc
-        conn.execute(f"SET statement_timeout = {int(self.statement_timeout_ms)}")
-        conn.execute("SET client_min_messages = warning")
-        return conn
+        # not read-only: the real-index evaluator builds (and rolls back) indexes;
+        # _evaluator() makes the session read-only for the other evaluators
+        return connect(
+            self.conninfo,
+            "advisor",
+            read_only=False,
+            statement_timeout_ms=self.statement_timeout_ms,
+            lock_timeout_ms=None,
+            connect_timeout_s=10,
+            settings={"client_min_messages": "warning"},
+        )
 
     def advise(self, workload: Any, *, verify: bool = False) -> AdvisorReport:
         """Advise on ``workload`` (a QueryStats, ``"pg_stat_statements"``, SQL list or file).
@@ -131,10 +128,8 @@ class IndexAdvisor:
                     report, targets = self._advise(conn, catalog, wl, evaluator, notes)
                 finally:
                     evaluator.close()
-            except psycopg.OperationalError as exc:
-                raise ServerUnavailableError(f"index advisor lost the database: {exc}") from exc
             except psycopg.Error as exc:
-                raise DatabaseError(f"index advisor failed: {exc}") from exc
+                raise translate(exc, "index advisor failed") from exc
         if self.findings:
             report.findings = existing_findings(catalog, self.existing)
         if verify and report.recommendations:

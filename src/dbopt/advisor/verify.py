@@ -18,6 +18,7 @@ from dbopt.advisor.ddl import qualified
 from dbopt.advisor.evaluate import ExplainError, Target, explain
 from dbopt.advisor.model import IndexSpec, quote_ident
 from dbopt.advisor.report import AdvisorReport, Measurement
+from dbopt.postgres.connect import connect, map_driver_errors
 
 __all__ = ["measure"]
 
@@ -52,9 +53,17 @@ def measure(
             "were not measured"
         )
     out: list[Measurement] = []
-    with psycopg.connect(
-        conninfo, autocommit=True, application_name="dbopt-advisor-verify", prepare_threshold=None
-    ) as conn:
+    with (
+        connect(
+            conninfo,
+            "advisor-verify",
+            read_only=False,  # builds the indexes, in a transaction that is rolled back
+            statement_timeout_ms=None,
+            lock_timeout_ms=None,
+            connect_timeout_s=10,
+        ) as conn,
+        map_driver_errors("index advisor verify failed"),
+    ):
         conn.execute("BEGIN")
         try:
             conn.execute("SET LOCAL lock_timeout = 5000")

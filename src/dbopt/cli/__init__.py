@@ -6,7 +6,8 @@ URL comes from ``--dsn`` or ``DATABASE_URL``. Exit codes are in
 :class:`dbopt.cli._errors.ExitCode` (0 ok, 1 findings at or above ``--fail-on``,
 2 usage, 3 input, 4 unreachable, 5 authentication, 6 permission,
 7 extension, 8 server version, 9 other database error, 10 missing extra,
-130 interrupted). ``DBOPT_DEBUG=1`` shows the traceback of an error.
+130 interrupted). ``DBOPT_DEBUG=1`` also prints the traceback of an error; the
+exit code stays the same.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from dbopt.cli._errors import ExitCode, classify
@@ -65,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\ndbopt: interrupted\n")
         return ExitCode.INTERRUPTED
     except _error_types() as exc:
-        if os.environ.get("DBOPT_DEBUG"):
-            raise
         exit_code, message = classify(exc)
+        if os.environ.get("DBOPT_DEBUG"):
+            traceback.print_exception(exc, file=sys.stderr)
         sys.stderr.write(f"dbopt: error: {message}\n")
         return int(exit_code)
     return int(code)

@@ -3,7 +3,9 @@
 :func:`connect_check` opens one short connection before a command's real
 work, so a wrong URL, a server that is down, a refused login, a missing
 extension or a too-old server each end the command with one line and their
-own exit code instead of a traceback from deep inside a tool.
+own exit code instead of a traceback from deep inside a tool. The connection
+is :func:`dbopt.postgres.connect.connect`'s, so its errors are the typed ones
+the CLI's exit-code table knows.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dbopt.cli._errors import CliError, ExitCode, classify, require_version
+from dbopt.cli._errors import CliError, ExitCode
+from dbopt.errors import MissingExtensionError
 
 __all__ = [
     "Server",
@@ -124,36 +127,35 @@ def connect_check(
 ) -> Server:
     """Connect once, check the server version (13+) and ``extensions``; return the facts.
 
-    Raises :class:`CliError` with INPUT, UNREACHABLE, AUTH, PERMISSION,
-    EXTENSION or VERSION; nothing else escapes for a connection problem.
+    Raises :class:`CliError` (INPUT) for a bad URL, and the typed errors of
+    :func:`dbopt.postgres.connect.connect` (:class:`~dbopt.AuthenticationError`,
+    :class:`~dbopt.ServerUnavailableError`, ...), :class:`~dbopt.MissingExtensionError`
+    and :class:`~dbopt.UnsupportedVersionError`, each with its own exit code.
     """
-    import psycopg
+    from dbopt.postgres.connect import connect, map_driver_errors, require_server_version
 
     url = sqlalchemy_url(database_url(dsn))
     where = display_url(url)
-    from dbopt.postgres.connect import conninfo as to_conninfo
-
-    conninfo = to_conninfo(url, "dbopt")
-    try:
-        with psycopg.connect(
-            conninfo, connect_timeout=connect_timeout, application_name="dbopt-cli"
-        ) as conn:
-            version = int(conn.info.server_version)
-            row = conn.execute(
-                "SELECT current_database(), coalesce(array_agg(extname::text), '{}')"
-                " FROM pg_extension"
-            ).fetchone()
-    except psycopg.Error as exc:
-        code, text = classify(exc)
-        if code == ExitCode.DATABASE:
-            code = ExitCode.UNREACHABLE if isinstance(exc, psycopg.OperationalError) else code
-        raise CliError(f"cannot connect to {where}: {text}", code) from None
-    require_version(version, where)
+    with (
+        connect(
+            url,
+            "cli",
+            statement_timeout_ms=None,
+            lock_timeout_ms=None,
+            connect_timeout_s=connect_timeout,
+        ) as conn,
+        map_driver_errors(f"cannot read the server facts of {where}"),
+    ):
+        version = int(conn.info.server_version)
+        row = conn.execute(
+            "SELECT current_database(), coalesce(array_agg(extname::text), '{}') FROM pg_extension"
+        ).fetchone()
+    require_server_version(version, where)
     database = str(row[0]) if row else ""
     installed = frozenset(row[1]) if row else frozenset()
     for name in extensions:
         if name not in installed:
-            raise CliError(
+            raise MissingExtensionError(
                 f"the extension {name} is not installed in database {database!r} at {where}; "
                 f"run CREATE EXTENSION {name}"
                 + (
@@ -161,6 +163,6 @@ def connect_check(
                     if name == "pg_stat_statements"
                     else ""
                 ),
-                ExitCode.EXTENSION,
+                name,
             )
     return Server(url=url, version_num=version, database=database, extensions=installed)

@@ -2,23 +2,40 @@
 
 A CI step reads the exit code: 0 clean, 1 findings at or above
 ``--fail-on``, 2 usage, and one code per kind of expected failure, so a
-script can tell "the server is down" from "the password is wrong".
+script can tell "the server is down" from "the password is wrong". The code
+follows from the error's type alone (:data:`EXIT_CODES`): the tools raise
+the typed :class:`~dbopt.DboptError` subclasses that
+:mod:`dbopt.postgres.connect` maps from SQLSTATEs; no message is parsed here.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 
 from dbopt.errors import (
+    AuthenticationError,
     ConfigurationError,
     DatabaseError,
+    DatabaseNotFoundError,
     DboptError,
     MissingDependencyError,
+    MissingExtensionError,
+    PermissionDeniedError,
+    QueryCanceledError,
     ServerUnavailableError,
+    UnsupportedVersionError,
 )
+from dbopt.postgres.connect import MIN_SERVER_VERSION, require_server_version, translate
 
-__all__ = ["CliError", "ExitCode", "classify", "minimum_server_version", "require_version"]
+__all__ = [
+    "EXIT_CODES",
+    "CliError",
+    "ExitCode",
+    "classify",
+    "exit_code",
+    "minimum_server_version",
+    "require_version",
+]
 
 
 class ExitCode(enum.IntEnum):
@@ -46,60 +63,30 @@ class CliError(DboptError):
         self.code = code
 
 
-#: Oldest PostgreSQL dbopt supports (server_version_num).
-_MIN_VERSION = 130000
-
-
 def minimum_server_version() -> int:
     """The oldest supported PostgreSQL as ``server_version_num`` (130000)."""
-    return _MIN_VERSION
+    return MIN_SERVER_VERSION
 
 
 def require_version(version_num: int, where: str) -> None:
-    """Raise :class:`CliError` (VERSION) for a server older than PostgreSQL 13."""
-    if version_num < _MIN_VERSION:
-        if version_num >= 100000:
-            major = str(version_num // 10000)
-        else:
-            major = f"{version_num // 10000}.{version_num // 100 % 100}"
-        raise CliError(
-            f"{where} runs PostgreSQL {major}; dbopt needs PostgreSQL 13 or newer",
-            ExitCode.VERSION,
-        )
+    """Raise :class:`~dbopt.UnsupportedVersionError` for a server older than PostgreSQL 13."""
+    require_server_version(version_num, where)
 
 
-_AUTH = re.compile(
-    r"password authentication failed|authentication failed|role \S+ does not exist|"
-    r"no pg_hba\.conf entry|not permitted to log in|password must be|"
-    r"SCRAM|fe_sendauth|no password supplied",
-    re.IGNORECASE,
-)
-_NO_DATABASE = re.compile(r'database "[^"]*" does not exist', re.IGNORECASE)
-_PERMISSION = re.compile(r"permission denied|must be (superuser|owner)", re.IGNORECASE)
-_UNREACHABLE = re.compile(
-    r"connection refused|could not translate host name|timeout expired|"
-    r"is the server running|no route to host|network is unreachable|"
-    r"could not connect|server closed the connection|connection timed out|"
-    r"the database system is (starting up|shutting down)",
-    re.IGNORECASE,
-)
-_BAD_CONNINFO = re.compile(
-    r"invalid (\S+ )?value|invalid connection option|invalid URI|missing \"=\"|"
-    r"end of string reached|invalid integer value|unterminated quoted string",
-    re.IGNORECASE,
-)
-_EXTENSION = re.compile(
-    r'extension "[^"]+" is not available|could not open extension control file|'
-    r"must be loaded via .?shared_preload_libraries",
-    re.IGNORECASE,
-)
-
-_SQLSTATE_CODES = {
-    "42501": ExitCode.PERMISSION,
-    "3D000": ExitCode.INPUT,
-    "28000": ExitCode.AUTH,
-    "28P01": ExitCode.AUTH,
-    "57P03": ExitCode.UNREACHABLE,
+#: The exit code of each kind of error; the most specific class in an error's MRO wins.
+EXIT_CODES: dict[type[BaseException], ExitCode] = {
+    MissingDependencyError: ExitCode.DEPENDENCY,
+    ConfigurationError: ExitCode.INPUT,
+    DatabaseNotFoundError: ExitCode.INPUT,
+    ServerUnavailableError: ExitCode.UNREACHABLE,
+    AuthenticationError: ExitCode.AUTH,
+    PermissionDeniedError: ExitCode.PERMISSION,
+    MissingExtensionError: ExitCode.EXTENSION,
+    UnsupportedVersionError: ExitCode.VERSION,
+    QueryCanceledError: ExitCode.DATABASE,
+    DatabaseError: ExitCode.DATABASE,
+    DboptError: ExitCode.DATABASE,
+    OSError: ExitCode.INPUT,  # an unreadable file, a directory that does not exist
 }
 
 
@@ -108,53 +95,36 @@ def _first_line(text: str) -> str:
     return " ".join(lines[:2]) if lines else text.strip()
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        state = getattr(current, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-        current = current.__cause__ or current.__context__
-    return None
+def _typed(exc: BaseException) -> BaseException:
+    """``exc`` as the DboptError type that says what went wrong.
+
+    A driver error that escaped a tool is translated by its SQLSTATE; so is the
+    driver error behind a plain ``DatabaseError`` raised before the tools used
+    :func:`~dbopt.postgres.connect.translate`.
+    """
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, (psycopg.Error, DBAPIError)):
+        return translate(exc, "dbopt")
+    cause = exc.__cause__
+    if type(exc) is DatabaseError and isinstance(cause, (psycopg.Error, DBAPIError)):
+        typed = translate(cause, "dbopt")
+        return exc if type(typed) is DatabaseError else typed
+    return exc
 
 
-def _by_text(text: str) -> ExitCode | None:
-    if _NO_DATABASE.search(text) or _BAD_CONNINFO.search(text):
-        return ExitCode.INPUT
-    if _AUTH.search(text):
-        return ExitCode.AUTH
-    if _PERMISSION.search(text):
-        return ExitCode.PERMISSION
-    if _EXTENSION.search(text):
-        return ExitCode.EXTENSION
-    if _UNREACHABLE.search(text):
-        return ExitCode.UNREACHABLE
-    return None
+def exit_code(exc: BaseException) -> ExitCode:
+    """The exit code for an error a command raised (see :data:`EXIT_CODES`)."""
+    if isinstance(exc, CliError):
+        return exc.code
+    for cls in type(_typed(exc)).__mro__:
+        code = EXIT_CODES.get(cls)
+        if code is not None:
+            return code
+    return ExitCode.DATABASE
 
 
 def classify(exc: BaseException) -> tuple[ExitCode, str]:
     """The exit code and the one-line message for an error a command raised."""
-    if isinstance(exc, CliError):
-        return exc.code, str(exc)
-    text = _first_line(str(exc))
-    if isinstance(exc, MissingDependencyError):
-        return ExitCode.DEPENDENCY, text
-    state = _sqlstate(exc)
-    if state in _SQLSTATE_CODES:
-        return _SQLSTATE_CODES[state], text
-    if state is not None and state.startswith("08"):
-        return ExitCode.UNREACHABLE, text
-    if isinstance(exc, (ConfigurationError, ValueError)):
-        return ExitCode.INPUT, text
-    by_text = _by_text(str(exc))
-    if by_text is not None:
-        return by_text, text
-    if isinstance(exc, ServerUnavailableError):
-        return ExitCode.UNREACHABLE, text
-    if isinstance(exc, DatabaseError):
-        return ExitCode.DATABASE, text
-    if isinstance(exc, OSError):
-        return ExitCode.INPUT, text
-    return ExitCode.DATABASE, text
+    return exit_code(exc), _first_line(str(exc))

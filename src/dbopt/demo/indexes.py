@@ -36,12 +36,12 @@ def _apply(db_url: str, recommendations: list[Any]) -> float:
     """Run every recommendation's DDL (autocommit: CONCURRENTLY); returns seconds taken."""
     import time
 
-    import psycopg
-
-    from dbopt.testing import libpq_url
+    from dbopt.postgres.connect import connect
 
     started = time.perf_counter()
-    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+    with connect(
+        db_url, "demo", read_only=False, statement_timeout_ms=None, lock_timeout_ms=None
+    ) as conn:
         for rec in recommendations:
             for statement in rec.ddl:
                 conn.execute(statement)

@@ -99,14 +99,15 @@ def _database(server_url: str, options: DemoOptions, stack: ExitStack, console: 
     if options.keep and options.dsn:
         import secrets
 
-        import psycopg
         from psycopg import sql
         from sqlalchemy.engine import make_url
 
-        from dbopt.testing import libpq_url
+        from dbopt.postgres.connect import connect
 
         name = f"dbopt_demo_{secrets.token_hex(4)}"
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        with connect(
+            server_url, "demo", read_only=False, statement_timeout_ms=None, lock_timeout_ms=None
+        ) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         console.line(f"database {name} (kept after the demo: --keep)")
         return make_url(server_url).set(database=name).render_as_string(hide_password=False)
@@ -118,11 +119,9 @@ def _database(server_url: str, options: DemoOptions, stack: ExitStack, console: 
 
 
 def _has_extension(db_url: str, name: str) -> bool:
-    import psycopg
+    from dbopt.postgres.connect import connect
 
-    from dbopt.testing import libpq_url
-
-    with psycopg.connect(libpq_url(db_url)) as conn:
+    with connect(db_url, "demo") as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_available_extensions WHERE name = %s", (name,)
         ).fetchone()

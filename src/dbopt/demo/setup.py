@@ -35,16 +35,16 @@ def operations_spec() -> Any:
 
 def build(db_url: str, sizes: Sizes, console: Console) -> dict[str, Any]:
     """Create the schema and fill it; returns what was made (for the report)."""
-    import psycopg
-
     from dbopt.partitions import PartitionManager, PartitionSpec
-    from dbopt.testing import libpq_url
+    from dbopt.postgres.connect import connect
 
     today = datetime.now(timezone.utc).date()
     first = months_back(today, sizes.months - 1)
     detail_from = months_back(today, sizes.detail_months - 1)
     console.heading("Schema and data (seed 001: the learning platform)")
-    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+    with connect(
+        db_url, "demo", read_only=False, statement_timeout_ms=None, lock_timeout_ms=None
+    ) as conn:
         conn.execute(SCHEMA_SQL)
         # The launch spec: monthly partitions from the first month of data, one ahead.
         launch = PartitionSpec(

@@ -12,7 +12,7 @@ from dbopt.errors import ConfigurationError
 from dbopt.health.base import Context
 from dbopt.health.checks import RULES
 from dbopt.health.model import CheckResult, HealthReport, HealthStatus, HealthThresholds
-from dbopt.postgres.connection import Target, read_only_connection
+from dbopt.postgres.connect import Target, read_only_connection
 
 __all__ = ["health"]
 

@@ -7,14 +7,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 import dbopt.lint.rules  # noqa: F401  (registers the rules)
-from dbopt.errors import ConfigurationError, DatabaseError
+from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, Severity
 from dbopt.lint import catalog as catalog_mod
 from dbopt.lint.base import RULES, LintConfig, Rule
-from dbopt.postgres.connection import Target, read_only_connection
+from dbopt.postgres.connect import Target, map_driver_errors, read_only_connection
 from dbopt.suppress import Suppressions, SuppressionsLike
 
 __all__ = ["LintReport", "lint", "select_rules"]
@@ -124,21 +122,21 @@ def lint(
     selected = select_rules(rules, exclude)
     silencer = Suppressions.coerce(suppress)
     started = time.perf_counter()
-    with read_only_connection(
-        target,
-        tool="lint",
-        statement_timeout_ms=statement_timeout_ms,
-        lock_timeout_ms=lock_timeout_ms,
-    ) as conn:
-        try:
-            cat = catalog_mod.load(
-                conn,
-                schemas=schemas,
-                exclude_schemas=exclude_schemas,
-                max_values=cfg.enum_max_values,
-            )
-        except psycopg.Error as exc:
-            raise DatabaseError(f"lint could not read the catalog: {exc}") from exc
+    with (
+        read_only_connection(
+            target,
+            tool="lint",
+            statement_timeout_ms=statement_timeout_ms,
+            lock_timeout_ms=lock_timeout_ms,
+        ) as conn,
+        map_driver_errors("lint could not read the catalog"),
+    ):
+        cat = catalog_mod.load(
+            conn,
+            schemas=schemas,
+            exclude_schemas=exclude_schemas,
+            max_values=cfg.enum_max_values,
+        )
     errors: dict[str, str] = {}
     findings: list[Finding] = []
     for r in selected:

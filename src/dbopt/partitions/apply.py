@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import psycopg
 from psycopg import errors, sql
 
-from dbopt.errors import DatabaseError
 from dbopt.partitions import ddl
 from dbopt.partitions.catalog import PartitionedTable, read_table
 from dbopt.partitions.errors import LockTimeoutError
@@ -39,6 +38,7 @@ from dbopt.partitions.plan import (
     Operation,
     Plan,
 )
+from dbopt.postgres.connect import translate
 
 if TYPE_CHECKING:
     from dbopt.partitions.state import StateStore
@@ -171,7 +171,7 @@ class Executor:
         except LockTimeoutError:
             raise
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"{op.describe()}: {exc}") from exc
+            raise translate(exc, op.describe()) from exc
         except psycopg.Error as exc:
             return OperationResult(op, "failed", str(exc).strip(), time.perf_counter() - began)
         return OperationResult(op, "done", "", time.perf_counter() - began, attempts)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from dbopt.errors import DatabaseError, ServerUnavailableError
 from dbopt.partitions import ddl
 from dbopt.partitions.apply import ApplyResult, Executor
 from dbopt.partitions.catalog import Partition, PartitionedTable, read_table, relation_kind
@@ -28,6 +27,8 @@ from dbopt.partitions.planner import build_plan
 from dbopt.partitions.revert import finish_table, revert_table
 from dbopt.partitions.spec import PartitionSpec
 from dbopt.partitions.state import StateStore
+from dbopt.postgres.connect import connect as open_connection
+from dbopt.postgres.connect import conninfo, map_driver_errors
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -61,8 +62,6 @@ class PartitionManager:
         statement_timeout: float | None = None,
         connect_timeout: int = 10,
     ) -> None:
-        from dbopt.postgres.connect import conninfo
-
         self.conninfo = conninfo(target, "PartitionManager")
         self.store = StateStore(state_schema)
         self.policy = LockPolicy(
@@ -78,23 +77,18 @@ class PartitionManager:
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[Any]]:
         """A configured autocommit connection of the manager's own, closed on exit."""
+        conn = open_connection(
+            self.conninfo,
+            "partitions",
+            read_only=False,
+            statement_timeout_ms=None,  # configure() sets the policy's timeouts
+            lock_timeout_ms=None,
+            connect_timeout_s=self.connect_timeout,
+        )
         try:
-            conn = psycopg.connect(
-                self.conninfo,
-                autocommit=True,
-                connect_timeout=self.connect_timeout,
-                application_name="dbopt-partitions",
-                prepare_threshold=None,
-            )
-        except psycopg.OperationalError as exc:
-            raise ServerUnavailableError(
-                f"cannot connect for partition maintenance: {exc}"
-            ) from exc
-        try:
-            configure(conn, self.policy)
-            yield conn
-        except psycopg.Error as exc:
-            raise DatabaseError(f"partition maintenance failed: {exc}") from exc
+            with map_driver_errors("partition maintenance failed"):
+                configure(conn, self.policy)
+                yield conn
         finally:
             conn.close()
 

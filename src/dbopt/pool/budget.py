@@ -88,31 +88,28 @@ def connection_budget(target: Any, *, headroom: int | None = None) -> Connection
     connection string. Raises :class:`ServerUnavailableError` when the server
     cannot be reached, :class:`DatabaseError` when the query fails.
     """
-    import psycopg
+    from dbopt.postgres.connect import connect, map_driver_errors
 
     if hasattr(target, "sync_engine"):
         raise ConfigurationError("pass a sync Engine, a psycopg connection or a libpq string")
-    try:
-        if isinstance(target, str):
-            with psycopg.connect(target, connect_timeout=10) as conn:
-                return _read_budget(conn, headroom)
-        if hasattr(target, "raw_connection"):
-            dbapi_error = target.dialect.loaded_dbapi.Error
-            try:
-                raw = target.raw_connection()
-            except dbapi_error as exc:
-                raise ServerUnavailableError(f"cannot read the connection budget: {exc}") from exc
-            try:
-                return _read_budget(raw.driver_connection, headroom)
-            except dbapi_error as exc:
-                raise DatabaseError(f"cannot read the connection budget: {exc}") from exc
-            finally:
-                raw.close()
+    what = "cannot read the connection budget"
+    if isinstance(target, str):
+        with connect(target, "pool", connect_timeout_s=10) as conn, map_driver_errors(what):
+            return _read_budget(conn, headroom)
+    if hasattr(target, "raw_connection"):
+        dbapi_error = target.dialect.loaded_dbapi.Error
+        try:
+            raw = target.raw_connection()
+        except dbapi_error as exc:
+            raise ServerUnavailableError(f"{what}: {exc}") from exc
+        try:
+            return _read_budget(raw.driver_connection, headroom)
+        except dbapi_error as exc:
+            raise DatabaseError(f"{what}: {exc}") from exc
+        finally:
+            raw.close()
+    with map_driver_errors(what):
         return _read_budget(target, headroom)
-    except psycopg.OperationalError as exc:
-        raise ServerUnavailableError(f"cannot read the connection budget: {exc}") from exc
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read the connection budget: {exc}") from exc
 
 
 def _read_budget(conn: Any, headroom: int | None) -> ConnectionBudget:

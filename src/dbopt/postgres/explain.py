@@ -6,8 +6,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dbopt.errors import DatabaseError, ServerUnavailableError
-from dbopt.postgres.connect import conninfo
+from dbopt.postgres.connect import connect, conninfo, translate
 
 if TYPE_CHECKING:
     import psycopg
@@ -74,27 +73,21 @@ class Explainer:
                     cur = conn.cursor()
                     cur.execute(f"EXPLAIN ({options}) {sql}", parameters or None)
                     row = cur.fetchone()
-            except psycopg.OperationalError as exc:
-                self._drop()
-                raise DatabaseError(f"EXPLAIN failed: {exc}") from exc
             except psycopg.Error as exc:
-                raise DatabaseError(f"EXPLAIN failed: {exc}") from exc
+                if isinstance(exc, psycopg.OperationalError):
+                    self._drop()
+                raise translate(exc, "EXPLAIN failed") from exc
         return row[0] if row else None
 
     def _connect(self) -> psycopg.Connection[Any]:
-        import psycopg
-
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(
-                    self.conninfo,
-                    autocommit=True,
-                    connect_timeout=self.connect_timeout_s,
-                    application_name="dbopt-explain",
-                    prepare_threshold=None,
-                )
-            except psycopg.Error as exc:
-                raise ServerUnavailableError(f"cannot connect for EXPLAIN: {exc}") from exc
+            self._conn = connect(
+                self.conninfo,
+                "explain",
+                statement_timeout_ms=None,  # set per EXPLAIN (SET LOCAL)
+                lock_timeout_ms=None,
+                connect_timeout_s=self.connect_timeout_s,
+            )
         return self._conn
 
     def _drop(self) -> None:

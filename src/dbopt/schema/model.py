@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from dbopt.lint import catalog as catalog_mod
-from dbopt.postgres.connection import Target, read_only_connection
+from dbopt.postgres.connect import Target, read_only_connection
 from dbopt.postgres.render import qualified
 
 __all__ = [
