@@ -88,7 +88,7 @@ def connection_budget(target: Any, *, headroom: int | None = None) -> Connection
     connection string. Raises :class:`ServerUnavailableError` when the server
     cannot be reached, :class:`DatabaseError` when the query fails.
     """
-    from dbopt.postgres.connect import connect, map_driver_errors
+    from dbopt.postgres.connect import connect, map_driver_errors, translate
 
     if hasattr(target, "sync_engine"):
         raise ConfigurationError("pass a sync Engine, a psycopg connection or a libpq string")
@@ -105,7 +105,7 @@ def connection_budget(target: Any, *, headroom: int | None = None) -> Connection
         try:
             return _read_budget(raw.driver_connection, headroom)
         except dbapi_error as exc:
-            raise DatabaseError(f"{what}: {exc}") from exc
+            raise translate(exc, what) from exc
         finally:
             raw.close()
     with map_driver_errors(what):

@@ -304,14 +304,15 @@ def translate(exc: BaseException, tool: str, *, extension: str | None = None) ->
     :class:`ServerUnavailableError`. ``extension`` names the extension the
     failed statement needs, so that an undefined relation or function means
     :class:`MissingExtensionError`. A SQLAlchemy ``DBAPIError`` is judged by
-    the driver error it wraps; a ``DboptError`` is returned unchanged. The
+    the driver error it wraps (psycopg 3 or psycopg2); a ``DboptError`` is returned unchanged. The
     caller raises the result ``from exc``.
     """
     if isinstance(exc, DboptError):
         return exc
     driver = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
     text = f"{tool}: {_one_line(driver)}"
-    state = getattr(driver, "sqlstate", None)
+    # psycopg 3 names it sqlstate, psycopg2 pgcode
+    state = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
     if isinstance(state, str) and state:
         if extension is not None and state in _MISSING_EXTENSION:
             return MissingExtensionError(
@@ -320,9 +321,8 @@ def translate(exc: BaseException, tool: str, *, extension: str | None = None) ->
             )
         kind = _BY_SQLSTATE.get(state) or _BY_SQLSTATE.get(state[:2]) or DatabaseError
         return kind(text)
-    import psycopg
-
-    if isinstance(driver, psycopg.OperationalError):
+    # PEP 249's OperationalError without a SQLSTATE: the connection failed or was lost
+    if any(cls.__name__ == "OperationalError" for cls in type(driver).__mro__):
         return ServerUnavailableError(text)
     return DatabaseError(text)
 
