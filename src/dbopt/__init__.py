@@ -29,9 +29,9 @@ from dbopt.errors import (
     ReportedError,
     ServerUnavailableError,
 )
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, FindingsReport, Severity
 from dbopt.instrument import Instrumentation, instrument
-from dbopt.pool.health import health_check, health_check_async
+from dbopt.pool.health import PingResult, health_check, health_check_async, ping, ping_async
 from dbopt.typing import ScopeAwareSink, Sink
 
 __version__ = "0.1.0"
@@ -43,6 +43,7 @@ __all__ = [
     "DatabaseError",
     "DboptError",
     "Finding",
+    "FindingsReport",
     "Instrumentation",
     "InstrumentationError",
     "MissingDependencyError",
@@ -52,6 +53,7 @@ __all__ = [
     "NPlusOneFinding",
     "NPlusOneWarning",
     "OrmContext",
+    "PingResult",
     "QueryEvent",
     "QueryLogger",
     "QueryStats",
@@ -72,6 +74,8 @@ __all__ = [
     "ignore_packages",
     "instrument",
     "normalize",
+    "ping",
+    "ping_async",
     "pool",
     "scope",
     "wrap_dbapi",
