@@ -34,6 +34,7 @@ from dbopt.core.callsite import capture_stack
 from dbopt.core.pipeline import Pipeline
 from dbopt.core.scope import scope as dbopt_scope
 from dbopt.errors import MissingDependencyError
+from dbopt.handle import Handle
 from dbopt.integrations._requests import RequestSinks, make_detector
 from dbopt.typing import Sink
 
@@ -51,7 +52,7 @@ COUNT_HEADER = "X-DB-Query-Count"
 TIME_HEADER = "X-DB-Query-Time"
 
 
-class DjangoAdapter:
+class DjangoAdapter(Handle):
     """An execute wrapper feeding sinks; install it with :meth:`installed` or :func:`instrument`.
 
     One :class:`~dbopt.core.pipeline.Pipeline` per database vendor, so each
