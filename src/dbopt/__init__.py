@@ -30,6 +30,7 @@ from dbopt.errors import (
     ServerUnavailableError,
 )
 from dbopt.findings import Finding, FindingsReport, Severity
+from dbopt.handle import Handle
 from dbopt.instrument import Instrumentation, instrument
 from dbopt.pool.health import PingResult, health_check, health_check_async, ping, ping_async
 from dbopt.typing import ScopeAwareSink, Sink
@@ -44,6 +45,7 @@ __all__ = [
     "DboptError",
     "Finding",
     "FindingsReport",
+    "Handle",
     "Instrumentation",
     "InstrumentationError",
     "MissingDependencyError",

@@ -65,6 +65,7 @@ class DjangoAdapter(Handle):
         self.sinks = tuple(sinks)
         self.callsite_depth = callsite_depth
         self._pipelines: dict[str, Pipeline] = {}
+        self.closed = False
 
     def _pipeline(self, vendor: str) -> Pipeline:
         pipeline = self._pipelines.get(vendor)
@@ -76,7 +77,8 @@ class DjangoAdapter(Handle):
         return pipeline
 
     def close(self) -> None:
-        """Detach the sinks (they stop hearing about scope ends)."""
+        """Detach the sinks: statements pass through unrecorded, scope ends go unheard."""
+        self.closed = True
         for pipeline in self._pipelines.values():
             pipeline.clear()
         self._pipelines.clear()
@@ -84,6 +86,8 @@ class DjangoAdapter(Handle):
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
+        if self.closed:
+            return execute(sql, params, many, context)
         connection = context.get("connection")
         pipeline = self._pipeline(getattr(connection, "vendor", "unknown"))
         if not pipeline.active:
