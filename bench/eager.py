@@ -107,7 +107,7 @@ class Bench:
         self.statements += 1
 
     def close(self) -> None:
-        self.auto.undo()
+        self.auto.close()
         event.remove(self.engine, "before_cursor_execute", self._count)
         self.Base.metadata.drop_all(self.engine)
 

@@ -119,7 +119,7 @@ def test_query_stats_source(url: str) -> None:
                 )
             conn.execute(text("SELECT * FROM orders WHERE id = :id"), {"id": 5})
     finally:
-        handle.detach()
+        handle.close()
         engine.dispose()
     report = IndexAdvisor(url, findings=False).advise(stats)
     assert report.method == "hypopg"

@@ -540,8 +540,8 @@ def test_sessionmaker_and_undo(engine: Engine) -> None:
     with Session(engine) as session, dbopt.capture_queries(engine) as queries:
         users_posts(session)  # not made by the factory
     assert len(queries) == 1 + USERS
-    handle.undo()
-    handle.undo()
+    handle.close()
+    handle.close()
     with factory() as session, dbopt.capture_queries(engine) as queries:
         users_posts(session)
     assert len(queries) == 1 + USERS

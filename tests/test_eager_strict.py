@@ -158,8 +158,8 @@ def test_undo_restores_lazy_loading(data: Engine) -> None:
         users = session.scalars(select(User).order_by(User.id)).all()
         with pytest.raises(LazyLoadError):
             _ = users[0].posts
-        guard.undo()
-        guard.undo()
+        guard.close()
+        guard.close()
         assert len(users[0].posts) == 2
         assert "undone" in repr(guard)
 

@@ -1,4 +1,4 @@
-"""health_check: up against the real server, down in time against dead and silent ones."""
+"""pool.ping (was health_check): up against the real server, down in time when it is not."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dbopt import ConfigurationError
-from dbopt.pool import health_check, health_check_async
+from dbopt.pool import PingResult, health_check, health_check_async, ping, ping_async
 from dbopt.testing import libpq_url
 
 SLACK = 0.5  # thread scheduling on a loaded CI machine
@@ -70,23 +70,23 @@ def free_port() -> int:
 
 
 def test_up_against_the_real_server(pg_engine: Engine) -> None:
-    result = health_check(pg_engine, timeout=5.0)
-    assert result["status"] == "up"
-    assert result["error"] is None
-    assert 0 < result["latency_ms"] < 5000
-    assert result["pool"]["kind"] == "QueuePool"
-    assert result["pool"]["checked_out"] == 0
-    json.dumps(result)
+    result = ping(pg_engine, timeout=5.0)
+    assert result.status == "up"
+    assert result.error is None
+    assert 0 < result.latency_ms < 5000
+    assert result.pool["kind"] == "QueuePool"
+    assert result.pool["checked_out"] == 0
+    json.dumps(result.to_dict())
 
 
 def test_down_fast_when_nothing_listens(free_port: int) -> None:
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port}/x")
     started = time.perf_counter()
-    result = health_check(engine, timeout=2.0)
+    result = ping(engine, timeout=2.0)
     elapsed = time.perf_counter() - started
     engine.dispose()
-    assert result["status"] == "down"
-    assert "refused" in result["error"].lower()
+    assert result.status == "down"
+    assert "refused" in result.error.lower()
     assert elapsed < 2.0 + SLACK
 
 
@@ -95,10 +95,10 @@ def test_down_in_time_when_the_server_never_answers(silent: SilentServer) -> Non
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent.port}/x")
     for _ in range(3):
         started = time.perf_counter()
-        result = health_check(engine, timeout=0.5)
+        result = ping(engine, timeout=0.5)
         elapsed = time.perf_counter() - started
-        assert result["status"] == "down"
-        assert "no answer within 0.5 s" in result["error"]
+        assert result.status == "down"
+        assert "no answer within 0.5 s" in result.error
         assert 0.5 <= elapsed < 0.5 + SLACK
     # the later calls waited for the stuck probe instead of opening more connections
     assert len(silent.accepted) == 1
@@ -110,13 +110,13 @@ def test_an_exhausted_pool_is_not_ready(pg_url: str) -> None:
     try:
         with engine.connect():
             started = time.perf_counter()
-            result = health_check(engine, timeout=0.5)
+            result = ping(engine, timeout=0.5)
             assert time.perf_counter() - started < 0.5 + SLACK
-            assert result["status"] == "down"
-            assert result["pool"]["checked_out"] == 1
+            assert result.status == "down"
+            assert result.pool["checked_out"] == 1
         # once the connection is back the stuck probe completes and the next is up
         for _ in range(20):
-            if health_check(engine, timeout=2.0)["status"] == "up":
+            if ping(engine, timeout=2.0).status == "up":
                 break
         else:
             pytest.fail("the pool never became ready again")
@@ -126,49 +126,79 @@ def test_an_exhausted_pool_is_not_ready(pg_url: str) -> None:
 
 def test_psycopg_pool(pg_url: str, silent: SilentServer) -> None:
     with ConnectionPool(libpq_url(pg_url), min_size=1, max_size=2, open=True) as good:
-        result = health_check(good, timeout=5.0)
-        assert result["status"] == "up"
-        assert result["pool"]["capacity"] == 2
+        result = ping(good, timeout=5.0)
+        assert result.status == "up"
+        assert result.pool["capacity"] == 2
     with ConnectionPool(
         f"postgresql://postgres@127.0.0.1:{silent.port}/x", min_size=0, max_size=1, open=True
     ) as bad:
         started = time.perf_counter()
-        result = health_check(bad, timeout=0.5)
+        result = ping(bad, timeout=0.5)
         assert time.perf_counter() - started < 0.5 + SLACK
-        assert result["status"] == "down"
+        assert result.status == "down"
         bad.close(timeout=0)
 
 
 def test_async_engine(pg_url: str, silent: SilentServer) -> None:
-    async def run() -> tuple[dict[str, object], dict[str, object], float]:
+    async def run() -> tuple[PingResult, PingResult, float]:
         good = create_async_engine(pg_url)
         bad = create_async_engine(f"postgresql+psycopg://postgres@127.0.0.1:{silent.port}/x")
         try:
-            up = await health_check_async(good, timeout=5.0)
+            up = await ping_async(good, timeout=5.0)
             started = time.perf_counter()
-            down = await health_check_async(bad, timeout=0.5)
+            down = await ping_async(bad, timeout=0.5)
             return up, down, time.perf_counter() - started
         finally:
             await good.dispose()
             await bad.dispose()
 
     up, down, elapsed = asyncio.run(run())
-    assert up["status"] == "up"
-    assert down["status"] == "down"
+    assert up.status == "up"
+    assert down.status == "down"
     assert elapsed < 0.5 + SLACK
 
 
 def test_async_psycopg_pool(pg_url: str) -> None:
-    async def run() -> dict[str, object]:
+    async def run() -> PingResult:
         async with AsyncConnectionPool(libpq_url(pg_url), min_size=1, open=False) as p:
-            return await health_check_async(p, timeout=5.0)
+            return await ping_async(p, timeout=5.0)
 
-    assert asyncio.run(run())["status"] == "up"
+    assert asyncio.run(run()).status == "up"
 
 
 def test_bad_arguments(pg_url: str) -> None:
     engine = create_async_engine(pg_url)
-    with pytest.raises(ConfigurationError, match="health_check_async"):
-        health_check(engine)
+    with pytest.raises(ConfigurationError, match="ping_async"):
+        ping(engine)
     with pytest.raises(ConfigurationError):
-        health_check(create_engine("sqlite://"), timeout=0)
+        ping(create_engine("sqlite://"), timeout=0)
+
+
+def test_the_old_names_warn_and_return_the_old_dict(pg_engine: Engine, pg_url: str) -> None:
+    with pytest.warns(DeprecationWarning, match="ping"):
+        old = health_check(pg_engine, timeout=5.0)
+    assert isinstance(old, dict)
+    assert old["status"] == "up"
+    assert set(old) == {"status", "latency_ms", "error", "timeout_s", "checked_at", "pool"}
+
+    async def run() -> dict[str, object]:
+        good = create_async_engine(pg_url)
+        try:
+            with pytest.warns(DeprecationWarning, match="ping_async"):
+                return await health_check_async(good, timeout=5.0)
+        finally:
+            await good.dispose()
+
+    assert asyncio.run(run())["status"] == "up"
+
+
+def test_indexing_a_ping_result_warns(pg_engine: Engine) -> None:
+    result = ping(pg_engine, timeout=5.0)
+    assert result.up
+    with pytest.warns(DeprecationWarning, match="attributes"):
+        assert result["status"] == "up"
+    with pytest.warns(DeprecationWarning, match="attribute"):
+        assert result.get("error") is None
+    with pytest.warns(DeprecationWarning, match="attribute"):
+        assert result.get("missing", 7) == 7
+    assert result.to_dict()["checked_at"].endswith("+00:00")

@@ -135,7 +135,7 @@ def test_status_order_and_findings_to_sarif(pg_url: str) -> None:
         > HealthStatus.UNKNOWN.rank
         > HealthStatus.OK.rank
     )
-    findings = report.findings()
+    findings = report.findings
     assert {f.code for f in findings} == {"HEALTH003", "HEALTH011"}
     log = to_sarif(findings)
     rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
@@ -144,10 +144,24 @@ def test_status_order_and_findings_to_sarif(pg_url: str) -> None:
 
 
 def test_health_findings_can_be_suppressed(pg_url: str) -> None:
-    report = health(
-        pg_url,
-        checks=["connections", "wraparound"],
-        thresholds=HealthThresholds(connections_warn=0.0001, wraparound_warn=1e-12),
-    )
-    assert {f.code for f in report.findings(suppress=["connections"])} == {"HEALTH011"}
-    assert report.findings(suppress=["HEALTH0*"]) == []
+    limits = HealthThresholds(connections_warn=0.0001, wraparound_warn=1e-12)
+    checks = ["connections", "wraparound"]
+    report = health(pg_url, checks=checks, thresholds=limits, suppress=["connections"])
+    assert report.codes() == {"HEALTH011"}
+    assert [f.code for f in report.suppressed] == ["HEALTH003"]
+    assert report["connections"].findings  # the check's own result still lists it
+    everything = health(pg_url, checks=checks, thresholds=limits, suppress=["HEALTH0*"])
+    assert everything.findings == []
+    assert not everything
+    assert everything.codes() == frozenset()
+    assert {f.code for f in everything.suppressed} == {"HEALTH003", "HEALTH011"}
+
+
+def test_findings_called_as_a_method_still_works_with_a_warning(pg_url: str) -> None:
+    limits = HealthThresholds(connections_warn=0.0001, wraparound_warn=1e-12)
+    report = health(pg_url, checks=["connections", "wraparound"], thresholds=limits)
+    with pytest.warns(DeprecationWarning, match="attribute"):
+        called = report.findings()
+    assert called == report.findings
+    with pytest.warns(DeprecationWarning, match="attribute"):
+        assert {f.code for f in report.findings(suppress=["connections"])} == {"HEALTH011"}

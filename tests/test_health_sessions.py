@@ -39,14 +39,14 @@ def test_connections_against_max_connections(pg_url: str) -> None:
         thresholds=HealthThresholds(connections_warn=0.0001, connections_critical=0.9),
     )
     assert low["connections"].status is HealthStatus.WARN
-    assert low.findings()[0].code == "HEALTH003"
+    assert low.findings[0].code == "HEALTH003"
     crit = health(
         pg_url,
         checks=["HEALTH003"],
         thresholds=HealthThresholds(connections_warn=0.0001, connections_critical=0.0002),
     )
     assert crit.status is HealthStatus.CRITICAL
-    assert crit.findings()[0].severity == "error"
+    assert crit.findings[0].severity == "error"
 
 
 def test_idle_in_transaction(pg_url: str, table: str) -> None:

@@ -124,7 +124,7 @@ def test_fifty_concurrent_requests_findings_in_exactly_those(engine: Engine, pg_
                     *(client.get(f"/{kind}/{n}") for kind, n in requests_plan())
                 )
         finally:
-            recorder.detach()
+            recorder.close()
             middleware.close()
             await async_engine.dispose()
 

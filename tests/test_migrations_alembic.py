@@ -113,7 +113,7 @@ def test_seed_revision(tmp_path: Path) -> None:
 def test_safe_revision_is_clean(tmp_path: Path) -> None:
     report = check(write(tmp_path, "0003_safe.py", SAFE_REVISION))
     assert report.errors == {}
-    assert report.codes() == []
+    assert [f.code for f in report] == []
 
 
 def test_concurrently_outside_autocommit_block_fails_in_alembic(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_concurrently_outside_autocommit_block_fails_in_alembic(tmp_path: Path) 
         "    with op.get_context().autocommit_block():\n", "    if True:\n"
     )
     report = check(write(tmp_path, "0004.py", text))
-    assert report.codes() == ["MIG003"]
+    assert [f.code for f in report] == ["MIG003"]
 
 
 def test_inline_suppression_in_python(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_inline_suppression_in_python(tmp_path: Path) -> None:
         "    op.create_index('idx_practice_sessions_user_date',",
     ).replace("def upgrade():", "# dbopt:ignore-file require-lock-timeout\ndef upgrade():")
     report = check(write(tmp_path, "0002.py", text))
-    assert report.codes() == ["MIG004", "MIG001", "MIG014"]
+    assert [f.code for f in report] == ["MIG004", "MIG001", "MIG014"]
     assert {f.code for f in report.suppressed} == {"MIG001", "MIG011"}
 
 
@@ -150,13 +150,13 @@ def test_inline_suppression_in_sql() -> None:
 
 def test_suppressions_in_code_and_pyproject(tmp_path: Path) -> None:
     sql = "CREATE INDEX a ON users (x); ALTER TABLE users DROP COLUMN legacy;"
-    assert check(sql).codes() == ["MIG001", "MIG011", "MIG010"]
-    assert check(sql, suppress=["MIG011", "ban-drop-column-or-table:users.legacy"]).codes() == [
-        "MIG001"
-    ]
+    assert [f.code for f in check(sql)] == ["MIG001", "MIG011", "MIG010"]
+    assert [
+        f.code for f in check(sql, suppress=["MIG011", "ban-drop-column-or-table:users.legacy"])
+    ] == ["MIG001"]
     (tmp_path / "pyproject.toml").write_text('[tool.dbopt]\nsuppress = ["MIG0[01]?"]\n')
     report = check(sql, suppress=Suppressions.from_pyproject(tmp_path))
-    assert report.codes() == []
+    assert [f.code for f in report] == []
     assert len(report.suppressed) == 3
 
 
@@ -182,7 +182,7 @@ def test_directory_of_mixed_migrations(tmp_path: Path) -> None:
     ]
     assert [Path(p).name for p in report.errors] == ["0005_broken.py"]
     assert "ModuleNotFoundError" in next(iter(report.errors.values()))
-    assert report.codes() == ["MIG011", "MIG004", "MIG001", "MIG001", "MIG014", "MIG002"]
+    assert [f.code for f in report] == ["MIG011", "MIG004", "MIG001", "MIG001", "MIG014", "MIG002"]
     assert report[-1].metadata["line"] == 2
 
 
@@ -225,7 +225,7 @@ def test_alembic_upgrade_sql_output(tmp_path: Path) -> None:
     assert "CREATE TABLE practice_sessions" in sql
     report = check(sql)
     # one file: practice_sessions was created in it, user_vocabulary was not
-    assert report.codes() == ["MIG012", "MIG013", "MIG012", "MIG001", "MIG011", "MIG014"]
+    assert [f.code for f in report] == ["MIG012", "MIG013", "MIG012", "MIG001", "MIG011", "MIG014"]
     assert [f.object for f in report if f.code == "MIG001"] == ["user_vocabulary"]
 
 

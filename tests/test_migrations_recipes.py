@@ -46,11 +46,11 @@ def test_volatile_default_rewrites_and_stable_default_does_not(pg_url: str) -> N
         conn.execute(f'SET search_path = "{name}"')
         before = _filenode(conn, name, "Users")
         stable = 'ALTER TABLE "Users" ADD COLUMN created timestamptz NOT NULL DEFAULT now()'
-        assert check("SET lock_timeout = '1s';" + stable).codes() == []
+        assert [f.code for f in check("SET lock_timeout = '1s';" + stable)] == []
         conn.execute(stable)
         assert _filenode(conn, name, "Users") == before
         volatile = 'ALTER TABLE "Users" ADD COLUMN token uuid DEFAULT gen_random_uuid()'
-        assert check("SET lock_timeout = '1s';" + volatile).codes() == ["MIG007"]
+        assert [f.code for f in check("SET lock_timeout = '1s';" + volatile)] == ["MIG007"]
         conn.execute(volatile)
         assert _filenode(conn, name, "Users") != before
 
@@ -60,7 +60,7 @@ def test_type_change_rewrites(pg_url: str) -> None:
         conn.execute(f'SET search_path = "{name}"')
         before = _filenode(conn, name, "Orders")
         change = 'ALTER TABLE "Orders" ALTER COLUMN qty TYPE bigint'
-        assert check("SET lock_timeout = '1s';" + change).codes() == ["MIG008"]
+        assert [f.code for f in check("SET lock_timeout = '1s';" + change)] == ["MIG008"]
         conn.execute(change)
         assert _filenode(conn, name, "Orders") != before
 
@@ -69,14 +69,14 @@ def test_required_column_without_default_fails_on_rows(pg_url: str) -> None:
     with fresh_schema(pg_url, DDL, prefix="mig") as name, connect(pg_url) as conn:
         conn.execute(f'SET search_path = "{name}"')
         sql = 'ALTER TABLE "Users" ADD COLUMN must int NOT NULL'
-        assert check("SET lock_timeout = '1s';" + sql).codes() == ["MIG015"]
+        assert [f.code for f in check("SET lock_timeout = '1s';" + sql)] == ["MIG015"]
         with pytest.raises(psycopg.errors.NotNullViolation):
             conn.execute(sql)
 
 
 def test_concurrently_in_a_transaction_fails(pg_url: str) -> None:
     sql = 'BEGIN; CREATE INDEX CONCURRENTLY users_n ON "Users" (n); COMMIT;'
-    assert check(sql).codes() == ["MIG003"]
+    assert [f.code for f in check(sql)] == ["MIG003"]
     with fresh_schema(pg_url, DDL, prefix="mig") as name, connect(pg_url) as conn:
         conn.execute(f'SET search_path = "{name}"')
         conn.execute("BEGIN")
@@ -102,7 +102,7 @@ def test_concurrently_in_a_transaction_fails(pg_url: str) -> None:
 )
 def test_printed_fix_runs(pg_url: str, sql: str, code: str) -> None:
     report = check("SET lock_timeout = '5s';\n" + sql)
-    assert report.codes() == [code]
+    assert [f.code for f in report] == [code]
     fix = report[0].fix or ""
     with fresh_schema(pg_url, DDL, prefix="mig") as name, connect(pg_url) as conn:
         conn.execute(f'SET search_path = "{name}"')

@@ -10,7 +10,7 @@ EXISTING = "SET lock_timeout = '5s';\n"
 
 
 def codes(sql: str, **kw: object) -> list[str]:
-    return check(EXISTING + sql, **kw).codes()  # type: ignore[arg-type]
+    return [f.code for f in check(EXISTING + sql, **kw)]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -105,23 +105,30 @@ def test_missing_lock_timeout_reported_once_at_the_first_locking_statement() -> 
         "CREATE TABLE t (id bigint PRIMARY KEY);\n"
         "ALTER TABLE users ADD COLUMN x int;\nALTER TABLE users ADD COLUMN y int;"
     )
-    assert report.codes() == ["MIG011"]
+    assert [f.code for f in report] == ["MIG011"]
     assert report[0].metadata["line"] == 2
     assert report[0].object == "users"
-    assert check("SET lock_timeout = '2s'; ALTER TABLE users ADD COLUMN x int;").codes() == []
-    assert check("SET lock_timeout = 0; ALTER TABLE users ADD COLUMN x int;").codes() == ["MIG011"]
+    assert [
+        f.code for f in check("SET lock_timeout = '2s'; ALTER TABLE users ADD COLUMN x int;")
+    ] == []
+    assert [f.code for f in check("SET lock_timeout = 0; ALTER TABLE users ADD COLUMN x int;")] == [
+        "MIG011"
+    ]
     # SET LOCAL ends with its transaction
-    assert check(
-        "BEGIN; SET LOCAL lock_timeout = '1s'; ALTER TABLE u ADD x int; COMMIT;"
-        " ALTER TABLE u ADD y int;"
-    ).codes() == ["MIG011"]
-    assert check("ALTER TABLE u ADD x int;", require_lock_timeout=False).codes() == []
+    assert [
+        f.code
+        for f in check(
+            "BEGIN; SET LOCAL lock_timeout = '1s'; ALTER TABLE u ADD x int; COMMIT;"
+            " ALTER TABLE u ADD y int;"
+        )
+    ] == ["MIG011"]
+    assert [f.code for f in check("ALTER TABLE u ADD x int;", require_lock_timeout=False)] == []
 
 
 def test_runner_transaction_makes_concurrently_fail() -> None:
     sql = EXISTING + "CREATE INDEX CONCURRENTLY i ON users (email);"
-    assert check(sql).codes() == []
-    assert check(sql, in_transaction=True).codes() == ["MIG003"]
+    assert [f.code for f in check(sql)] == []
+    assert [f.code for f in check(sql, in_transaction=True)] == ["MIG003"]
 
 
 def test_locations_and_metadata() -> None:
@@ -150,7 +157,7 @@ def test_dropped_index_names_are_quoted() -> None:
 
 def test_parse_errors_are_findings_and_the_rest_is_checked() -> None:
     report = check(EXISTING + "CREATE INDX oops;\nCREATE INDEX i ON users (email);")
-    assert report.codes() == ["MIG000", "MIG001"]
+    assert [f.code for f in report] == ["MIG000", "MIG001"]
     assert report[0].metadata["line"] == 2
 
 

@@ -32,12 +32,12 @@ def test_same_sink_twice_counts_once(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as c:
         c.execute(text("SELECT 1"))
     assert sink.n == 1
-    first.detach()
+    first.close()
     with sqlite_engine.connect() as c:
         c.execute(text("SELECT 1"))
     assert sink.n == 2  # still attached through the second handle
-    second.detach()
-    second.detach()  # idempotent
+    second.close()
+    second.close()  # idempotent
     with sqlite_engine.connect() as c:
         c.execute(text("SELECT 1"))
     assert sink.n == 2

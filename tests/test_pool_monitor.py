@@ -274,7 +274,7 @@ def test_periodic_log_lines_cover_consecutive_windows(
             with engine.connect():
                 time.sleep(0.005)
     finally:
-        log.stop()
+        log.close()
     assert not log._thread.is_alive()
     log.log_once()  # the tail since the last line
     monitor.close()

@@ -5,7 +5,7 @@
   ``x-db-query-count`` / ``x-db-query-time`` response headers.
 * ``QueryLogger`` (>= 100 ms, EXPLAIN on PostgreSQL) and ``QueryStats``.
 * A pool preset for an async server's concurrency (``dbopt.pool.async_web``).
-* ``/health`` from ``dbopt.health_check``: 200 when the database answers, else 503.
+* ``/health`` from ``dbopt.ping``: 200 when the database answers, else 503.
 
 Sync endpoints and a sync engine keep the template short: FastAPI runs them
 in its thread pool, and the middleware's scope follows them there. Run:
@@ -65,7 +65,7 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> FastAPI:
 
     def close() -> None:
         """Detach dbopt and close connections (call it from a lifespan's shutdown)."""
-        handle.detach()
+        handle.close()
         slow_log.close()
         if explain is not None:
             explain.close()
@@ -96,8 +96,8 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> FastAPI:
 
     @app.get("/health")
     def health() -> JSONResponse:
-        result = dbopt.health_check(engine, timeout=2.0)
-        return JSONResponse(result, status_code=200 if result["status"] == "up" else 503)
+        result = dbopt.ping(engine, timeout=2.0)
+        return JSONResponse(result.to_dict(), status_code=200 if result.up else 503)
 
     @app.get("/debug/db-stats")
     def db_stats() -> list[dict[str, Any]]:

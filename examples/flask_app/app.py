@@ -6,7 +6,7 @@
 * ``QueryLogger``: statements over 100 ms logged on ``dbopt.sql`` (EXPLAIN on
   PostgreSQL); ``QueryStats``: per-statement totals at ``/debug/db-stats``.
 * A pool preset (``dbopt.pool.web``) sized for the server's threads.
-* ``/health`` from ``dbopt.health_check``: 200 when the database answers, else 503.
+* ``/health`` from ``dbopt.ping``: 200 when the database answers, else 503.
 
 Run: ``DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/app flask --app app run``
 """
@@ -56,7 +56,7 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> Flask:
     def close() -> None:
         """Detach dbopt and close connections (tests, app reloads)."""
         dbopt_ext.close()
-        handle.detach()
+        handle.close()
         slow_log.close()
         if explain is not None:
             explain.close()
@@ -85,8 +85,8 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> Flask:
 
     @app.get("/health")
     def health() -> Any:
-        result = dbopt.health_check(engine, timeout=2.0)
-        return jsonify(result), 200 if result["status"] == "up" else 503
+        result = dbopt.ping(engine, timeout=2.0)
+        return jsonify(result.to_dict()), 200 if result.up else 503
 
     @app.get("/debug/db-stats")
     def db_stats() -> Any:

@@ -35,9 +35,10 @@ from dbopt.errors import (
     ServerUnavailableError,
     UnsupportedVersionError,
 )
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, FindingsReport, Severity
+from dbopt.handle import Handle
 from dbopt.instrument import Instrumentation, instrument
-from dbopt.pool.health import health_check, health_check_async
+from dbopt.pool.health import PingResult, health_check, health_check_async, ping, ping_async
 from dbopt.typing import ScopeAwareSink, Sink
 
 __version__ = "0.1.0"
@@ -51,6 +52,8 @@ __all__ = [
     "DatabaseNotFoundError",
     "DboptError",
     "Finding",
+    "FindingsReport",
+    "Handle",
     "Instrumentation",
     "InstrumentationError",
     "MissingDependencyError",
@@ -62,6 +65,7 @@ __all__ = [
     "NPlusOneWarning",
     "OrmContext",
     "PermissionDeniedError",
+    "PingResult",
     "QueryCanceledError",
     "QueryEvent",
     "QueryLogger",
@@ -84,6 +88,8 @@ __all__ = [
     "ignore_packages",
     "instrument",
     "normalize",
+    "ping",
+    "ping_async",
     "pool",
     "scope",
     "wrap_dbapi",

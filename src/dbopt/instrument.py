@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dbopt.core.pipeline import Pipeline
 from dbopt.errors import InstrumentationError
+from dbopt.handle import Handle
 
 if TYPE_CHECKING:
     from dbopt.typing import Sink
@@ -65,10 +65,11 @@ def _make_adapter(target: Any, callsite_depth: int, orm_context: bool) -> tuple[
     )
 
 
-class Instrumentation:
-    """A handle on sinks attached to one target; ``detach()`` undoes exactly it.
+class Instrumentation(Handle):
+    """A handle on sinks attached to one target; ``close()`` undoes exactly it.
 
     Also a context manager: ``with dbopt.instrument(engine, stats): ...``.
+    ``detach()`` is the deprecated name of ``close()``.
     """
 
     def __init__(self, target: Any, adapter: Adapter, sinks: tuple[Sink, ...]) -> None:
@@ -82,8 +83,8 @@ class Instrumentation:
         """The instrumented object (None once it was garbage-collected)."""
         return self._target()
 
-    def detach(self) -> None:
-        """Remove this handle's sinks; the last handle also removes the listeners."""
+    def close(self) -> None:
+        """Remove this handle's sinks; the last handle also removes the listeners (idempotent)."""
         with _lock:
             if not self.attached:
                 return
@@ -100,16 +101,10 @@ class Instrumentation:
             elif entry is None:
                 self.adapter.detach()
 
-    def __enter__(self) -> Instrumentation:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.detach()
+    def detach(self) -> None:
+        """Deprecated: use :meth:`close`."""
+        self._deprecated_verb("detach")
+        self.close()
 
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"
@@ -127,7 +122,7 @@ def _weakrefable(obj: Any) -> bool:
 def instrument(
     target: Any, *sinks: Sink, callsite_depth: int = 5, orm_context: bool = True
 ) -> Instrumentation:
-    """Attach ``sinks`` to ``target`` and return a handle to detach them.
+    """Attach ``sinks`` to ``target`` and return a handle whose ``close()`` detaches them.
 
     ``target`` is a SQLAlchemy ``Engine``/``AsyncEngine``, a psycopg 3
     ``Connection``/``AsyncConnection``, a psycopg_pool pool, or a proxy from

@@ -249,7 +249,7 @@ def test_sync_pool(dsn: str) -> None:
         assert len(events) == 5
         assert events[0].callsite is not None
         assert events[0].callsite.line == line
-        handle.detach()
+        handle.close()
         assert pool.connection_class is original
         for c in conns:
             assert c.cursor_factory is psycopg.Cursor
@@ -309,7 +309,7 @@ def test_detach_restores_exactly(conn: psycopg.Connection) -> None:
     kept = conn.cursor()
     assert conn.cursor_factory is not before[0]
     conn.execute("SELECT 1")
-    handle.detach()
+    handle.close()
     assert (conn.cursor_factory, conn.server_cursor_factory, set(vars(conn))) == before
     with dbopt.capture_queries() as q:
         conn.execute("SELECT 2")
@@ -324,10 +324,10 @@ def test_double_attach_counts_once(conn: psycopg.Connection) -> None:
     second = dbopt.instrument(conn, events)
     conn.execute("SELECT 1")
     assert len(events) == 1
-    first.detach()
+    first.close()
     conn.execute("SELECT 2")
     assert len(events) == 2
-    second.detach()
+    second.close()
     conn.execute("SELECT 3")
     assert [e.sql for e in events] == ["SELECT 1", "SELECT 2"]
     assert conn.cursor_factory is psycopg.Cursor
@@ -415,7 +415,7 @@ def test_rejects_closed_connection_and_does_not_keep_it_alive(dsn: str) -> None:
     del c
     gc.collect()
     assert ref() is None
-    handle.detach()
+    handle.close()
 
 
 @pytest.mark.slow

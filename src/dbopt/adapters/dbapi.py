@@ -217,7 +217,7 @@ class ConnectionProxy:
         """Detach the sinks given to :func:`wrap_dbapi`."""
         handle: Instrumentation | None = self.dbopt_handle
         if handle is not None:
-            handle.detach()
+            handle.close()
 
     def __enter__(self) -> ConnectionProxy:
         self._dbopt_connection.__enter__()

@@ -138,7 +138,7 @@ def run_health(args: argparse.Namespace) -> int:
     server = connect_check(args.dsn)
     with Progress("checking health"):
         report = health(server.url, checks=args.check, schemas=args.schema)
-    findings = report.findings()
+    findings = report.findings
     if args.format == "json":
         text = json.dumps(report.to_dict(), indent=2, default=str)
     elif args.format == "text":
@@ -192,8 +192,11 @@ def run_diff(args: argparse.Namespace) -> int:
 
     models = import_object(args.models, args.path)
     server = connect_check(args.dsn)
-    findings = diff(models, server.url)
-    return _finish(args, render_findings(findings, args.format, "Schema drift"), findings)
+    report = diff(models, server.url)
+    text = render_findings(
+        report.findings, args.format, "Schema drift", suppressed=len(report.suppressed)
+    )
+    return _finish(args, text, report.findings)
 
 
 def run_erd(args: argparse.Namespace) -> int:

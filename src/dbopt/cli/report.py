@@ -134,7 +134,7 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
         from dbopt.health import health
 
         with Progress("checking health"):
-            found = health(server.url).findings()
+            found = health(server.url).findings
         data["findings"]["Health"] = [f.to_dict() for f in found]
         summary.append(["health findings", len(found)])
     if args.partitions:

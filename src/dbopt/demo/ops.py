@@ -60,7 +60,7 @@ def lint_and_health(db_url: str, console: Console) -> dict[str, list[dict[str, A
     _show_findings(console, report.findings)
     with Progress("checking health"):
         checked = health(db_url)
-    found = checked.findings()
+    found = checked.findings
     console.line(f"health: {checked.status.value}; {summary_line(found)}")
     _show_findings(console, found, limit=4)
     console.line(

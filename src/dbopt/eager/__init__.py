@@ -7,7 +7,7 @@
 * :func:`auto` batches lazy loads: reading ``user.posts`` on one object of a
   multi-row result loads ``posts`` for every object of that result at once.
 
-Both :func:`strict` and :func:`auto` return a handle whose ``undo()`` (or
+Both :func:`strict` and :func:`auto` return a handle whose ``close()`` (or
 ``with`` block) removes exactly what they added.
 """
 

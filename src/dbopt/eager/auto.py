@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event, select, tuple_
@@ -51,6 +50,7 @@ from sqlalchemy.sql.visitors import iterate
 from dbopt.eager import _cohorts
 from dbopt.eager._orm import FlushTracker, event_target, lazy_relationship, relationship_name
 from dbopt.errors import ConfigurationError
+from dbopt.handle import Handle
 
 __all__ = ["AutoEager", "auto"]
 
@@ -63,8 +63,8 @@ BATCH_OPTION = "dbopt_eager_batch"
 _BATCHABLE: weakref.WeakKeyDictionary[RelationshipProperty[Any], bool] = weakref.WeakKeyDictionary()
 
 
-class AutoEager:
-    """The handle :func:`auto` returns: counters, ``undo()``, and a ``with`` block.
+class AutoEager(Handle):
+    """The handle :func:`auto` returns: counters, ``close()``, and a ``with`` block.
 
     ``batches`` counts batch statements run, ``batched`` the other objects
     they filled (lazy loads saved), ``fallbacks`` the lazy loads left to
@@ -226,7 +226,7 @@ class AutoEager:
 
     # Handle
 
-    def undo(self) -> None:
+    def close(self) -> None:
         """Stop batching (idempotent); objects already filled keep their values."""
         if not self.active:
             return
@@ -236,16 +236,10 @@ class AutoEager:
         self._flush.remove()
         _cohorts.uninstall(self._covers)
 
-    def __enter__(self) -> AutoEager:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.undo()
+    def undo(self) -> None:
+        """Deprecated: use :meth:`close`."""
+        self._deprecated_verb("undo")
+        self.close()
 
     def __repr__(self) -> str:
         state = "active" if self.active else "undone"
@@ -262,7 +256,7 @@ def auto(session: Any, *, batch_size: int = 500) -> AutoEager:
     through ``await obj.awaitable_attrs.<name>`` or ``run_sync``), a
     ``sessionmaker`` or a ``Session`` subclass (every session it makes).
     ``batch_size`` (default 500, as ``selectinload``) bounds the parents per
-    batch statement. Returns a handle: ``undo()``, or use it as a ``with``
+    batch statement. Returns a handle: ``close()``, or use it as a ``with``
     block. See docs/eager.md for what is batched and what is left alone.
     """
     return AutoEager(session, batch_size=batch_size)

@@ -4,7 +4,7 @@ The check is a ``do_orm_execute`` listener: when SQLAlchemy is about to run
 a lazy load (``orm_execute_state.lazy_loaded_from`` is set), it raises
 :class:`LazyLoadError` instead, at the line that read the attribute. Nothing
 else changes: mapped ``lazy=`` settings, loader options and eager loads work
-as before, and ``undo()`` removes the listener.
+as before, and ``close()`` removes the listener.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event
@@ -26,6 +25,7 @@ from dbopt.eager._orm import (
     relationship_name,
 )
 from dbopt.errors import ReportedError
+from dbopt.handle import Handle
 
 __all__ = ["LazyLoadError", "StrictEager", "strict"]
 
@@ -53,8 +53,8 @@ class LazyLoadError(ReportedError):
         )
 
 
-class StrictEager:
-    """The handle :func:`strict` returns: ``undo()``, ``allowing()``, and a ``with`` block.
+class StrictEager(Handle):
+    """The handle :func:`strict` returns: ``close()``, ``allowing()``, and a ``with`` block.
 
     ``allow`` holds relationship names or globs (``"User.posts"``,
     ``"AuditLog.*"``) whose lazy loads are let through. ``blocked`` counts
@@ -98,7 +98,7 @@ class StrictEager:
             for rule in rules:
                 self._extra.remove(rule)
 
-    def undo(self) -> None:
+    def close(self) -> None:
         """Remove the listener; lazy loads work again (idempotent)."""
         if not self.active:
             return
@@ -107,16 +107,10 @@ class StrictEager:
             event.remove(self.target, "do_orm_execute", self._check)
         self._flush.remove()
 
-    def __enter__(self) -> StrictEager:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.undo()
+    def undo(self) -> None:
+        """Deprecated: use :meth:`close`."""
+        self._deprecated_verb("undo")
+        self.close()
 
     def __repr__(self) -> str:
         state = "active" if self.active else "undone"
@@ -135,7 +129,7 @@ def strict(session: Any, *, allow: Iterable[str] = ()) -> StrictEager:
     raising there would leave the session half-flushed; those of
     ``session.delete()``'s cascade are refused like any read (they are one
     query per deleted object too). ``allow`` names relationships (globs) that
-    may load lazily. Returns a handle: ``undo()`` or use it as a ``with``
+    may load lazily. Returns a handle: ``close()`` or use it as a ``with``
     block.
     """
     return StrictEager(session, allow)

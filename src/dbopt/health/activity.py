@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, health_check, level, worst
+from dbopt.health.base import Context, HealthCheck, level, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 
 __all__: list[str] = []
@@ -19,7 +19,7 @@ _SESSION_COLS = """
 """
 
 
-@health_check(
+@register_check(
     "HEALTH003",
     "connections",
     "Connections in use against max_connections.",
@@ -115,7 +115,7 @@ def _sessions(
     )
 
 
-@health_check(
+@register_check(
     "HEALTH004",
     "idle_in_transaction",
     "Sessions idle inside an open transaction.",
@@ -142,7 +142,7 @@ def idle_in_transaction(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@health_check(
+@register_check(
     "HEALTH005",
     "long_running_queries",
     "Queries running longer than a threshold.",
@@ -169,7 +169,7 @@ def long_running_queries(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@health_check(
+@register_check(
     "HEALTH006",
     "blocked_queries",
     "Queries waiting for a lock, and the sessions that block them.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, Severity
 from dbopt.health.model import CheckResult, HealthStatus, HealthThresholds
 
-__all__ = ["RULES", "Context", "HealthCheck", "health_check", "level"]
+__all__ = ["RULES", "Context", "HealthCheck", "level", "register_check"]
 
 
 @dataclass
@@ -96,7 +97,7 @@ class HealthCheck:
 RULES: dict[str, HealthCheck] = {}
 
 
-def health_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:
+def register_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:
     """Register the decorated function as health check ``code``."""
 
     def register(run: Run) -> Run:
@@ -106,6 +107,16 @@ def health_check(code: str, name: str, summary: str, why: str) -> Callable[[Run]
         return run
 
     return register
+
+
+def health_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:
+    """Deprecated name of :func:`register_check` (``dbopt.health_check`` is the pool probe's)."""
+    warnings.warn(
+        "dbopt.health.base.health_check is now register_check",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return register_check(code, name, summary, why)
 
 
 def level(value: float, warn: float, critical: float, *, above: bool = True) -> HealthStatus:

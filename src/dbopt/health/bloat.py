@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, health_check, worst
+from dbopt.health.base import Context, HealthCheck, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import qualified
 
@@ -164,7 +164,7 @@ def _block_size(ctx: Context) -> int:
     return int(ctx.setting("block_size") or 8192)
 
 
-@health_check(
+@register_check(
     "HEALTH009",
     "table_bloat",
     "Tables whose pages hold much less live data than they could (estimated).",
@@ -198,7 +198,7 @@ def table_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@health_check(
+@register_check(
     "HEALTH010",
     "index_bloat",
     "B-tree indexes much larger than their entries need (estimated).",

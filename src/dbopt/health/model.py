@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import enum
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from dbopt.core.params import jsonable
 from dbopt.errors import ConfigurationError
-from dbopt.findings import Finding
+from dbopt.findings import Finding, FindingsReport
 from dbopt.report.text import table
 from dbopt.suppress import Suppressions, SuppressionsLike
 
@@ -126,15 +128,49 @@ class CheckResult:
         }
 
 
-@dataclass
-class HealthReport:
-    """Every check's result; ``status`` is the worst of them."""
+class _CallableFindings(list[Finding]):
+    """``HealthReport.findings``: a list that still answers the old ``findings()`` call."""
+
+    def __call__(self, suppress: SuppressionsLike = None) -> list[Finding]:
+        warnings.warn(
+            "HealthReport.findings is an attribute now: use report.findings, and "
+            "health(..., suppress=...) to drop findings",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Suppressions.coerce(suppress).split(list(self))[0]
+
+
+@dataclass(eq=False)
+class HealthReport(FindingsReport):
+    """Every check's result; ``status`` is the worst of them.
+
+    A :class:`~dbopt.findings.FindingsReport`: ``findings`` holds the
+    findings of every warn and critical check (worst first) minus the
+    ``suppressed`` ones, and ``errors`` maps each check that could not run
+    (status ``unknown``) to why. ``report["name"]`` (a string) is the
+    :class:`CheckResult` of that check; ``report[0]`` is a finding.
+    """
 
     checks: list[CheckResult]
     database: str = ""
     server_version: int = 0
     taken_at: datetime | None = None
     duration_s: float = 0.0
+    suppressed: list[Finding] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:  # type: ignore[override]
+        """Findings of every warn and critical check (worst first), minus the suppressed ones."""
+        dropped = self.suppressed
+        out = [f for c in self.checks for f in c.findings if f not in dropped]
+        out.sort(key=lambda f: (-f.severity.rank, f.code, f.object))
+        return _CallableFindings(out)
+
+    @property
+    def errors(self) -> dict[str, str]:  # type: ignore[override]
+        """Checks that could not run (status ``unknown``), by code, with why."""
+        return {c.code: c.summary for c in self.checks if c.status is HealthStatus.UNKNOWN}
 
     @property
     def status(self) -> HealthStatus:
@@ -144,22 +180,25 @@ class HealthReport:
             return HealthStatus.OK
         return worst.status
 
-    def __getitem__(self, name: str) -> CheckResult:
-        """The check named ``name`` (or with code ``name``)."""
+    @overload
+    def __getitem__(self, key: str) -> CheckResult: ...
+    @overload
+    def __getitem__(self, key: int) -> Finding: ...
+    @overload
+    def __getitem__(self, key: slice) -> Sequence[Finding]: ...
+    def __getitem__(self, key: str | int | slice) -> CheckResult | Finding | Sequence[Finding]:
+        """The check named ``key`` (or with code ``key``); an int or slice indexes findings."""
+        if not isinstance(key, str):
+            return self.findings[key]
         for check in self.checks:
-            if name in (check.name, check.code):
+            if key in (check.name, check.code):
                 return check
-        raise KeyError(name)
-
-    def findings(self, suppress: SuppressionsLike = None) -> list[Finding]:
-        """Findings of every warn and critical check (worst first), minus ``suppress``ed ones."""
-        out = [f for c in self.checks for f in c.findings]
-        kept, _ = Suppressions.coerce(suppress).split(out)
-        return sorted(kept, key=lambda f: (-f.severity.rank, f.code, f.object))
+        raise KeyError(key)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the report."""
+        """JSON-ready dict: the shared report keys plus ``status``, ``checks`` and server facts."""
         return {
+            **super().to_dict(),
             "status": self.status.value,
             "database": self.database,
             "server_version": self.server_version,

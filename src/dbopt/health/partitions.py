@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbopt.health.base import Context, HealthCheck, health_check, worst
+from dbopt.health.base import Context, HealthCheck, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import qualified
 
@@ -48,7 +48,7 @@ ORDER BY schema, "table"
 """
 
 
-@health_check(
+@register_check(
     "HEALTH016",
     "partitions",
     "Partitioned tables with rows in the default partition or few future partitions left.",

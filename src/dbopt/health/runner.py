@@ -13,6 +13,7 @@ from dbopt.health.base import Context
 from dbopt.health.checks import RULES
 from dbopt.health.model import CheckResult, HealthReport, HealthStatus, HealthThresholds
 from dbopt.postgres.connect import Target, read_only_connection
+from dbopt.suppress import Suppressions, SuppressionsLike
 
 __all__ = ["health"]
 
@@ -42,6 +43,7 @@ def health(
     schemas: Sequence[str] = (),
     statement_timeout_ms: int = 5000,
     lock_timeout_ms: int = 1000,
+    suppress: SuppressionsLike = None,
 ) -> HealthReport:
     """Check the health of the database ``target`` (an Engine, URL or libpq string).
 
@@ -50,8 +52,9 @@ def health(
     catalog views only, under ``statement_timeout_ms``. A check that fails
     (a timeout, a missing privilege) is reported with status ``unknown``
     and its error; the others still run. ``schemas`` limits the per-table
-    checks. Raises :class:`~dbopt.ServerUnavailableError` when the server
-    cannot be reached.
+    checks. ``suppress`` (codes, names, object globs; see :mod:`dbopt.suppress`)
+    moves findings from ``report.findings`` to ``report.suppressed``. Raises
+    :class:`~dbopt.ServerUnavailableError` when the server cannot be reached.
     """
     selected = _select(checks)
     limits = thresholds or HealthThresholds()
@@ -75,8 +78,11 @@ def health(
             except psycopg.Error as exc:
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 results.append(check.result(HealthStatus.UNKNOWN, f"could not run: {message}"))
+    found = [f for result in results for f in result.findings]
+    _, silenced = Suppressions.coerce(suppress).split(found)
     return HealthReport(
         checks=results,
+        suppressed=silenced,
         database=ctx.database,
         server_version=ctx.version,
         taken_at=datetime.now(timezone.utc),

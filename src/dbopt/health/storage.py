@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, health_check, level, worst
+from dbopt.health.base import Context, HealthCheck, level, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import qualified
 
@@ -62,7 +62,7 @@ def _ratio(
     )
 
 
-@health_check(
+@register_check(
     "HEALTH001",
     "cache_hit_ratio",
     "Share of table block reads served from shared buffers (target above 95 %).",
@@ -86,7 +86,7 @@ def cache_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
     return _ratio(check, ctx, total["hit"], total["read"], "table", top)
 
 
-@health_check(
+@register_check(
     "HEALTH002",
     "index_hit_ratio",
     "Share of index block reads served from shared buffers (target above 95 %).",
@@ -153,7 +153,7 @@ def _autovacuum(ctx: Context, row: dict[str, Any], kind: str) -> tuple[bool, flo
     return enabled, base + scale * rows
 
 
-@health_check(
+@register_check(
     "HEALTH007",
     "vacuum_needed",
     "Tables with more dead rows than autovacuum's trigger (VACUUM is overdue).",
@@ -210,7 +210,7 @@ def vacuum_needed(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@health_check(
+@register_check(
     "HEALTH008",
     "analyze_needed",
     "Tables changed beyond autovacuum's ANALYZE trigger, or never analyzed.",
@@ -262,7 +262,7 @@ def analyze_needed(check: HealthCheck, ctx: Context) -> CheckResult:
 _XID_LIMIT = 2**31
 
 
-@health_check(
+@register_check(
     "HEALTH011",
     "wraparound",
     "Transaction ID and multixact age of each database against the 2^31 limit.",
@@ -315,7 +315,7 @@ def wraparound(check: HealthCheck, ctx: Context) -> CheckResult:
 _TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
 
 
-@health_check(
+@register_check(
     "HEALTH012",
     "sequences",
     "Sequences (and the integer columns they feed) near their maximum.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbopt.health.base import Context, HealthCheck, health_check, level, worst
+from dbopt.health.base import Context, HealthCheck, level, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import literal
 
@@ -35,7 +35,7 @@ LIMIT %(limit)s
 """
 
 
-@health_check(
+@register_check(
     "HEALTH013",
     "top_statements",
     "The statements with the most total execution time (pg_stat_statements).",
@@ -87,7 +87,7 @@ def top_statements(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@health_check(
+@register_check(
     "HEALTH014",
     "replication_lag",
     "How far replicas are behind (on a primary), or this standby is behind its primary.",
@@ -144,7 +144,7 @@ def replication_lag(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@health_check(
+@register_check(
     "HEALTH015",
     "replication_slots",
     "Replication slots that are inactive or retain much WAL.",

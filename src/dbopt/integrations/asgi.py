@@ -29,6 +29,7 @@ from typing import Any
 
 from dbopt.core.nplusone import NPlusOneDetector
 from dbopt.core.scope import scope as dbopt_scope
+from dbopt.handle import Handle
 from dbopt.integrations._requests import RequestSinks, RequestStats, instrument_all, make_detector
 
 __all__ = ["COUNT_HEADER", "TIME_HEADER", "DboptMiddleware"]
@@ -42,7 +43,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
-class DboptMiddleware:
+class DboptMiddleware(Handle):
     """Wrap an ASGI app so each request is a dbopt scope with its own stats and findings.
 
     ``detector``: ``True`` (default) for an :class:`NPlusOneDetector` that
@@ -73,7 +74,7 @@ class DboptMiddleware:
     def close(self) -> None:
         """Detach from the targets."""
         for handle in self._handles:
-            handle.detach()
+            handle.close()
         self._handles.clear()
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:

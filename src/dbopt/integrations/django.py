@@ -34,6 +34,7 @@ from dbopt.core.callsite import capture_stack
 from dbopt.core.pipeline import Pipeline
 from dbopt.core.scope import scope as dbopt_scope
 from dbopt.errors import MissingDependencyError
+from dbopt.handle import Handle
 from dbopt.integrations._requests import RequestSinks, make_detector
 from dbopt.typing import Sink
 
@@ -51,7 +52,7 @@ COUNT_HEADER = "X-DB-Query-Count"
 TIME_HEADER = "X-DB-Query-Time"
 
 
-class DjangoAdapter:
+class DjangoAdapter(Handle):
     """An execute wrapper feeding sinks; install it with :meth:`installed` or :func:`instrument`.
 
     One :class:`~dbopt.core.pipeline.Pipeline` per database vendor, so each
@@ -64,6 +65,7 @@ class DjangoAdapter:
         self.sinks = tuple(sinks)
         self.callsite_depth = callsite_depth
         self._pipelines: dict[str, Pipeline] = {}
+        self.closed = False
 
     def _pipeline(self, vendor: str) -> Pipeline:
         pipeline = self._pipelines.get(vendor)
@@ -75,7 +77,8 @@ class DjangoAdapter:
         return pipeline
 
     def close(self) -> None:
-        """Detach the sinks (they stop hearing about scope ends)."""
+        """Detach the sinks: statements pass through unrecorded, scope ends go unheard."""
+        self.closed = True
         for pipeline in self._pipelines.values():
             pipeline.clear()
         self._pipelines.clear()
@@ -83,6 +86,8 @@ class DjangoAdapter:
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
+        if self.closed:
+            return execute(sql, params, many, context)
         connection = context.get("connection")
         pipeline = self._pipeline(getattr(connection, "vendor", "unknown"))
         if not pipeline.active:

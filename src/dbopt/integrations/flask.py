@@ -24,6 +24,7 @@ from typing import Any
 from dbopt.core.nplusone import NPlusOneDetector
 from dbopt.core.scope import Scope, scope
 from dbopt.errors import MissingDependencyError
+from dbopt.handle import Handle
 from dbopt.integrations._requests import RequestSinks, RequestStats, instrument_all, make_detector
 
 try:
@@ -38,7 +39,7 @@ TIME_HEADER = "X-DB-Query-Time"
 _G_SCOPE = "_dbopt_scope"
 
 
-class DboptFlask:
+class DboptFlask(Handle):
     """The extension; one instance may serve several apps (``init_app`` each).
 
     ``detector``: ``True`` (default) for an :class:`NPlusOneDetector` logging
@@ -90,7 +91,7 @@ class DboptFlask:
     def close(self) -> None:
         """Detach from the targets (the apps' hooks stay, and do nothing more)."""
         for handle in self._handles:
-            handle.detach()
+            handle.close()
         self._handles.clear()
 
     # Hooks

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dbopt.lint.rules  # noqa: F401  (registers the rules)
 from dbopt.errors import ConfigurationError
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, FindingsReport
 from dbopt.lint import catalog as catalog_mod
 from dbopt.lint.base import RULES, LintConfig, Rule
 from dbopt.postgres.connect import Target, map_driver_errors, read_only_connection
@@ -18,13 +18,13 @@ from dbopt.suppress import Suppressions, SuppressionsLike
 __all__ = ["LintReport", "lint", "select_rules"]
 
 
-@dataclass
-class LintReport:
+@dataclass(eq=False)
+class LintReport(FindingsReport):
     """What :func:`lint` found: findings (worst first), suppressed ones, and rules that failed.
 
-    Iterating yields the kept findings. ``errors`` maps a rule code (or a
-    catalog query) to why it could not run, e.g. a statement timeout; those
-    rules produced no findings.
+    A :class:`~dbopt.findings.FindingsReport`: iterating yields the kept
+    findings. ``errors`` maps a rule code (or a catalog query) to why it
+    could not run, e.g. a statement timeout; those rules produced no findings.
     """
 
     findings: list[Finding]
@@ -35,34 +35,10 @@ class LintReport:
     server_version: int = 0
     duration_s: float = 0.0
 
-    def __iter__(self) -> Iterator[Finding]:
-        return iter(self.findings)
-
-    def __len__(self) -> int:
-        return len(self.findings)
-
-    def __getitem__(self, i: int) -> Finding:
-        return self.findings[i]
-
-    def codes(self) -> set[str]:
-        """The codes that have at least one kept finding."""
-        return {f.code for f in self.findings}
-
-    def of(self, code: str) -> list[Finding]:
-        """Kept findings of rule ``code`` (or rule name)."""
-        return [f for f in self.findings if code in (f.code, f.metadata.get("rule"))]
-
-    @property
-    def worst(self) -> Severity | None:
-        """The highest severity among kept findings (None when clean)."""
-        return max((f.severity for f in self.findings), default=None, key=lambda s: s.rank)
-
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary with every finding."""
+        """JSON-ready dict: the shared report keys plus ``rules``, ``tables``, timings."""
         return {
-            "findings": [f.to_dict() for f in self.findings],
-            "suppressed": [f.to_dict() for f in self.suppressed],
-            "errors": dict(self.errors),
+            **super().to_dict(),
             "rules": list(self.rules),
             "tables": self.tables,
             "server_version": self.server_version,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dbopt.errors import ConfigurationError
-from dbopt.findings import Finding
+from dbopt.findings import Finding, FindingsReport, Severity
 from dbopt.migrations.alembic_revision import is_revision, revision_statements
 from dbopt.migrations.checker import Checker
 from dbopt.migrations.rules import rule_for
@@ -18,36 +18,25 @@ from dbopt.suppress import Suppressions, SuppressionsLike
 __all__ = ["MigrationReport", "check", "check_statements"]
 
 
-@dataclass
-class MigrationReport:
-    """Findings of :func:`check` (in file and statement order), suppressed ones, errors."""
+@dataclass(eq=False)
+class MigrationReport(FindingsReport):
+    """Findings of :func:`check` (in file and statement order), suppressed ones, errors.
+
+    A :class:`~dbopt.findings.FindingsReport`; ``errors`` maps a file that
+    could not be read or rendered to why. :meth:`failed` and :attr:`ok` use
+    ``warning`` as the default threshold, like ``dbopt check-migrations``.
+    """
+
+    default_fail_on: ClassVar[Severity] = Severity.WARNING
 
     findings: list[Finding]
     suppressed: list[Finding] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
-    def __iter__(self) -> Iterator[Finding]:
-        return iter(self.findings)
-
-    def __len__(self) -> int:
-        return len(self.findings)
-
-    def __getitem__(self, i: int) -> Finding:
-        return self.findings[i]
-
-    def codes(self) -> list[str]:
-        """Codes of the kept findings, in order (repeats included)."""
-        return [f.code for f in self.findings]
-
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "findings": [f.to_dict() for f in self.findings],
-            "suppressed": [f.to_dict() for f in self.suppressed],
-            "errors": dict(self.errors),
-            "files": list(self.files),
-        }
+        """JSON-ready dict: the shared report keys plus ``files``."""
+        return {**super().to_dict(), "files": list(self.files)}
 
 
 def check_statements(

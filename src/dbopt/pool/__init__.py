@@ -8,8 +8,10 @@
 * :class:`PoolMonitor` watches a pool: :class:`PoolSnapshot`, log lines,
   Prometheus and OpenTelemetry metrics.
 * :func:`check` compares a fleet's pools with the server's limits and
-  timeouts and returns :class:`~dbopt.findings.Finding` objects.
-* :func:`health_check` / :func:`health_check_async` probe for ``/health``.
+  timeouts and returns a :class:`PoolCheckReport` of findings.
+* :func:`ping` / :func:`ping_async` probe for ``/health`` and return a
+  :class:`PingResult` (``health_check``/``health_check_async`` are their
+  deprecated names).
 
 The reasons for every value are in docs/pool.md.
 """
@@ -22,9 +24,9 @@ from dbopt.pool.budget import (
     hikari_pool_size,
     pool_size_for,
 )
-from dbopt.pool.check import Pooler, check
+from dbopt.pool.check import PoolCheckReport, Pooler, check
 from dbopt.pool.config import PoolConfig
-from dbopt.pool.health import health_check, health_check_async
+from dbopt.pool.health import PingResult, health_check, health_check_async, ping, ping_async
 from dbopt.pool.monitor import PeriodicLog, PoolMonitor
 from dbopt.pool.presets import (
     PRESETS,
@@ -41,6 +43,8 @@ __all__ = [
     "PRESETS",
     "ConnectionBudget",
     "PeriodicLog",
+    "PingResult",
+    "PoolCheckReport",
     "PoolConfig",
     "PoolMonitor",
     "PoolSnapshot",
@@ -54,6 +58,8 @@ __all__ = [
     "health_check_async",
     "hikari_pool_size",
     "pgbouncer",
+    "ping",
+    "ping_async",
     "pool_size_for",
     "serverless",
     "web",

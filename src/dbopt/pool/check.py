@@ -8,16 +8,18 @@ changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import exc as sa_exc
 
 from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, FindingsReport, Severity
 from dbopt.pool._introspect import PoolSettings, pool_settings
 from dbopt.pool.budget import ConnectionBudget
+from dbopt.suppress import Suppressions, SuppressionsLike
 
-__all__ = ["Pooler", "check"]
+__all__ = ["PoolCheckReport", "Pooler", "check"]
 
 #: The pooler between the application and the server, if any.
 Pooler = Literal["pgbouncer-transaction", "pgbouncer-statement", "pgbouncer-session"]
@@ -34,6 +36,32 @@ _PG_SETTINGS = (
     "statement_timeout",
     "tcp_keepalives_idle",
 )
+
+
+@dataclass(eq=False)
+class PoolCheckReport(FindingsReport):
+    """What :func:`check` found (worst first), the suppressed findings, and the fleet checked.
+
+    A :class:`~dbopt.findings.FindingsReport`; it iterates, indexes and
+    compares like the list of findings ``check`` used to return.
+    ``errors`` stays empty: a server that cannot be read raises instead.
+    """
+
+    findings: list[Finding]
+    suppressed: list[Finding] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    dialect: str = ""
+    instances: int = 1
+    processes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the shared report keys plus the fleet checked."""
+        return {
+            **super().to_dict(),
+            "dialect": self.dialect,
+            "instances": self.instances,
+            "processes": self.processes,
+        }
 
 
 def _read_server(engine: Any) -> dict[str, Any]:
@@ -80,13 +108,17 @@ def check(
     pooler: Pooler | None = None,
     pooler_prepared_statements: bool = False,
     headroom: int | None = None,
-) -> list[Finding]:
+    suppress: SuppressionsLike = None,
+) -> PoolCheckReport:
     """Findings about ``engine``'s pool when ``instances`` x ``processes`` copies of it run.
 
     ``pooler`` says what sits between the application and PostgreSQL;
     ``pooler_prepared_statements=True`` when PgBouncer >= 1.21 keeps
-    prepared statements (``max_prepared_statements`` > 0). Raises
-    :class:`ServerUnavailableError` when no connection can be had.
+    prepared statements (``max_prepared_statements`` > 0). ``suppress``
+    drops findings by code or object glob (see :mod:`dbopt.suppress`).
+    Returns a :class:`PoolCheckReport` (worst first; it iterates like the
+    list of findings). Raises :class:`ServerUnavailableError` when no
+    connection can be had.
     """
     if instances < 1 or processes < 1:
         raise ConfigurationError("instances and processes must be >= 1")
@@ -106,7 +138,14 @@ def check(
     found += _stale(settings, server)
     if server["dialect"] == "postgresql":
         found += _timeouts(server)
-    return sorted(found, key=lambda f: (-f.severity.rank, f.code))
+    kept, silenced = Suppressions.coerce(suppress).split(found)
+    return PoolCheckReport(
+        findings=sorted(kept, key=lambda f: (-f.severity.rank, f.code)),
+        suppressed=silenced,
+        dialect=str(server["dialect"]),
+        instances=instances,
+        processes=processes,
+    )
 
 
 def _budget(

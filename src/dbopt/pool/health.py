@@ -1,4 +1,4 @@
-"""``health_check()``: a liveness/readiness probe for a ``/health`` route that never hangs.
+"""``ping()``: a liveness/readiness probe for a ``/health`` route that never hangs.
 
 The probe checks a connection out of the application's own pool (so an
 exhausted pool reads as not ready) and runs ``SELECT 1``, on PostgreSQL under
@@ -7,6 +7,10 @@ for at most ``timeout`` seconds: a server that is down, or accepts
 connections and never answers, gives ``"down"`` in time. A probe stuck on
 such a server keeps running in the background (holding at most one pool
 slot); later calls wait for that probe instead of piling up new ones.
+
+``ping`` was called ``health_check``, a name that also meant the health
+report (:func:`dbopt.health.health`) and its checks; ``health_check`` and
+``health_check_async`` remain as deprecated aliases that return the old dict.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import asyncio
 import datetime as dt
 import threading
 import time
+import warnings
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from dbopt.errors import ConfigurationError
 from dbopt.pool._introspect import pool_status, target_engine
 
-__all__ = ["health_check", "health_check_async"]
+__all__ = ["PingResult", "health_check", "health_check_async", "ping", "ping_async"]
 
 _QUERY = "SELECT 1"
 
@@ -93,17 +99,73 @@ def _sync_probe(target: Any, timeout: float) -> Callable[[], None]:
     return run_engine
 
 
-def _result(
-    target: Any, timeout: float, error: str | None, latency: float | None
-) -> dict[str, Any]:
-    return {
-        "status": "up" if error is None else "down",
-        "latency_ms": None if latency is None else round(latency * 1000, 3),
-        "error": error,
-        "timeout_s": timeout,
-        "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-        "pool": _status(target),
-    }
+@dataclass(frozen=True)
+class PingResult:
+    """What :func:`ping` saw: ``up`` or ``down``, how fast, why not, and the pool's state.
+
+    * ``status``: ``"up"`` or ``"down"`` (:attr:`up` is the same as a bool);
+    * ``latency_ms``: how long ``SELECT 1`` took, None when down;
+    * ``error``: why it is down (``"OperationalError: ..."``), None when up;
+    * ``timeout_s``: the deadline the probe had;
+    * ``checked_at``: when (UTC);
+    * ``pool``: what the pool holds now (``kind``, ``size``, ``checked_out`` ...).
+
+    :meth:`to_dict` is the JSON body for a ``/health`` route. Reading it like
+    the dict ``health_check`` returned (``result["status"]``, ``.get()``)
+    still works, with a :class:`DeprecationWarning`.
+    """
+
+    status: Literal["up", "down"]
+    latency_ms: float | None
+    error: str | None
+    timeout_s: float
+    checked_at: dt.datetime
+    pool: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def up(self) -> bool:
+        """True when the database answered in time."""
+        return self.status == "up"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``checked_at`` as an ISO time with milliseconds)."""
+        return {
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "timeout_s": self.timeout_s,
+            "checked_at": self.checked_at.isoformat(timespec="milliseconds"),
+            "pool": dict(self.pool),
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        _warn_mapping()
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Deprecated mapping access: use the attribute (``result.status``)."""
+        _warn_mapping()
+        return self.to_dict().get(key, default)
+
+
+def _warn_mapping() -> None:
+    warnings.warn(
+        "ping() returns a PingResult: read its attributes (result.status, result.up) "
+        "or result.to_dict() instead of indexing it",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def _result(target: Any, timeout: float, error: str | None, latency: float | None) -> PingResult:
+    return PingResult(
+        status="up" if error is None else "down",
+        latency_ms=None if latency is None else round(latency * 1000, 3),
+        error=error,
+        timeout_s=timeout,
+        checked_at=dt.datetime.now(dt.timezone.utc),
+        pool=_status(target),
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -111,20 +173,17 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
-def health_check(target: Any, *, timeout: float = 2.0) -> dict[str, Any]:
-    """Probe a SQLAlchemy ``Engine`` or psycopg_pool ``ConnectionPool``; return a JSON-ready dict.
+def ping(target: Any, *, timeout: float = 2.0) -> PingResult:
+    """Probe a SQLAlchemy ``Engine`` or psycopg_pool ``ConnectionPool`` for a ``/health`` route.
 
-    Keys: ``status`` (``"up"``/``"down"``), ``latency_ms``, ``error`` (None
-    when up), ``timeout_s``, ``checked_at`` (UTC ISO time) and ``pool`` (what
-    the pool holds now). Returns within ``timeout`` seconds (plus thread
-    scheduling), whatever the server does; never raises for a database
-    problem. For ``AsyncEngine``/``AsyncConnectionPool`` use
-    :func:`health_check_async`.
+    Returns within ``timeout`` seconds (plus thread scheduling), whatever
+    the server does; never raises for a database problem. For
+    ``AsyncEngine``/``AsyncConnectionPool`` use :func:`ping_async`.
     """
     if timeout <= 0:
         raise ConfigurationError("timeout must be > 0 seconds")
     if _is_async(target):
-        raise ConfigurationError("an async engine or pool needs: await health_check_async(...)")
+        raise ConfigurationError("an async engine or pool needs: await ping_async(...)")
     deadline = time.perf_counter() + timeout
     with _inflight_lock:
         probe = _inflight.get(id(target))
@@ -159,8 +218,8 @@ def _run_and_forget(target: Any, probe: _Probe) -> None:
 _async_tasks: set[asyncio.Task[None]] = set()
 
 
-async def health_check_async(target: Any, *, timeout: float = 2.0) -> dict[str, Any]:
-    """:func:`health_check` for an ``AsyncEngine`` or psycopg_pool ``AsyncConnectionPool``.
+async def ping_async(target: Any, *, timeout: float = 2.0) -> PingResult:
+    """:func:`ping` for an ``AsyncEngine`` or psycopg_pool ``AsyncConnectionPool``.
 
     The probe is a task that is cancelled (not awaited) when ``timeout``
     passes, so the caller gets ``"down"`` in time even if cancelling it takes
@@ -199,3 +258,24 @@ def _forget(task: asyncio.Task[None]) -> None:
     _async_tasks.discard(task)
     if not task.cancelled():
         task.exception()
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(
+        f"dbopt.{old}() is now dbopt.{new}(), which returns a PingResult "
+        "(result.status, result.to_dict())",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def health_check(target: Any, *, timeout: float = 2.0) -> dict[str, Any]:
+    """Deprecated name of :func:`ping`; returns ``ping(...).to_dict()``."""
+    _renamed("health_check", "ping")
+    return ping(target, timeout=timeout).to_dict()
+
+
+async def health_check_async(target: Any, *, timeout: float = 2.0) -> dict[str, Any]:
+    """Deprecated name of :func:`ping_async`; returns ``(await ping_async(...)).to_dict()``."""
+    _renamed("health_check_async", "ping_async")
+    return (await ping_async(target, timeout=timeout)).to_dict()

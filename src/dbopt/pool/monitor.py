@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from dbopt.findings import Finding
+from dbopt.handle import Handle
 from dbopt.pool._sources import Mark, Source, percentile, source_for
 from dbopt.pool.snapshot import PoolSnapshot, Thresholds
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["PeriodicLog", "PoolMonitor"]
 
 
-class PoolMonitor:
+class PoolMonitor(Handle):
     """Watch a SQLAlchemy ``Engine``/``AsyncEngine`` pool or a psycopg_pool pool.
 
     Attaching is the constructor; :meth:`close` (or leaving the ``with``
@@ -118,7 +118,7 @@ class PoolMonitor:
         Each line covers the time since the previous one; a window that
         crosses the thresholds logs at ``problem_level``. Every record has the
         snapshot as ``extra={"pool": {...}}`` and the findings' codes as
-        ``extra={"pool_findings": [...]}``. Stop it with ``.stop()``
+        ``extra={"pool_findings": [...]}``. Stop it with ``.close()``
         (:meth:`close` stops all).
         """
         log = PeriodicLog(self, interval, logger, level, problem_level)
@@ -153,20 +153,9 @@ class PoolMonitor:
     def close(self) -> None:
         """Stop log threads and detach from the pool (idempotent)."""
         for log in self._logs:
-            log.stop()
+            log.close()
         self._logs.clear()
         self._source.close()
-
-    def __enter__(self) -> PoolMonitor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _default_name(target: Any, source: Source) -> str:
@@ -179,7 +168,7 @@ def _default_name(target: Any, source: Source) -> str:
     return source.kind
 
 
-class PeriodicLog:
+class PeriodicLog(Handle):
     """A daemon thread logging a :class:`PoolMonitor` snapshot every ``interval`` seconds."""
 
     def __init__(
@@ -229,6 +218,11 @@ class PeriodicLog:
                 self.logger.debug("pool snapshot failed", exc_info=True)
 
     def stop(self) -> None:
+        """Deprecated: use :meth:`close`."""
+        self._deprecated_verb("stop")
+        self.close()
+
+    def close(self) -> None:
         """Stop the thread and wait for it (idempotent)."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from dbopt.schema.drift import RULES, DriftRule, diff
+from dbopt.schema.drift import RULES, DriftReport, DriftRule, diff
 from dbopt.schema.erd import erd, load
 from dbopt.schema.model import SchemaDoc, from_database, from_metadata
 
 __all__ = [
     "RULES",
+    "DriftReport",
     "DriftRule",
     "SchemaDoc",
     "diff",

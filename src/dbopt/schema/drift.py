@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbopt.errors import ConfigurationError, DatabaseError
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, FindingsReport, Severity
 from dbopt.postgres.render import qualified
 from dbopt.suppress import Suppressions, SuppressionsLike
 
-__all__ = ["RULES", "DriftRule", "diff"]
+__all__ = ["RULES", "DriftReport", "DriftRule", "diff"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,25 @@ class DriftRule:
     severity: Severity
     summary: str
     why: str
+
+
+@dataclass(eq=False)
+class DriftReport(FindingsReport):
+    """What :func:`diff` found: one finding per difference, and the suppressed ones.
+
+    A :class:`~dbopt.findings.FindingsReport`; it iterates, indexes and
+    compares like the list of findings ``diff`` used to return.
+    ``errors`` stays empty: a comparison that fails raises instead.
+    """
+
+    findings: list[Finding]
+    suppressed: list[Finding] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    schemas: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: the shared report keys plus the ``schemas`` compared."""
+        return {**super().to_dict(), "schemas": list(self.schemas)}
 
 
 def _d(code: str, name: str, severity: str, summary: str, why: str) -> DriftRule:
@@ -274,7 +293,7 @@ def diff(
     exclude_tables: Sequence[str] = ("alembic_version",),
     lock_timeout_ms: int = 2000,
     suppress: SuppressionsLike = None,
-) -> list[Finding]:
+) -> DriftReport:
     """Compare SQLAlchemy ``metadata`` (or a declarative base) with the database ``target``.
 
     ``target`` is an Engine (or URL string). ``schemas`` defaults to the
@@ -283,7 +302,8 @@ def diff(
     glob (see :mod:`dbopt.suppress`). Findings say whether the database or the models
     lack something; ``fix`` holds the SQL that makes the database match the
     models (as a comment where that would drop something). Reflection runs
-    under ``lock_timeout_ms`` and reads the catalog only.
+    under ``lock_timeout_ms`` and reads the catalog only. Returns a
+    :class:`DriftReport` (it iterates like the list of findings).
     """
     from alembic.autogenerate import produce_migrations
     from alembic.runtime.migration import MigrationContext
@@ -357,7 +377,8 @@ def diff(
                     metadata={"rule": rule.name, "kind": kind, "alembic": code, **details},
                 )
             )
-    return Suppressions.coerce(suppress).split(findings)[0]
+    kept, silenced = Suppressions.coerce(suppress).split(findings)
+    return DriftReport(findings=kept, suppressed=silenced, schemas=wanted)
 
 
 def _split(found: Any) -> Iterator[tuple[str, Any]]:
