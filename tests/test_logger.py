@@ -168,3 +168,24 @@ def test_explain_slow_selects_on_their_own_connection(
 def test_explainer_refuses_non_postgres() -> None:
     with pytest.raises(dbopt.ConfigurationError):
         Explainer("sqlite:///x.db")
+
+
+def test_explainer_refusals_are_logged_with_their_reason(
+    pg_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="dbopt.sql")
+    explainer = Explainer(pg_engine)
+    logger = dbopt.QueryLogger(slow_ms=50, explain=explainer)
+    try:
+        with dbopt.instrument(pg_engine, logger), pg_engine.begin() as c:
+            c.execute(text("CREATE TEMP TABLE ex_lock AS SELECT 1 AS id"))
+            c.execute(text("SELECT pg_sleep(0.06), id FROM ex_lock FOR UPDATE"))
+        assert logger.flush()
+    finally:
+        logger.close()
+        explainer.close()
+    skipped = [r for r in records(caplog) if "not explained" in r.getMessage()]
+    assert len(skipped) == 1
+    assert skipped[0].explain_skipped == "it locks rows (FOR UPDATE/SHARE)"  # type: ignore[attr-defined]
+    assert logger.plans == {}
+    assert explainer._conn is None  # the text was never sent

@@ -192,6 +192,16 @@ class QueryLogger:
             )
             return
         if plan is None:
+            why_not = getattr(explain, "why_not", None)
+            reason = why_not(event.sql, event.parameters) if callable(why_not) else None
+            if reason:
+                self.logger.log(
+                    logging.DEBUG,
+                    "slow query %s not explained: %s",
+                    event.fingerprint,
+                    reason,
+                    extra={"fingerprint": event.fingerprint, "explain_skipped": reason},
+                )
             return
         self.plans[event.fingerprint] = plan
         self.logger.log(

@@ -8,7 +8,9 @@ a validated CHECK, MIG007 ADD COLUMN with a volatile default, MIG008 column
 type change, MIG009 rename, MIG010 drop column or table, MIG011 no
 lock_timeout, MIG012 integer primary key, MIG013 timestamp without time
 zone, MIG014 UNIQUE/PRIMARY KEY without USING INDEX, MIG015 NOT NULL column
-without default; MIG000 for statements that do not parse.
+without default, MIG016 control characters, MIG017 Alembic op calls that
+cannot be read statically; MIG000 for statements that do not parse. Alembic
+revision files are parsed, never imported or run.
 """
 
 from __future__ import annotations

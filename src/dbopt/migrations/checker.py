@@ -39,7 +39,10 @@ class Checker(AlterTableRules):
         self._out, self._stmt = [], stmt
         node = stmt.node
         if node is None:
-            self._report("MIG000", stmt.path or "<sql>", f"cannot parse: {stmt.error}", None)
+            if stmt.problem is not None:
+                self._report(stmt.problem, stmt.path or "<sql>", stmt.error or stmt.problem)
+            else:
+                self._report("MIG000", stmt.path or "<sql>", f"cannot parse: {stmt.error}")
             return self._out
         handler = getattr(self, "_" + type(node).__name__, None)
         if handler is not None:

@@ -184,6 +184,27 @@ _ALL = [
         "Add the column with a constant DEFAULT (no rewrite since PostgreSQL 11), or add it "
         "nullable, backfill, and SET NOT NULL with the CHECK recipe (MIG006).",
     ),
+    _r(
+        "MIG016",
+        "control-character",
+        "error",
+        "The SQL contains a NUL byte or another control character.",
+        "PostgreSQL rejects a NUL byte, and tools that read C strings stop at it, so the "
+        "statements after it are invisible to a reviewer or checker; other control "
+        "characters (and Unicode bidirectional overrides) hide or disguise text.",
+        "Remove the character; write it in a string as an escape (E'\\x01', chr(1)) if "
+        "the data needs it.",
+    ),
+    _r(
+        "MIG017",
+        "not-statically-readable",
+        "warning",
+        "An Alembic op.* call whose arguments cannot be known without running the file.",
+        "check-migrations reads revision files, it never imports or runs them: a call "
+        "built from application code, op.get_bind() or the database is not checked.",
+        "Write the operation with literal arguments, or check the `alembic upgrade --sql` "
+        "output instead.",
+    ),
 ]
 
 #: Every migration rule by code.

@@ -64,6 +64,8 @@ class Statement:
     end_line: int
     ignore: Ignore = None
     error: str | None = None
+    #: the rule a statement that could not be read reports (MIG000 when None)
+    problem: str | None = None
 
     def ignores(self, code: str, name: str) -> bool:
         """True when an inline comment silences rule ``code``/``name`` here."""
@@ -89,17 +91,76 @@ def line_of(text: str, offset: int) -> tuple[int, int]:
     return line, offset - start + 1
 
 
+#: Control characters reported as MIG016: C0 controls but tab, newline and carriage
+#: return; DEL; C1 controls; Unicode bidirectional embeddings, overrides and isolates.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_MAX_CONTROL_FINDINGS = 20
+
+
+def _control_characters(
+    text: str, path: str | None, line_offset: int
+) -> tuple[str, list[tuple[int, Statement]]]:
+    """``text`` with control characters blanked, and a MIG016 statement for each of them."""
+    found: list[tuple[int, Statement]] = []
+    hits = list(_CONTROL.finditer(text))
+    for i, m in enumerate(hits[:_MAX_CONTROL_FINDINGS]):
+        line, col = line_of(text, m.start())
+        more = len(hits) - _MAX_CONTROL_FINDINGS
+        tail = f" ({more} more after it)" if i == _MAX_CONTROL_FINDINGS - 1 and more > 0 else ""
+        char = m.group(0)
+        name = "NUL byte" if char == "\0" else "control character"
+        found.append(
+            (
+                m.start(),
+                Statement(
+                    None,
+                    repr(text[max(m.start() - 20, 0) : m.end() + 20]),
+                    path,
+                    line + line_offset,
+                    col,
+                    line + line_offset,
+                    error=f"{name} U+{ord(char):04X} at line {line + line_offset}, "
+                    f"column {col}, offset {m.start()}{tail}",
+                    problem="MIG016",
+                ),
+            )
+        )
+    if hits:
+        # blanked, not removed: offsets, lines and columns stay those of the file
+        text = _CONTROL.sub(" ", text)
+    return text, found
+
+
 def split_sql(text: str, path: str | None = None, *, line_offset: int = 0) -> Iterator[Statement]:
     """The statements of ``text`` in order; one that does not parse has ``node=None``.
 
-    ``line_offset`` shifts line numbers (for SQL embedded in another file).
+    A NUL byte or other control character is a MIG016 statement at its
+    position (``problem="MIG016"``); the rest of the text is still split and
+    checked. ``line_offset`` shifts line numbers (for SQL embedded in another file).
     """
+    text, controls = _control_characters(text, path, line_offset)
+    pending = iter(controls)
+    nxt = next(pending, None)
+    for stmt, start in _split(text, path, line_offset):
+        while nxt is not None and nxt[0] < start:
+            yield nxt[1]
+            nxt = next(pending, None)
+        yield stmt
+    while nxt is not None:
+        yield nxt[1]
+        nxt = next(pending, None)
+
+
+def _split(text: str, path: str | None, line_offset: int) -> Iterator[tuple[Statement, int]]:
     try:
         slices = pglast.split(text, with_parser=False, only_slices=True)
     except ParseError as exc:  # an unterminated string or comment: nothing can be split
         line, col = line_of(text, getattr(exc, "location", 0) or 0)
-        yield Statement(
-            None, text, path, line + line_offset, col, line + line_offset, error=str(exc)
+        yield (
+            Statement(
+                None, text, path, line + line_offset, col, line + line_offset, error=str(exc)
+            ),
+            0,
         )
         return
     prev_eol = 0
@@ -123,7 +184,7 @@ def split_sql(text: str, path: str | None = None, *, line_offset: int = 0) -> It
             start = piece.start + (parsed[0].stmt_location or 0)
         line, col = line_of(text, start)
         end_line, _ = line_of(text, piece.stop)
-        yield Statement(
+        stmt = Statement(
             node,
             text[start : piece.stop],
             path,
@@ -133,3 +194,4 @@ def split_sql(text: str, path: str | None = None, *, line_offset: int = 0) -> It
             ignore=ignore,
             error=error,
         )
+        yield stmt, piece.stop
