@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbopt.core.params import jsonable
+from dbopt._json import jsonable
 from dbopt.errors import ConfigurationError
 
 __all__ = ["Finding", "Severity"]
