@@ -33,6 +33,7 @@ from dbopt.instrument import Instrumentation, capture_queries, instrument, wrap_
 
 if TYPE_CHECKING:
     from dbopt import advisor as advisor
+    from dbopt import eager, pool
     from dbopt import health as health
     from dbopt import lint as lint
     from dbopt import migrations as migrations
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from dbopt import postgres as postgres
     from dbopt import report as report
     from dbopt import schema as schema
-    from dbopt import eager, pool
     from dbopt.core.callsite import ignore_packages
     from dbopt.core.capture import CapturedQueries
     from dbopt.core.events import CallSite, OrmContext, QueryEvent
