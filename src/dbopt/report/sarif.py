@@ -5,8 +5,9 @@ migration check's, gets a physical location in that file; a database
 finding gets a logical location (its object) and, when ``artifact`` is
 given, a physical one at line 1 of that file (code scanning only shows
 results that point into the repository). Rule descriptions come from the
-rule registries of the linter, the migration checker, the health report and
-drift, and for any other code from the findings themselves.
+``rules`` the calling tool hands over (any mapping of :class:`RuleDoc`), by
+default from :func:`known_rules`, and for any other code from the findings
+themselves.
 """
 
 from __future__ import annotations
@@ -43,23 +44,18 @@ class RuleDoc(Protocol):
 
 
 def known_rules() -> dict[str, RuleDoc]:
-    """Every rule dbopt's checkers register, by code."""
-    out: dict[str, RuleDoc] = {}
-    registries = (
-        ("dbopt.lint.base", "RULES"),
-        ("dbopt.migrations.rules", "RULES"),
-        ("dbopt.health.checks", "RULES"),
-        ("dbopt.schema.drift", "RULES"),
-    )
-    import importlib
+    """Every rule of dbopt's checkers (lint, migrations, health, drift), by code.
 
-    for module, attr in registries:
-        try:
-            registry = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if module == "dbopt.lint.base":
-            importlib.import_module("dbopt.lint.rules")
+    The default of :func:`to_sarif` when the caller does not hand over its
+    tool's rules. Imported here, below the report layer, on first call.
+    """
+    from dbopt.health.checks import RULES as HEALTH_RULES
+    from dbopt.lint import RULES as LINT_RULES
+    from dbopt.migrations.rules import RULES as MIGRATION_RULES
+    from dbopt.schema.drift import RULES as DRIFT_RULES
+
+    out: dict[str, RuleDoc] = {}
+    for registry in (LINT_RULES, MIGRATION_RULES, HEALTH_RULES, DRIFT_RULES):
         out.update(registry)
     return out
 
