@@ -189,9 +189,18 @@ def test_alembic_migration_upgrades_and_downgrades(
 
 def test_empty_migration_is_valid(url: str, tmp_path: Path) -> None:
     empty = IndexAdvisor(url, findings=False).advise(["SELECT 1"])
+    assert empty.recommendations == []
     source = empty.to_alembic(revision="0001")
+    assert "create_index" not in source
+    assert "drop_index" not in source
     cfg = _alembic(tmp_path, url, source)
+    before = _indexes(url)
     command.upgrade(cfg, "head")
-    command.downgrade(cfg, "base")
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        # the revision ran (alembic recorded it) and changed nothing
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert _indexes(url) == before
+        command.downgrade(cfg, "base")
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == []
+        assert _indexes(url) == before
         conn.execute("DROP TABLE alembic_version")

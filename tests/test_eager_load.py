@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Column, Engine, ForeignKey, Table, create_engine, select
+from sqlalchemy import Column, Engine, ForeignKey, Select, Table, create_engine, select
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -136,8 +136,9 @@ def test_shared_prefixes_nest_under_one_option() -> None:
             )
         )
     )
-    assert eager.load(select(Post)) is not None
-    assert sql(eager.load(select(Post))) == sql(select(Post))
+    plain = eager.load(select(Post))
+    assert isinstance(plain, Select)
+    assert sql(plain) == sql(select(Post))  # no paths: no loader options
 
 
 def test_entity_and_alias() -> None:

@@ -138,7 +138,21 @@ def test_wraparound_ages(pg_url: str) -> None:
     tiny = HealthThresholds(wraparound_warn=1e-12, wraparound_critical=0.99)
     warned = health(pg_url, checks=["wraparound"], thresholds=tiny)["wraparound"]
     assert warned.status is HealthStatus.WARN
-    assert warned.findings[0].metadata["xid_age"] >= 0
+    with connect(pg_url) as conn:
+        allowed = {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datallowconn")}
+        own = conn.execute("SELECT current_database()").fetchone()
+    assert own is not None
+    # one finding per database that accepts connections, each with its own age
+    by_database = {f.object: f for f in warned.findings}
+    assert set(by_database) == allowed
+    assert {f.code for f in warned.findings} == {"HEALTH011"}
+    details = {d["database"]: d for d in warned.details if "mxid_age" in d}
+    for name, finding in by_database.items():
+        age = finding.metadata["xid_age"]
+        assert age == details[name]["xid_age"]
+        assert f"transaction ID age {age} " in finding.message
+    # this test's own database has run transactions since its creation
+    assert by_database[own[0]].metadata["xid_age"] > 0
 
 
 def test_partitions_default_rows_and_future_coverage(pg_url: str) -> None:

@@ -14,10 +14,13 @@ import enum
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from dbopt.core.params import jsonable
+from dbopt._json import jsonable
 from dbopt.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dbopt._sarif import RuleDoc
 
 __all__ = ["Finding", "FindingsReport", "Severity"]
 
@@ -202,11 +205,17 @@ class FindingsReport:
         """:meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=indent, default=str, ensure_ascii=False)
 
-    def to_sarif(self, *, artifact: str | None = None) -> dict[str, Any]:
-        """The kept findings as a SARIF 2.1.0 log (see :func:`dbopt.report.sarif.to_sarif`)."""
-        from dbopt.report.sarif import to_sarif
+    def to_sarif(
+        self, *, rules: Mapping[str, RuleDoc] | None = None, artifact: str | None = None
+    ) -> dict[str, Any]:
+        """The kept findings as a SARIF 2.1.0 log (see :func:`dbopt.report.sarif.to_sarif`).
 
-        return to_sarif(self.findings, artifact=artifact)
+        ``rules`` describes the codes (each checker's ``RULES``); without it a
+        code is described by its first finding.
+        """
+        from dbopt._sarif import to_sarif
+
+        return to_sarif(self.findings, rules=rules, artifact=artifact)
 
     # The list of findings
 

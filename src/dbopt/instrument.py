@@ -1,19 +1,28 @@
-"""``dbopt.instrument``: attach sinks to an engine, connection or pool, explicitly."""
+"""``dbopt.instrument``: attach sinks to an engine, connection or pool, explicitly.
+
+Also the two entry points that instrument on the caller's behalf:
+:func:`wrap_dbapi` (a proxy around any DB-API connection) and
+:func:`capture_queries` (the events of a block).
+"""
 
 from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dbopt.core.pipeline import Pipeline
+from dbopt.adapters.dbapi import ConnectionProxy, DbapiAdapter, dialect_of
+from dbopt.core.capture import CapturedQueries
+from dbopt.core.pipeline import Pipeline, collect
 from dbopt.errors import InstrumentationError
 from dbopt.handle import Handle
 
 if TYPE_CHECKING:
     from dbopt.typing import Sink
 
-__all__ = ["Instrumentation", "instrument"]
+__all__ = ["Instrumentation", "capture_queries", "instrument", "wrap_dbapi"]
 
 
 class Adapter(Protocol):
@@ -54,8 +63,6 @@ def _make_adapter(target: Any, callsite_depth: int, orm_context: bool) -> tuple[
         from dbopt.adapters.psycopg import PsycopgAdapter
 
         return target, PsycopgAdapter.for_target(target, callsite_depth)
-    from dbopt.adapters.dbapi import ConnectionProxy
-
     if isinstance(target, ConnectionProxy):
         return target, target._dbopt_adapter
     raise InstrumentationError(
@@ -154,3 +161,48 @@ def instrument(
         for sink in sinks:
             adapter.pipeline.add(sink)
         return Instrumentation(target, adapter, tuple(sinks))
+
+
+def wrap_dbapi(
+    connection: Any, *sinks: Sink, dialect: str | None = None, callsite_depth: int = 5
+) -> ConnectionProxy:
+    """Wrap any DB-API 2 connection so its statements emit events to ``sinks``.
+
+    Use the returned proxy in place of the connection. ``dialect`` defaults
+    to one guessed from the driver module (sqlite3 → ``"sqlite"``, PyMySQL →
+    ``"mysql"``, psycopg2 → ``"postgresql"``). ``proxy.detach()`` removes the
+    sinks; more can be attached with ``dbopt.instrument(proxy, sink)``.
+    Raises :class:`~dbopt.errors.InstrumentationError` when ``connection`` is
+    already a proxy (attach more sinks with ``dbopt.instrument(proxy, sink)``).
+    """
+    if isinstance(connection, ConnectionProxy):
+        raise InstrumentationError(
+            "this connection is already wrapped: attach more sinks with "
+            "dbopt.instrument(proxy, *sinks)"
+        )
+
+    adapter = DbapiAdapter(
+        Pipeline(
+            DbapiAdapter.name, dialect or dialect_of(connection), callsite_depth=callsite_depth
+        )
+    )
+    proxy = ConnectionProxy(connection, adapter)
+    object.__setattr__(proxy, "dbopt_handle", instrument(proxy, *sinks))
+    return proxy
+
+
+@contextmanager
+def capture_queries(*targets: Any) -> Iterator[CapturedQueries]:
+    """Collect the events of every instrumented target run in this context.
+
+    With targets (an engine, a psycopg connection, ...), they are
+    instrumented for the duration of the block and detached after. Events
+    from other threads or tasks that did not inherit this context are not
+    collected.
+    """
+    captured = CapturedQueries()
+    with ExitStack() as stack:
+        for target in targets:
+            stack.enter_context(instrument(target))
+        with collect(captured.append):
+            yield captured

@@ -18,8 +18,11 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
-from dbopt.core.capture import capture_queries
-from dbopt.errors import ConfigurationError, MissingDependencyError
+from dbopt.errors import (
+    ConfigurationError,
+    MissingDependencyError,
+)
+from dbopt.instrument import capture_queries
 
 __all__ = [
     "capture_queries",

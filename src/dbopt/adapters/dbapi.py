@@ -1,8 +1,9 @@
 """Any DB-API 2 connection (sqlite3, PyMySQL, psycopg2, ...) through a proxy.
 
-DB-API connections cannot be instrumented in place, so :func:`wrap_dbapi`
-returns a proxy connection whose cursors time every ``execute`` and
-``executemany``. Everything else passes through to the real objects.
+DB-API connections cannot be instrumented in place, so
+:func:`dbopt.wrap_dbapi` (in :mod:`dbopt.instrument`) returns a proxy
+connection whose cursors time every ``execute`` and ``executemany``.
+Everything else passes through to the real objects.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from dbopt.core.callsite import capture_stack
 from dbopt.core.pipeline import Pipeline
-from dbopt.errors import InstrumentationError, ReportedError
+from dbopt.errors import ReportedError
 
 if TYPE_CHECKING:
     from dbopt.instrument import Instrumentation
-    from dbopt.typing import Sink
 
-__all__ = ["ConnectionProxy", "CursorProxy", "DbapiAdapter", "wrap_dbapi"]
+__all__ = ["ConnectionProxy", "CursorProxy", "DbapiAdapter", "dialect_of"]
 
 _DIALECTS = {
     "sqlite3": "sqlite",
@@ -38,7 +38,8 @@ _DIALECTS = {
 }
 
 
-def _dialect_of(conn: Any) -> str:
+def dialect_of(conn: Any) -> str:
+    """The dialect name of a DB-API connection, guessed from its driver's module."""
     top = (type(conn).__module__ or "").split(".")[0]
     return _DIALECTS.get(top, top or "unknown")
 
@@ -185,7 +186,7 @@ class CursorProxy:
 
 
 class ConnectionProxy:
-    """A DB-API connection whose cursors emit events; see :func:`wrap_dbapi`."""
+    """A DB-API connection whose cursors emit events; see :func:`dbopt.wrap_dbapi`."""
 
     def __init__(self, connection: Any, adapter: DbapiAdapter) -> None:
         object.__setattr__(self, "_dbopt_connection", connection)
@@ -214,7 +215,7 @@ class ConnectionProxy:
         return cursor
 
     def detach(self) -> None:
-        """Detach the sinks given to :func:`wrap_dbapi`."""
+        """Detach the sinks given to :func:`dbopt.wrap_dbapi`."""
         handle: Instrumentation | None = self.dbopt_handle
         if handle is not None:
             handle.close()
@@ -234,33 +235,3 @@ class ConnectionProxy:
 
     def __repr__(self) -> str:
         return f"<dbopt ConnectionProxy of {self._dbopt_connection!r}>"
-
-
-def wrap_dbapi(
-    connection: Any, *sinks: Sink, dialect: str | None = None, callsite_depth: int = 5
-) -> ConnectionProxy:
-    """Wrap any DB-API 2 connection so its statements emit events to ``sinks``.
-
-    Use the returned proxy in place of the connection. ``dialect`` defaults
-    to one guessed from the driver module (sqlite3 → ``"sqlite"``, PyMySQL →
-    ``"mysql"``, psycopg2 → ``"postgresql"``). ``proxy.detach()`` removes the
-    sinks; more can be attached with ``dbopt.instrument(proxy, sink)``.
-    Raises :class:`~dbopt.errors.InstrumentationError` when ``connection`` is
-    already a proxy (attach more sinks with ``dbopt.instrument(proxy, sink)``).
-    """
-    from dbopt.instrument import instrument
-
-    if isinstance(connection, ConnectionProxy):
-        raise InstrumentationError(
-            "this connection is already wrapped: attach more sinks with "
-            "dbopt.instrument(proxy, *sinks)"
-        )
-
-    adapter = DbapiAdapter(
-        Pipeline(
-            DbapiAdapter.name, dialect or _dialect_of(connection), callsite_depth=callsite_depth
-        )
-    )
-    proxy = ConnectionProxy(connection, adapter)
-    object.__setattr__(proxy, "dbopt_handle", instrument(proxy, *sinks))
-    return proxy

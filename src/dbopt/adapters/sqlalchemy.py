@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from dbopt.core.callsite import capture_stack
-from dbopt.core.events import OrmContext
-from dbopt.core.pipeline import Pipeline, _collectors
+from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
+from dbopt.core.pipeline import Pipeline, collecting
 
 __all__ = ["SQLAlchemyAdapter"]
 
@@ -68,7 +68,7 @@ def _query_context(mapper: Any) -> OrmContext:
 
 def _on_orm_execute(state: ORMExecuteState) -> None:
     try:
-        batch = state.execution_options.get("dbopt_eager_batch")
+        batch = state.execution_options.get(EAGER_BATCH_OPTION)
         if batch:
             # a batch of dbopt.eager.auto: one statement for many parents
             ctx = _contexts.get(batch) or _contexts.setdefault(
@@ -194,7 +194,7 @@ class SQLAlchemyAdapter:
     ) -> None:
         end = perf_counter()
         pipeline = self.pipeline
-        if not pipeline.sinks and not _collectors.get():
+        if not pipeline.sinks and not collecting():
             return
         started = getattr(context, _KEY, None) if context is not None else None
         if started is None:

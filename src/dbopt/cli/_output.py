@@ -6,14 +6,11 @@ output and CI logs stay clean.
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
-import time
 from collections.abc import Iterable, Sequence
-from types import TracebackType
 from typing import TextIO
 
+from dbopt._console import Progress, Style
 from dbopt.findings import Finding, Severity
 
 __all__ = [
@@ -24,48 +21,6 @@ __all__ = [
     "markdown_table",
     "write_output",
 ]
-
-_COLOURS = {
-    "error": "31",
-    "critical": "31",
-    "warning": "33",
-    "warn": "33",
-    "info": "36",
-    "ok": "32",
-    "bold": "1",
-    "dim": "2",
-}
-
-
-class Style:
-    """ANSI colour for a stream, on only when it is a terminal and ``NO_COLOR`` is unset."""
-
-    def __init__(self, stream: TextIO, enabled: bool | None = None) -> None:
-        if enabled is None:
-            enabled = (
-                _isatty(stream)
-                and "NO_COLOR" not in os.environ
-                and os.environ.get("TERM") != "dumb"
-            )
-        self.enabled = enabled
-
-    def __call__(self, text: str, kind: str) -> str:
-        code = _COLOURS.get(kind)
-        if not self.enabled or code is None:
-            return text
-        return f"\x1b[{code}m{text}\x1b[0m"
-
-    def severity(self, text: str) -> str:
-        """``text`` coloured by the severity word it starts with."""
-        word = text.split(" ", 1)[0].strip().lower()
-        return self(text, word) if word in _COLOURS else text
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _md_cell(value: object) -> str:
@@ -108,82 +63,3 @@ def write_output(text: str, path: str | None, stdout: TextIO | None = None) -> N
             fh.write(body)
         return
     (stdout or sys.stdout).write(body)
-
-
-class Progress:
-    """A progress line on stderr (only on a terminal): a bar with a total, else a spinner.
-
-    Use as a context manager; ``update(done)`` moves the bar, ``label``
-    changes the text. Thread-safe; costs nothing when stderr is not a tty.
-    """
-
-    _FRAMES = "|/-\\"
-
-    def __init__(
-        self,
-        label: str,
-        total: int | None = None,
-        *,
-        stream: TextIO | None = None,
-        enabled: bool | None = None,
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = _isatty(self.stream) if enabled is None else enabled
-        self.label = label
-        self.total = total
-        self.done = 0
-        self._started = time.monotonic()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Progress:
-        self._started = time.monotonic()
-        if self.enabled:
-            self._thread = threading.Thread(target=self._spin, name="dbopt-progress", daemon=True)
-            self._thread.start()
-        return self
-
-    def update(self, done: int, label: str | None = None) -> None:
-        """Set the amount done (and optionally the label), redraw."""
-        with self._lock:
-            self.done = done
-            if label is not None:
-                self.label = label
-        self._draw()
-
-    def _spin(self) -> None:
-        while not self._stop.wait(0.2):
-            self._draw()
-
-    def _line(self) -> str:
-        elapsed = time.monotonic() - self._started
-        if self.total:
-            share = min(1.0, self.done / self.total)
-            filled = int(share * 30)
-            bar = "#" * filled + "-" * (30 - filled)
-            return f"{self.label} [{bar}] {share:4.0%} {self.done:,}/{self.total:,} {elapsed:5.1f}s"
-        frame = self._FRAMES[int(elapsed * 5) % len(self._FRAMES)]
-        return f"{frame} {self.label} {elapsed:5.1f}s"
-
-    def _draw(self) -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            line = self._line()
-            self.stream.write("\r\x1b[2K" + line)
-            self.stream.flush()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.enabled:
-            with self._lock:
-                self.stream.write("\r\x1b[2K")
-                self.stream.flush()

@@ -10,14 +10,17 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbopt.cli._db import connect_check
 from dbopt.cli._errors import CliError, ExitCode
 from dbopt.cli._output import Progress, exit_for_findings, markdown_findings, write_output
 from dbopt.findings import Finding
+
+if TYPE_CHECKING:
+    from dbopt.report.sarif import RuleDoc
 
 __all__ = ["register", "render_findings"]
 
@@ -88,9 +91,10 @@ def render_findings(
     why: bool = False,
     errors: dict[str, str] | None = None,
     suppressed: int = 0,
+    rules: Mapping[str, RuleDoc] | None = None,
     **extra: Any,
 ) -> str:
-    """``findings`` in ``fmt`` (text, json, sarif or markdown)."""
+    """``findings`` in ``fmt`` (text, json, sarif or markdown); ``rules`` describe them in SARIF."""
     from dbopt.report.findings import render_json, render_text
 
     if fmt == "json":
@@ -98,7 +102,7 @@ def render_findings(
     if fmt == "sarif":
         from dbopt.report.sarif import render_sarif
 
-        return render_sarif(findings)
+        return render_sarif(findings, rules=rules)
     if fmt == "markdown":
         text = markdown_findings(findings, title)
         for key, reason in sorted((errors or {}).items()):
@@ -114,7 +118,7 @@ def _finish(args: argparse.Namespace, text: str, findings: list[Finding]) -> int
 
 def run_lint(args: argparse.Namespace) -> int:
     """``dbopt lint``."""
-    from dbopt.lint import lint
+    from dbopt.lint import RULES, lint
 
     server = connect_check(args.dsn)
     with Progress("linting the schema"):
@@ -127,13 +131,14 @@ def run_lint(args: argparse.Namespace) -> int:
         errors=report.errors,
         suppressed=len(report.suppressed),
         tables=report.tables,
+        rules=RULES,
     )
     return _finish(args, text, report.findings)
 
 
 def run_health(args: argparse.Namespace) -> int:
     """``dbopt health``."""
-    from dbopt.health import health
+    from dbopt.health import RULES, health
 
     server = connect_check(args.dsn)
     with Progress("checking health"):
@@ -144,13 +149,13 @@ def run_health(args: argparse.Namespace) -> int:
     elif args.format == "text":
         text = report.to_text()
     else:
-        text = render_findings(findings, args.format, f"Health of {server.database}")
+        text = render_findings(findings, args.format, f"Health of {server.database}", rules=RULES)
     return _finish(args, text, findings)
 
 
 def run_migrations(args: argparse.Namespace) -> int:
     """``dbopt check-migrations``: no database needed."""
-    from dbopt.migrations import check
+    from dbopt.migrations import RULES, check
 
     for path in args.paths:
         if not Path(path).exists():
@@ -162,6 +167,7 @@ def run_migrations(args: argparse.Namespace) -> int:
         "Migration safety",
         errors=report.errors,
         suppressed=len(report.suppressed),
+        rules=RULES,
     )
     code = _finish(args, text, report.findings)
     if report.errors and code == ExitCode.OK:
@@ -188,13 +194,17 @@ def import_object(spec: str, path: str) -> Any:
 
 def run_diff(args: argparse.Namespace) -> int:
     """``dbopt diff``: drift between models and the database."""
-    from dbopt.schema import diff
+    from dbopt.schema import RULES, diff
 
     models = import_object(args.models, args.path)
     server = connect_check(args.dsn)
     report = diff(models, server.url)
     text = render_findings(
-        report.findings, args.format, "Schema drift", suppressed=len(report.suppressed)
+        report.findings,
+        args.format,
+        "Schema drift",
+        suppressed=len(report.suppressed),
+        rules=RULES,
     )
     return _finish(args, text, report.findings)
 

@@ -1,5 +1,5 @@
 """The event pipeline: events, fingerprints, call sites, scopes and the core sinks.
 
-Depends on the standard library (and sqlparse/pglast) only; never on adapters,
+Depends on the standard library and dbopt's base modules only; never on adapters,
 ``dbopt.postgres`` or web frameworks.
 """

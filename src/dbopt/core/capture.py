@@ -1,15 +1,17 @@
-"""``capture_queries()``: the events run inside a block, for tests and scripts."""
+"""What ``capture_queries()`` returns: the events run inside a block, for tests and scripts.
+
+:func:`dbopt.capture_queries` itself lives in :mod:`dbopt.instrument`, because it
+instruments the targets it is given; it collects through
+:func:`dbopt.core.pipeline.collect`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dbopt.core.events import QueryEvent
-from dbopt.core.pipeline import _collectors
 
-__all__ = ["CapturedQueries", "capture_queries"]
+__all__ = ["CapturedQueries"]
 
 
 class CapturedQueries(list[QueryEvent]):
@@ -32,25 +34,3 @@ class CapturedQueries(list[QueryEvent]):
         if value is None:
             return len(self)
         return super().count(value)
-
-
-@contextmanager
-def capture_queries(*targets: Any) -> Iterator[CapturedQueries]:
-    """Collect the events of every instrumented target run in this context.
-
-    With targets (an engine, a psycopg connection, ...), they are
-    instrumented for the duration of the block and detached after. Events
-    from other threads or tasks that did not inherit this context are not
-    collected.
-    """
-    from dbopt.instrument import instrument
-
-    captured = CapturedQueries()
-    with ExitStack() as stack:
-        for target in targets:
-            stack.enter_context(instrument(target))
-        token = _collectors.set((*_collectors.get(), captured.append))
-        try:
-            yield captured
-        finally:
-            _collectors.reset(token)

@@ -11,7 +11,12 @@ if TYPE_CHECKING:
     from dbopt.core.scope import Scope
     from dbopt.typing import Parameters
 
-__all__ = ["CallSite", "OrmContext", "QueryEvent"]
+__all__ = ["EAGER_BATCH_OPTION", "CallSite", "OrmContext", "QueryEvent"]
+
+#: Execution option marking :func:`dbopt.eager.auto`'s own batch statements; its
+#: value is the relationship (``"User.posts"``). The eager package sets it, the
+#: SQLAlchemy adapter reads it to report the statement as an ``eager_load``.
+EAGER_BATCH_OPTION = "dbopt_eager_batch"
 
 
 class CallSite(NamedTuple):

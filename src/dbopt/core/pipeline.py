@@ -9,91 +9,45 @@ from ``scope_end``.
 from __future__ import annotations
 
 import contextvars
-import logging
 import threading
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info
-from dbopt.core.scope import Scope, _current
+from dbopt.core.scope import _current
+from dbopt.core.sinks import end_scope, register, report_sink_error, unregister
 from dbopt.errors import ReportedError
 
 if TYPE_CHECKING:
     from dbopt.typing import Parameters, Sink
 
-__all__ = ["Pipeline", "end_scope"]
-
-log = logging.getLogger("dbopt")
+__all__ = ["Pipeline", "collect", "collecting", "end_scope", "report_sink_error"]
 
 #: Collectors opened by ``capture_queries()`` in this context.
 _collectors: contextvars.ContextVar[tuple[Callable[[QueryEvent], None], ...]] = (
     contextvars.ContextVar("dbopt_collectors", default=())
 )
 
-_ERROR_INTERVAL = 60.0
-_last_error: dict[int, float] = {}
-_registry_lock = threading.Lock()
-#: Every sink attached to any target, with a count, for scope-end notification.
-_attached: dict[int, list[Any]] = {}
+
+def collecting() -> bool:
+    """Whether a ``capture_queries()`` block is open in this context."""
+    return bool(_collectors.get())
 
 
-def report_sink_error(sink: object, exc: BaseException, where: str) -> None:
-    """Log a sink's failure, at most once per interval per sink."""
-    now = time.monotonic()
-    key = id(sink)
-    last = _last_error.get(key)
-    if last is not None and now - last < _ERROR_INTERVAL:
-        return
-    _last_error[key] = now
-    log.error(
-        "dbopt sink %r failed in %s; the statement was not affected "
-        "(further errors from this sink are muted for %d s)",
-        sink,
-        where,
-        int(_ERROR_INTERVAL),
-        exc_info=exc,
-    )
+@contextmanager
+def collect(callback: Callable[[QueryEvent], None]) -> Iterator[None]:
+    """Hand every event recorded in this context to ``callback`` while the block runs.
 
-
-def _register(sink: Sink) -> None:
-    with _registry_lock:
-        entry = _attached.setdefault(id(sink), [sink, 0])
-        entry[1] += 1
-
-
-def _unregister(sink: Sink) -> None:
-    with _registry_lock:
-        entry = _attached.get(id(sink))
-        if entry is not None:
-            entry[1] -= 1
-            if entry[1] <= 0:
-                del _attached[id(sink)]
-
-
-def end_scope(ended: Scope, *, failed: bool = False) -> None:
-    """Tell every attached sink with ``scope_end`` that ``ended`` is over.
-
-    Raises the first :class:`ReportedError` a sink raised, after all sinks
-    have been told, unless the scope is already failing with another error.
+    What ``capture_queries()`` stands on: the events of every instrumented
+    target, sinks or not, go to ``callback`` too.
     """
-    with _registry_lock:
-        sinks = [entry[0] for entry in _attached.values()]
-    reported: ReportedError | None = None
-    for sink in sinks:
-        hook = getattr(sink, "scope_end", None)
-        if hook is None:
-            continue
-        try:
-            hook(ended)
-        except ReportedError as exc:
-            if reported is None:
-                reported = exc
-        except Exception as exc:  # noqa: BLE001 - a sink must never break the app
-            report_sink_error(sink, exc, "scope_end")
-    if reported is not None and not failed:
-        raise reported
+    token = _collectors.set((*_collectors.get(), callback))
+    try:
+        yield
+    finally:
+        _collectors.reset(token)
 
 
 class Pipeline:
@@ -121,7 +75,7 @@ class Pipeline:
             self._counts[id(sink)] = count + 1
             if count == 0:
                 self.sinks = (*self.sinks, sink)
-        _register(sink)
+        register(sink)
 
     def remove(self, sink: Sink) -> None:
         """Detach one attachment of ``sink``."""
@@ -134,7 +88,7 @@ class Pipeline:
                 self.sinks = tuple(s for s in self.sinks if s is not sink)
             else:
                 self._counts[id(sink)] = count - 1
-        _unregister(sink)
+        unregister(sink)
 
     def clear(self) -> None:
         """Detach every sink."""
@@ -143,7 +97,7 @@ class Pipeline:
             counts, self._counts = self._counts, {}
         for sink in sinks:
             for _ in range(counts.get(id(sink), 1)):
-                _unregister(sink)
+                unregister(sink)
 
     @property
     def active(self) -> bool:

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from typing_extensions import ParamSpec, Self
 
+from dbopt.core.sinks import end_scope
+
 __all__ = ["Scope", "current_scope", "scope"]
 
 P = ParamSpec("P")
@@ -87,8 +89,6 @@ class scope:  # noqa: N801 - used like a function, as contextlib's helpers are
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from dbopt.core.pipeline import end_scope
-
         if self._token is None or self._scope is None:
             raise RuntimeError("dbopt.scope exited without being entered")
         _current.reset(self._token)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import dbopt
-from dbopt.cli._output import Progress
+from dbopt._console import Progress
 from dbopt.demo.console import Console
 from dbopt.demo.workload import Request
 from dbopt.report.html_plan import plan_text

@@ -6,8 +6,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from dbopt.cli._output import Style
-from dbopt.report.text import table
+from dbopt._console import Style, table
 
 __all__ = ["Console"]
 

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import dbopt
-from dbopt.cli._output import Progress
+from dbopt._console import Progress
 from dbopt.demo.analysis import Workload
 from dbopt.demo.console import Console
 from dbopt.demo.workload import Request

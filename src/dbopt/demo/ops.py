@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import dbopt
 from dbopt import pool
-from dbopt.cli._output import Progress
+from dbopt._console import Progress
 from dbopt.demo.console import Console
 from dbopt.demo.setup import operations_spec
 from dbopt.demo.workload import Request

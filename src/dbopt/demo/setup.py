@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from dbopt.cli._output import Progress
+from dbopt._console import Progress
 from dbopt.demo.console import Console
 from dbopt.demo.data import Sizes, generate, reset_statistics
 from dbopt.demo.schema import CONSTRAINTS_SQL, DETAIL_SQL, INTERACTIONS_COLUMNS, SCHEMA_SQL

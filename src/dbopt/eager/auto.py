@@ -47,6 +47,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.visitors import iterate
 
+from dbopt.core.events import EAGER_BATCH_OPTION
 from dbopt.eager import _cohorts
 from dbopt.eager._orm import FlushTracker, event_target, lazy_relationship, relationship_name
 from dbopt.errors import ConfigurationError
@@ -56,9 +57,9 @@ __all__ = ["AutoEager", "auto"]
 
 log = logging.getLogger("dbopt.eager")
 
-#: Execution option marking dbopt's own batch statements; its value is the
-#: relationship (``"User.posts"``), so adapters can tell them from queries.
-BATCH_OPTION = "dbopt_eager_batch"
+#: Execution option marking dbopt's own batch statements (one constant, shared
+#: with the SQLAlchemy adapter through :mod:`dbopt.core.events`).
+BATCH_OPTION = EAGER_BATCH_OPTION
 
 _BATCHABLE: weakref.WeakKeyDictionary[RelationshipProperty[Any], bool] = weakref.WeakKeyDictionary()
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, overload
 
+from dbopt._console import table
 from dbopt.core.params import jsonable
 from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, FindingsReport
-from dbopt.report.text import table
 from dbopt.suppress import Suppressions, SuppressionsLike
 
 __all__ = ["CheckResult", "HealthReport", "HealthStatus", "HealthThresholds"]

@@ -16,13 +16,14 @@ from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 
-from dbopt.core.capture import CapturedQueries, capture_queries
+from dbopt.core.capture import CapturedQueries
 from dbopt.core.events import CallSite, QueryEvent
 from dbopt.core.nplusone import NPlusOneDetector
 from dbopt.core.nplusone_allow import NPlusOneAllow
 from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding
 from dbopt.core.scope import Scope, scope
 from dbopt.errors import ConfigurationError, ReportedError
+from dbopt.instrument import capture_queries
 
 __all__ = ["NPlusOneAssertionError", "NPlusOneGuard", "QueryBudget", "QueryBudgetError"]
 

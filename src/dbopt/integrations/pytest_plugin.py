@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from dbopt.core.capture import CapturedQueries, capture_queries
+from dbopt.core.capture import CapturedQueries
 from dbopt.core.nplusone_allow import NPlusOneAllow
-from dbopt.instrument import instrument
+from dbopt.instrument import capture_queries, instrument
 from dbopt.integrations._guards import (
     NPlusOneAssertionError,
     NPlusOneGuard,

@@ -1,139 +1,41 @@
-"""Findings as SARIF 2.1.0, so CI systems (GitHub code scanning, GitLab) annotate them.
+"""SARIF 2.1.0 output with every dbopt tool's rule descriptions.
 
-A finding whose metadata has ``path`` (and ``line``/``column``), such as a
-migration check's, gets a physical location in that file; a database
-finding gets a logical location (its object) and, when ``artifact`` is
-given, a physical one at line 1 of that file (code scanning only shows
-results that point into the repository). Rule descriptions come from the
-rule registries of the linter, the migration checker, the health report and
-drift, and for any other code from the findings themselves.
+The rendering lives in :mod:`dbopt._sarif` (the base layer, so any
+:class:`~dbopt.FindingsReport` can render itself); this module adds
+:func:`known_rules`, the registry of the lint, health, migration and drift
+rules, and makes it the default.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from importlib import metadata as importlib_metadata
-from typing import Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
-from dbopt.findings import Finding, Severity
+from dbopt import _sarif
+from dbopt._sarif import RuleDoc
+from dbopt.findings import Finding
 
 __all__ = ["RuleDoc", "known_rules", "render_sarif", "to_sarif"]
 
-SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
-_KINDS = {"table", "column", "index", "constraint", "sequence", "statement"}
-
-
-class RuleDoc(Protocol):
-    """What SARIF needs to describe a rule (lint and migration rules have it)."""
-
-    @property
-    def code(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def why(self) -> str: ...
-    @property
-    def severity(self) -> Severity: ...
+SCHEMA = _sarif.SCHEMA
 
 
 def known_rules() -> dict[str, RuleDoc]:
-    """Every rule dbopt's checkers register, by code."""
-    out: dict[str, RuleDoc] = {}
-    registries = (
-        ("dbopt.lint.base", "RULES"),
-        ("dbopt.migrations.rules", "RULES"),
-        ("dbopt.health.checks", "RULES"),
-        ("dbopt.schema.drift", "RULES"),
-    )
-    import importlib
+    """Every rule of dbopt's checkers (lint, migrations, health, drift), by code.
 
-    for module, attr in registries:
-        try:
-            registry = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        if module == "dbopt.lint.base":
-            importlib.import_module("dbopt.lint.rules")
+    The default of :func:`to_sarif` when the caller does not hand over its
+    tool's rules. Imported here, below the report layer, on first call.
+    """
+    from dbopt.health.checks import RULES as HEALTH_RULES
+    from dbopt.lint import RULES as LINT_RULES
+    from dbopt.migrations.rules import RULES as MIGRATION_RULES
+    from dbopt.schema.drift import RULES as DRIFT_RULES
+
+    out: dict[str, RuleDoc] = {}
+    for registry in (LINT_RULES, MIGRATION_RULES, HEALTH_RULES, DRIFT_RULES):
         out.update(registry)
     return out
-
-
-def _version() -> str:
-    try:
-        return importlib_metadata.version("dbopt")
-    except importlib_metadata.PackageNotFoundError:
-        return "0"
-
-
-def _rule_entry(code: str, doc: RuleDoc | None, sample: Finding) -> dict[str, Any]:
-    name = doc.name if doc else str(sample.metadata.get("rule", code))
-    summary = doc.summary if doc else sample.message
-    why = doc.why if doc else sample.why
-    level = _LEVEL[doc.severity if doc else sample.severity]
-    return {
-        "id": code,
-        "name": name,
-        "shortDescription": {"text": summary},
-        "fullDescription": {"text": why or summary},
-        "help": {"text": why or summary},
-        "defaultConfiguration": {"level": level},
-        "properties": {"tags": ["database"]},
-    }
-
-
-def _fingerprint(f: Finding) -> str:
-    return hashlib.sha256(f"{f.code}\x00{f.object}".encode()).hexdigest()[:32]
-
-
-def _uri(path: str) -> str:
-    """A relative URI reference: forward slashes, percent-encoded."""
-    return quote(path.replace("\\", "/"), safe="/:@")
-
-
-def _result(f: Finding, index: int, artifact: str | None) -> dict[str, Any]:
-    meta = f.metadata
-    locations: list[dict[str, Any]] = []
-    path = meta.get("path") or artifact
-    if path:
-        region: dict[str, Any] = {"startLine": int(meta.get("line") or 1)}
-        if meta.get("path") and meta.get("column"):
-            region["startColumn"] = int(meta["column"])
-        if meta.get("path") and meta.get("end_line"):
-            region["endLine"] = int(meta["end_line"])
-        locations.append(
-            {"physicalLocation": {"artifactLocation": {"uri": _uri(str(path))}, "region": region}}
-        )
-    kind = str(meta.get("kind", "")) if meta.get("kind") in _KINDS else None
-    logical: dict[str, Any] = {"fullyQualifiedName": f.object}
-    if kind:
-        logical["kind"] = kind
-    if locations:
-        locations[0]["logicalLocations"] = [logical]
-    else:
-        locations.append({"logicalLocations": [logical]})
-    text = f.message if f.message.endswith(".") else f.message + "."
-    if f.fix:
-        text += f" Fix: {f.fix}"
-    return {
-        "ruleId": f.code,
-        "ruleIndex": index,
-        "level": _LEVEL[f.severity],
-        "message": {"text": text},
-        "locations": locations,
-        "partialFingerprints": {"dbopt/v1": _fingerprint(f)},
-        "properties": {
-            "object": f.object,
-            "why": f.why,
-            "fix": f.fix,
-            "metadata": f.to_dict()["metadata"],
-        },
-    }
 
 
 def to_sarif(
@@ -148,33 +50,8 @@ def to_sarif(
     ``rules`` overrides the rule descriptions (default: :func:`known_rules`);
     ``artifact`` is a repository path to attach database findings to.
     """
-    items = list(findings)
-    docs = known_rules() if rules is None else dict(rules)
-    order: list[str] = []
-    samples: dict[str, Finding] = {}
-    for f in items:
-        if f.code not in samples:
-            samples[f.code] = f
-            order.append(f.code)
-    order.sort()
-    index = {code: i for i, code in enumerate(order)}
-    return {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": tool,
-                        "version": _version(),
-                        "rules": [_rule_entry(c, docs.get(c), samples[c]) for c in order],
-                    }
-                },
-                "columnKind": "unicodeCodePoints",
-                "results": [_result(f, index[f.code], artifact) for f in items],
-            }
-        ],
-    }
+    docs = known_rules() if rules is None else rules
+    return _sarif.to_sarif(findings, rules=docs, artifact=artifact, tool=tool)
 
 
 def render_sarif(findings: Iterable[Finding], *, indent: int | None = 2, **options: Any) -> str:
