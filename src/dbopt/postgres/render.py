@@ -52,6 +52,7 @@ __all__ = [
     "idents",
     "index_name",
     "is_plain",
+    "label",
     "literal",
     "py_comment",
     "py_docstring",
@@ -143,6 +144,24 @@ def escape(text: str) -> str:
         else:
             out.append(_escape_char(ch))
     return "".join(out)
+
+
+def label(*parts: str | None) -> str:
+    """A one-line, human-readable name for display that keeps distinct names distinct.
+
+    Each part is shown as is (escaped by :func:`escape`) unless it contains a
+    dot or starts with a double quote; then it is shown double-quoted as in
+    SQL, so ``("a.b", "c")`` and ``("a", "b.c")`` never look the same.
+    """
+    shown = []
+    for part in parts:
+        if not part:
+            continue
+        if "." in part or part.startswith('"'):
+            shown.append(escape(ident(part, force=True)))
+        else:
+            shown.append(escape(part))
+    return ".".join(shown)
 
 
 def comment(text: str) -> str:
