@@ -43,8 +43,15 @@ from dbopt.advisor import IndexAdvisor, WorkloadStatement
 from dbopt.advisor.analyze import Analyzer
 from dbopt.advisor.catalog import Catalog, load_catalog
 from dbopt.advisor.evaluate import ExplainError, HypoEvaluator, Target, explain
-from dbopt.advisor.model import IndexSpec, KeyElem, quote_ident
+from dbopt.advisor.model import IndexSpec, KeyElem
+from dbopt.postgres.render import ident
 from dbopt.testing import libpq_url
+
+
+def quote_ident(name: str) -> str:
+    """Always-quoted identifier (as the advisor prints them)."""
+    return ident(name, force=True)
+
 
 # Supabase index_advisor: int8, bool, date, timestamptz, timestamp, float8, int4, int2,
 # float4, time, uuid, numeric, text, char, bpchar, varchar.

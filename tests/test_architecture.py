@@ -75,14 +75,7 @@ CONNECT_HOME = "dbopt/postgres/connect.py"
 
 #: Files that still quote identifiers by hand; the same change moves them onto
 #: dbopt.postgres.render. The integrator empties this.
-QUOTE_OFFENDERS = frozenset(
-    {
-        "dbopt/advisor/model.py",
-        "dbopt/advisor/workload.py",
-        "dbopt/partitions/sqlalchemy.py",
-        "dbopt/pool/config.py",
-    }
-)
+QUOTE_OFFENDERS: frozenset[str] = frozenset()
 QUOTE_HOME = "dbopt/postgres/render.py"
 
 

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dbopt.advisor.catalog import Catalog, Column, Relation
-from dbopt.advisor.model import Access, IndexSpec, KeyElem, PartialPred, quote_ident
+from dbopt.advisor.model import Access, IndexSpec, KeyElem, PartialPred
+from dbopt.postgres.render import ident
 
 __all__ = ["CandidateOptions", "candidates_for", "selectivity"]
 
@@ -172,7 +173,7 @@ def _gin(access: Access, rel: Relation, catalog: Catalog) -> list[IndexSpec]:
             break
         opclass = "gin_trgm_ops"
         if trgm_schema not in catalog.search_path:
-            opclass = f"{quote_ident(trgm_schema)}.gin_trgm_ops"
+            opclass = f"{ident(trgm_schema, force=True)}.gin_trgm_ops"
         specs.append(IndexSpec(rel.oid, "gin", (KeyElem.column(col, opclass),)))
     seen: set[tuple[object, ...]] = set()
     unique: list[IndexSpec] = []

@@ -9,30 +9,31 @@ sub-partitioned children recurse. Every identifier is quoted.
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from dbopt.advisor.catalog import Catalog, Relation
-from dbopt.advisor.model import IndexSpec, quote_ident
+from dbopt.advisor.model import IndexSpec
+from dbopt.postgres import render
 
 __all__ = ["create_statements", "drop_statements", "index_name", "qualified"]
 
-_MAX_NAME = 63
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
-
 
 def qualified(schema: str, name: str) -> str:
-    """``"schema"."name"``."""
-    return f"{quote_ident(schema)}.{quote_ident(name)}"
+    """``"schema"."name"`` (always quoted)."""
+    return render.qualified(schema, name, force=True)
+
+
+def _quote(name: str) -> str:
+    return render.ident(name, force=True)
 
 
 def index_name(spec: IndexSpec, rel: Relation, taken: set[str] | None = None) -> str:
     """A deterministic index name: ``<table>_<columns>_idx`` (at most 63 bytes).
 
-    Unsafe characters become ``_``; long names are cut and end in a short hash
-    of the definition; a name in ``taken`` gets the hash too.
+    Built by :func:`dbopt.postgres.render.index_name`: unsafe characters
+    become ``_``; a name that was changed that way, is too long, or is in
+    ``taken`` ends in a short hash of the table, columns and definition, so
+    it stays unique after truncation.
     """
-    parts = [rel.name]
+    parts: list[str] = []
     for key in spec.keys:
         parts.append(key.columns[0] if key.is_column else "expr_" + "_".join(key.columns))
     if spec.include:
@@ -40,13 +41,9 @@ def index_name(spec: IndexSpec, rel: Relation, taken: set[str] | None = None) ->
     if spec.predicate:
         parts.append("part")
     suffix = "idx" if spec.method == "btree" else f"{spec.method}_idx"
-    base = _UNSAFE.sub("_", "_".join(parts)).strip("_") or "index"
-    name = f"{base}_{suffix}"
-    digest = hashlib.sha1(repr(spec.identity[1:]).encode(), usedforsecurity=False).hexdigest()[:8]
-    if len(name.encode()) > _MAX_NAME or (taken is not None and name in taken):
-        room = _MAX_NAME - len(suffix) - len(digest) - 2
-        name = f"{base.encode()[:room].decode(errors='ignore').rstrip('_')}_{digest}_{suffix}"
-    return name
+    return render.index_name(
+        rel.name, parts, suffix, key=repr(spec.identity[1:]), taken=taken or ()
+    )
 
 
 def create_statements(
@@ -56,7 +53,7 @@ def create_statements(
     conc = "CONCURRENTLY " if concurrently else ""
     if rel.kind != "p":
         return [
-            f"CREATE INDEX {conc}IF NOT EXISTS {quote_ident(name)} "
+            f"CREATE INDEX {conc}IF NOT EXISTS {_quote(name)} "
             f"ON {qualified(rel.schema, rel.name)} {spec.body()}"
         ]
     taken: set[str] = set()
@@ -68,7 +65,7 @@ def _partitioned(
 ) -> list[str]:
     taken.add(name)
     out = [
-        f"CREATE INDEX IF NOT EXISTS {quote_ident(name)} "
+        f"CREATE INDEX IF NOT EXISTS {_quote(name)} "
         f"ON ONLY {qualified(rel.schema, rel.name)} {spec.body()}"
     ]
     children = sorted(
@@ -84,7 +81,7 @@ def _partitioned(
             out.extend(_partitioned(spec, child, child_name, catalog, conc, taken))
         else:
             out.append(
-                f"CREATE INDEX {conc}IF NOT EXISTS {quote_ident(child_name)} "
+                f"CREATE INDEX {conc}IF NOT EXISTS {_quote(child_name)} "
                 f"ON {qualified(child.schema, child.name)} {spec.body()}"
             )
         out.append(

@@ -20,8 +20,9 @@ import psycopg
 
 from dbopt.advisor.analyze import StatementShape
 from dbopt.advisor.catalog import Catalog, Relation
-from dbopt.advisor.model import IndexSpec, KeyElem, quote_ident
+from dbopt.advisor.model import IndexSpec, KeyElem
 from dbopt.advisor.workload import WorkloadStatement
+from dbopt.postgres.render import ident, qualified
 
 __all__ = [
     "CandidateError",
@@ -139,8 +140,8 @@ def plan_cost(plan: Any, names: dict[str, int]) -> PlanCost:
 
 def index_ddl(spec: IndexSpec, rel: Relation, name: str | None = None) -> str:
     """A plain ``CREATE INDEX`` for ``spec`` (no CONCURRENTLY) for evaluation."""
-    head = f"CREATE INDEX {quote_ident(name)}" if name else "CREATE INDEX"
-    return f"{head} ON {quote_ident(rel.schema)}.{quote_ident(rel.name)} {spec.body()}"
+    head = f"CREATE INDEX {ident(name, force=True)}" if name else "CREATE INDEX"
+    return f"{head} ON {qualified(rel.schema, rel.name, force=True)} {spec.body()}"
 
 
 class HypoEvaluator:
@@ -151,7 +152,7 @@ class HypoEvaluator:
     def __init__(self, conn: psycopg.Connection[Any], catalog: Catalog, schema: str) -> None:
         self.conn = conn
         self.catalog = catalog
-        self.fn = f"{quote_ident(schema)}."
+        self.fn = f"{ident(schema, force=True)}."
         self.sizes: dict[int, int] = {}
 
     def costs(
@@ -270,7 +271,7 @@ class RealIndexEvaluator:
                 rows = conn.execute(
                     "SELECT c.relname, pg_relation_size(c.oid)"
                     " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid",
-                    (f"{quote_ident(rel.schema)}.{quote_ident(name)}",),
+                    (qualified(rel.schema, name, force=True),),
                 ).fetchall()
                 unusable = conn.execute(
                     "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
@@ -290,7 +291,7 @@ class RealIndexEvaluator:
                     if not rows:
                         rows = conn.execute(
                             "SELECT %s, pg_relation_size(%s::regclass)",
-                            (name, f"{quote_ident(rel.schema)}.{quote_ident(name)}"),
+                            (name, qualified(rel.schema, name, force=True)),
                         ).fetchall()
                     self.sizes[cid] = sum(int(size) for _, size in rows)
             out: list[PlanCost | ExplainError] = []

@@ -5,13 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dbopt.advisor.catalog import Relation
+from dbopt.postgres.render import ident
 
-__all__ = ["Access", "IndexSpec", "KeyElem", "PartialPred", "quote_ident"]
-
-
-def quote_ident(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier (always quoted)."""
-    return '"' + name.replace('"', '""') + '"'
+__all__ = ["Access", "IndexSpec", "KeyElem", "PartialPred"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +29,7 @@ class KeyElem:
     @classmethod
     def column(cls, name: str, opclass: str | None = None) -> KeyElem:
         """A plain column key."""
-        return cls(quote_ident(name), (name,), True, opclass=opclass)
+        return cls(ident(name, force=True), (name,), True, opclass=opclass)
 
     @property
     def ident(self) -> tuple[str, str | None]:
@@ -96,7 +92,7 @@ class IndexSpec:
         """``USING method (keys) [INCLUDE (...)] [WHERE ...]`` (after the table name)."""
         text = f"USING {self.method} ({', '.join(k.sql() for k in self.keys)})"
         if self.include:
-            text += f" INCLUDE ({', '.join(quote_ident(c) for c in self.include)})"
+            text += f" INCLUDE ({', '.join(ident(c, force=True) for c in self.include)})"
         if self.predicate:
             text += f" WHERE ({self.predicate})"
         return text

@@ -7,6 +7,7 @@ from typing import Any
 
 from dbopt.advisor.model import KeyElem
 from dbopt.findings import Finding
+from dbopt.postgres.render import comment
 
 __all__ = [
     "AdvisorError",
@@ -223,12 +224,14 @@ class AdvisorReport:
     def to_sql(self) -> str:
         """A SQL script creating every recommendation (run it outside a transaction)."""
         lines = [
-            f"-- dbopt index advisor: {len(self.recommendations)} index(es), method {self.method}",
-            "-- CREATE INDEX CONCURRENTLY cannot run inside a transaction block.",
+            comment(
+                f"dbopt index advisor: {len(self.recommendations)} index(es), method {self.method}"
+            ),
+            comment("CREATE INDEX CONCURRENTLY cannot run inside a transaction block."),
         ]
         for rec in self.recommendations:
             lines.append("")
-            lines.append(f"-- {rec.label}: {rec.saving_share:.0%} of the estimated saving")
+            lines.append(comment(f"{rec.label}: {rec.saving_share:.0%} of the estimated saving"))
             lines.extend(f"{stmt};" for stmt in rec.ddl)
         return "\n".join(lines) + "\n"
 

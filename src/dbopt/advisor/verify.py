@@ -16,9 +16,10 @@ import psycopg
 
 from dbopt.advisor.ddl import qualified
 from dbopt.advisor.evaluate import ExplainError, Target, explain
-from dbopt.advisor.model import IndexSpec, quote_ident
+from dbopt.advisor.model import IndexSpec
 from dbopt.advisor.report import AdvisorReport, Measurement
 from dbopt.postgres.connect import connect, map_driver_errors
+from dbopt.postgres.render import ident
 
 __all__ = ["measure"]
 
@@ -72,7 +73,7 @@ def measure(
             for rec in report.recommendations:
                 spec = IndexSpec(0, rec.method, rec.keys, rec.include, rec.predicate)
                 conn.execute(
-                    f"CREATE INDEX {quote_ident(rec.name)} "
+                    f"CREATE INDEX {ident(rec.name, force=True)} "
                     f"ON {qualified(rec.schema, rec.table)} {spec.body()}"
                 )
                 if any(not k.is_column for k in rec.keys):

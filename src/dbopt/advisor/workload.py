@@ -20,6 +20,7 @@ import pglast
 from dbopt.core.fingerprint import fingerprint
 from dbopt.core.stats import QueryStats
 from dbopt.errors import ConfigurationError
+from dbopt.postgres.render import ident
 
 __all__ = ["PgStatStatements", "Workload", "WorkloadStatement", "load_workload"]
 
@@ -237,7 +238,7 @@ def _from_pg_stat_statements(spec: PgStatStatements, conn: Any) -> Workload:
             )
         )
         return workload
-    schema = '"' + row[0].replace('"', '""') + '"'
+    schema = ident(row[0], force=True)
     rows = conn.execute(
         f"SELECT s.query, s.calls, s.total_exec_time FROM {schema}.pg_stat_statements s"
         " JOIN pg_database d ON d.oid = s.dbid"

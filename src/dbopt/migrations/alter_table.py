@@ -20,7 +20,7 @@ from dbopt.migrations.ddl import (
     volatility,
 )
 from dbopt.migrations.state import CheckerState, flag_set
-from dbopt.postgres.render import ident
+from dbopt.postgres.render import ident, index_name
 
 __all__ = ["AlterTableRules"]
 
@@ -180,7 +180,7 @@ class AlterTableRules(CheckerState):
     def _at_setnotnull(self, ref: TableRef, node: Any, cmd: Any) -> None:
         if (ref[1], cmd.name) in self.proven_not_null:
             return
-        con = f"{ref[1]}_{cmd.name}_not_null"[:63]
+        con = index_name(ref[1], [cmd.name], "not_null")
         tbl, col = show(ref), ident(cmd.name)
         fix = (
             f"ALTER TABLE {tbl} ADD CONSTRAINT {ident(con)} CHECK ({col} IS NOT NULL) "

@@ -1,4 +1,5 @@
-"""How: the DDL of each operation, composed with ``psycopg.sql`` (every name quoted).
+"""How: the DDL of each operation, composed with ``psycopg.sql`` through
+:mod:`dbopt.postgres.render` (every name quoted, NUL refused).
 
 Partitions are made the low-lock way: ``CREATE TABLE ... (LIKE parent ...)``
 then ``ALTER TABLE parent ATTACH PARTITION``, which takes SHARE UPDATE
@@ -23,6 +24,7 @@ from dbopt.partitions.plan import (
     RangeBound,
     literal_text,
 )
+from dbopt.postgres import render
 
 __all__ = [
     "attach",
@@ -40,7 +42,7 @@ __all__ = [
 
 def ident(name: Name) -> sql.Identifier:
     """The quoted ``schema.name``."""
-    return sql.Identifier(name.schema, name.name)
+    return render.sql_ident(name.schema, name.name)
 
 
 def bound_clause(bound: Bound, zone: str = "UTC") -> sql.Composable:
@@ -49,15 +51,15 @@ def bound_clause(bound: Bound, zone: str = "UTC") -> sql.Composable:
         return sql.SQL("DEFAULT")
     if isinstance(bound, HashBound):
         return sql.SQL("FOR VALUES WITH (MODULUS {}, REMAINDER {})").format(
-            sql.Literal(bound.modulus), sql.Literal(bound.remainder)
+            render.sql_literal(bound.modulus), render.sql_literal(bound.remainder)
         )
     if isinstance(bound, ListBound):
-        items = [sql.SQL("NULL") if v is None else sql.Literal(v) for v in bound.values]
+        items = [sql.SQL("NULL") if v is None else render.sql_literal(v) for v in bound.values]
         return sql.SQL("FOR VALUES IN ({})").format(sql.SQL(", ").join(items))
     if not isinstance(bound, RangeBound):
         raise TypeError(f"not a partition bound: {bound!r}")
     ends = [
-        sql.SQL(word) if value is None else sql.Literal(literal_text(value, zone))
+        sql.SQL(word) if value is None else render.sql_literal(literal_text(value, zone))
         for value, word in ((bound.lower, "MINVALUE"), (bound.upper, "MAXVALUE"))
     ]
     return sql.SQL("FOR VALUES FROM ({}) TO ({})").format(*ends)
@@ -65,11 +67,11 @@ def bound_clause(bound: Bound, zone: str = "UTC") -> sql.Composable:
 
 def _storage(tablespace: str | None, storage: Iterable[tuple[str, Any]]) -> sql.Composable:
     parts: list[sql.Composable] = []
-    options = [sql.SQL("{} = {}").format(sql.SQL(k), sql.Literal(v)) for k, v in storage]
+    options = [sql.SQL("{} = {}").format(sql.SQL(k), render.sql_literal(v)) for k, v in storage]
     if options:
         parts.append(sql.SQL(" WITH ({})").format(sql.SQL(", ").join(options)))
     if tablespace:
-        parts.append(sql.SQL(" TABLESPACE {}").format(sql.Identifier(tablespace)))
+        parts.append(sql.SQL(" TABLESPACE {}").format(render.sql_ident(tablespace)))
     return sql.Composed(parts)
 
 
@@ -143,5 +145,5 @@ def lock(name: Name, mode: str) -> sql.Composed:
 def create_parent(parent: Name, columns: sql.Composable, strategy: str, key: str) -> sql.Composed:
     """``CREATE TABLE parent (<columns>) PARTITION BY <strategy> (key)``."""
     return sql.SQL("CREATE TABLE {} ({}) PARTITION BY {} ({})").format(
-        ident(parent), columns, sql.SQL(strategy.upper()), sql.Identifier(key)
+        ident(parent), columns, sql.SQL(strategy.upper()), render.sql_ident(key)
     )

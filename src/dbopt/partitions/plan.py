@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
 
 from dbopt.partitions.grid import Value
+from dbopt.postgres import render
 
 __all__ = [
     "AdoptPartition",
@@ -64,7 +65,7 @@ def _value_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return "'" + literal_text(value).replace("'", "''") + "'"
+    return render.literal(literal_text(value))
 
 
 @dataclass(frozen=True)

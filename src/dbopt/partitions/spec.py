@@ -38,7 +38,7 @@ DEFAULT_NAMING: Mapping[str, str] = {
     "hash": "{parent}_p{remainder}",
     "default": "{parent}_default",
 }
-_OPTION = re.compile(r"^[a-z_][a-z0-9_.]*$")
+_OPTION = re.compile(r"[a-z_][a-z0-9_.]*")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class PartitionSpec:
         if self.retention_mode not in ("detach", "detach_then_drop", "drop"):
             raise PartitionSpecError(f"unknown retention_mode {self.retention_mode!r}")
         for name in self.storage_parameters or {}:
-            if not _OPTION.match(name):
+            if not _OPTION.fullmatch(name):
                 raise PartitionSpecError(f"not a storage parameter name: {name!r}")
         check = {"range": self._check_range, "list": self._check_list, "hash": self._check_hash}
         if self.strategy not in check:

@@ -28,6 +28,7 @@ from dbopt.partitions.plan import CreatePartition
 from dbopt.partitions.planner import build_plan
 from dbopt.partitions.spec import PartitionSpec
 from dbopt.partitions.state import StateStore
+from dbopt.postgres import render
 
 __all__ = ["create_partitions_on", "create_table_sql", "partition_by_clause", "partitioned"]
 
@@ -36,8 +37,7 @@ SPEC_KEY = "dbopt_partition_spec"
 
 def partition_by_clause(spec: PartitionSpec) -> str:
     """``RANGE ("created_at")``: the text for ``postgresql_partition_by``."""
-    key = spec.key.replace('"', '""')
-    return f'{spec.strategy.upper()} ("{key}")'
+    return f"{spec.strategy.upper()} ({render.ident(spec.key, force=True)})"
 
 
 def partitioned(

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 
 from dbopt.errors import ConfigurationError
+from dbopt.postgres import render
 
 __all__ = ["PoolConfig", "quote_ident", "quote_literal"]
 
@@ -25,17 +26,13 @@ _SQLITE_DRIVERS = ("pysqlite", "aiosqlite")
 
 
 def quote_ident(name: str) -> str:
-    """A PostgreSQL identifier in double quotes, embedded quotes doubled."""
-    if not name or "\x00" in name:
-        raise ConfigurationError(f"invalid identifier: {name!r}")
-    return '"' + name.replace('"', '""') + '"'
+    """A PostgreSQL identifier in double quotes (:func:`dbopt.postgres.render.ident`)."""
+    return render.ident(name, force=True)
 
 
 def quote_literal(value: str) -> str:
-    """A PostgreSQL string literal in single quotes, embedded quotes doubled."""
-    if "\x00" in value:
-        raise ConfigurationError("a string literal cannot contain NUL")
-    return "'" + value.replace("'", "''") + "'"
+    """A PostgreSQL string literal (:func:`dbopt.postgres.render.literal`)."""
+    return render.literal(value)
 
 
 @dataclass(frozen=True)

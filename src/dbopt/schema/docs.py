@@ -1,8 +1,14 @@
 """Markdown documentation of a schema: a table index, then per table its columns, keys,
-indexes (with sizes and scans from a live database), foreign keys both ways, checks."""
+indexes (with sizes and scans from a live database), foreign keys both ways, checks.
+
+Names are shown through :func:`dbopt.postgres.render.escape` (control
+characters as escapes, nothing collapsed), so distinct objects stay distinct;
+anchors are unique per document.
+"""
 
 from __future__ import annotations
 
+from dbopt.postgres import render
 from dbopt.schema.model import SchemaDoc, TableDoc
 
 __all__ = ["render_markdown"]
@@ -14,7 +20,8 @@ def _cell(value: object) -> str:
 
 
 def _code(value: str) -> str:
-    text = _cell(value)
+    """A name as inline code: escaped, never collapsed (``a  b`` stays distinct from ``a b``)."""
+    text = render.escape(value).replace("|", "\\|")
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
@@ -38,8 +45,22 @@ def _anchor(table: TableDoc) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower())
 
 
-def _table_section(doc: SchemaDoc, table: TableDoc) -> list[str]:
-    out = [f'<a id="{_anchor(table)}"></a>', f"## {_code(table.full_name)}", ""]
+def _anchors(doc: SchemaDoc) -> dict[tuple[str | None, str], str]:
+    """A unique anchor per table (``-2``, ``-3`` ... when two names map to the same one)."""
+    out: dict[tuple[str | None, str], str] = {}
+    used: set[str] = set()
+    for table in doc.tables:
+        base = _anchor(table)
+        anchor, n = base, 2
+        while anchor in used:
+            anchor, n = f"{base}-{n}", n + 1
+        used.add(anchor)
+        out[(table.schema, table.name)] = anchor
+    return out
+
+
+def _table_section(doc: SchemaDoc, table: TableDoc, anchor: str) -> list[str]:
+    out = [f'<a id="{anchor}"></a>', f"## {_code(table.full_name)}", ""]
     if table.comment:
         out += [_cell(table.comment), ""]
     facts = []
@@ -112,12 +133,14 @@ def render_markdown(doc: SchemaDoc) -> str:
         "| Table | Rows | Size | Comment |",
         "|---|---|---|---|",
     ]
+    anchors = _anchors(doc)
     for table in doc.tables:
+        link = _cell(render.escape(table.full_name))
         out.append(
-            f"| [{_cell(table.full_name)}](#{_anchor(table)}) | {_rows(table.rows)} | "
+            f"| [{link}](#{anchors[(table.schema, table.name)]}) | {_rows(table.rows)} | "
             f"{_size(table.size_bytes)} | {_cell(table.comment)} |"
         )
     out.append("")
     for table in doc.tables:
-        out += _table_section(doc, table)
+        out += _table_section(doc, table, anchors[(table.schema, table.name)])
     return "\n".join(out)

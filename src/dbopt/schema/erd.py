@@ -1,8 +1,12 @@
 """ERDs as text: Mermaid ``erDiagram`` and Graphviz DOT; ``erd()`` also renders Markdown docs.
 
-Names that Mermaid cannot take as identifiers (spaces, quotes, other
-symbols) are replaced by a safe id and shown through an alias label; DOT
-quotes and HTML-escapes everything.
+Names that Mermaid cannot take as identifiers (spaces, quotes, newlines,
+other symbols) are replaced by a safe id, unique per table and column, and
+shown through an alias label; DOT quotes and HTML-escapes everything. Every
+name shown goes through :func:`dbopt.postgres.render.label` /
+:func:`~dbopt.postgres.render.escape`: control characters are written as
+escapes and ``schema.name`` stays unambiguous, so distinct objects never
+merge or look alike.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from dbopt.errors import ConfigurationError
+from dbopt.postgres import render
 from dbopt.schema.model import SchemaDoc, TableDoc, from_database, from_metadata
 
 __all__ = ["Format", "erd", "load", "render_dot", "render_mermaid"]
 
 Format = Literal["mermaid", "dot", "markdown"]
 
-_MERMAID_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MERMAID_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load(source: Any, *, schemas: Sequence[str] = ()) -> SchemaDoc:
@@ -39,25 +44,32 @@ def _several_schemas(doc: SchemaDoc) -> bool:
 
 
 def _label(doc: SchemaDoc, table: TableDoc) -> str:
-    return f"{table.schema}.{table.name}" if _several_schemas(doc) and table.schema else table.name
+    if _several_schemas(doc) and table.schema:
+        return render.label(table.schema, table.name)
+    return render.escape(table.name)
 
 
 class _Ids:
     """Unique Mermaid-safe ids for arbitrary names."""
 
     def __init__(self) -> None:
-        self.taken: dict[str, str] = {}
+        self.taken: dict[object, str] = {}
+        self.used: set[str] = set()
 
-    def __call__(self, key: str, text: str) -> str:
+    def __call__(self, key: object, text: str) -> str:
         if key in self.taken:
             return self.taken[key]
-        base = text if _MERMAID_ID.match(text) else re.sub(r"\W+", "_", text).strip("_") or "t"
+        if _MERMAID_ID.fullmatch(text):
+            base = text
+        else:
+            base = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "t"
         if not re.match(r"[A-Za-z_]", base):
             base = "t_" + base
         candidate, n = base, 2
-        while candidate in self.taken.values():
+        while candidate in self.used:
             candidate, n = f"{base}_{n}", n + 1
         self.taken[key] = candidate
+        self.used.add(candidate)
         return candidate
 
 
@@ -70,7 +82,7 @@ _SHORT = (
     ("double precision", "float8"),
     ("character", "char"),
 )
-_MERMAID_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-\[\]()]*$")
+_MERMAID_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-\[\]()]*")
 
 
 def _mermaid_type(type_: str) -> tuple[str, bool]:
@@ -79,7 +91,7 @@ def _mermaid_type(type_: str) -> tuple[str, bool]:
     for long, short in _SHORT:
         text = text.replace(long, short)
     text = text.replace(" ", "_")
-    if _MERMAID_TYPE.match(text):
+    if _MERMAID_TYPE.fullmatch(text):
         return text, False
     base = re.sub(r"\(.*", "", text)
     base = re.sub(r"[^A-Za-z0-9_\-\[\]]", "_", base).strip("_") or "type"
@@ -87,7 +99,8 @@ def _mermaid_type(type_: str) -> tuple[str, bool]:
 
 
 def _comment(text: str) -> str:
-    return text.replace('"', "'").replace("\n", " ")
+    """Text for a Mermaid quoted label or comment: one line, no double quote."""
+    return render.escape(text).replace('"', "'")
 
 
 def render_mermaid(doc: SchemaDoc) -> str:
@@ -97,11 +110,9 @@ def render_mermaid(doc: SchemaDoc) -> str:
     keys = {(t.schema, t.name): t for t in doc.tables}
     for table in doc.tables:
         label = _label(doc, table)
-        eid = ids(f"{table.schema}.{table.name}", label.replace(".", "__"))
+        eid = ids((table.schema, table.name), label.replace(".", "__"))
         head = (
-            eid
-            if eid == label.replace(".", "__") and _MERMAID_ID.match(label)
-            else f'{eid}["{_comment(label)}"]'
+            eid if eid == label and _MERMAID_ID.fullmatch(label) else f'{eid}["{_comment(label)}"]'
         )
         out.append(f"    {head} {{")
         col_ids = _Ids()
@@ -116,7 +127,7 @@ def render_mermaid(doc: SchemaDoc) -> str:
                 )
                 if on
             ]
-            note = [] if cid == col.name else [col.name]
+            note = [] if cid == col.name else [render.escape(col.name)]
             token, lossy = _mermaid_type(col.type)
             if lossy:
                 note.append(col.type)
@@ -130,14 +141,14 @@ def render_mermaid(doc: SchemaDoc) -> str:
             out.append(line)
         out.append("    }")
     for table in doc.tables:
-        child = ids(f"{table.schema}.{table.name}", "")
+        child = ids((table.schema, table.name), "")
         for fk in table.foreign_keys:
             parent_doc = keys.get((fk.ref_schema or table.schema, fk.ref_table)) or next(
                 (t for t in doc.tables if t.name == fk.ref_table), None
             )
             if parent_doc is None:
                 continue
-            parent = ids(f"{parent_doc.schema}.{parent_doc.name}", "")
+            parent = ids((parent_doc.schema, parent_doc.name), "")
             cols = {c.name: c for c in table.columns}
             optional = any(cols[c].nullable for c in fk.columns if c in cols)
             one = any(set(i.columns) == set(fk.columns) and i.unique for i in table.indexes) or (
@@ -182,7 +193,8 @@ def render_dot(doc: SchemaDoc) -> str:
             marks = " ".join(
                 m for m, on in (("PK", col.primary_key), ("FK", col.foreign_key)) if on
             )
-            text = f"{html.escape(col.name)} <i>{html.escape(col.type)}</i>"
+            shown, type_ = render.escape(col.name), render.escape(col.type)
+            text = f"{html.escape(shown)} <i>{html.escape(type_)}</i>"
             if marks:
                 text += f" <b>{marks}</b>"
             rows.append(f'<tr><td port="{port}" align="left">{text}</td></tr>')
@@ -207,7 +219,7 @@ def render_dot(doc: SchemaDoc) -> str:
             dst = ports[(parent.schema, parent.name)].get(
                 fk.ref_columns[0] if fk.ref_columns else "", "c0"
             )
-            name = fk.name or ", ".join(fk.columns)
+            name = render.escape(fk.name or ", ".join(fk.columns))
             out.append(
                 f"    {_dot_id(_label(doc, table))}:{src} -> "
                 f"{_dot_id(_label(doc, parent))}:{dst} [label={_dot_id(name)}];"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dbopt.findings import Finding
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
 from dbopt.lint.catalog import Catalog, Column, ColumnStats, Table
-from dbopt.postgres.render import ident, literal
+from dbopt.postgres.render import ident, index_name, literal
 
 __all__: list[str] = []
 
@@ -69,7 +69,7 @@ def _int_values(values: list[str]) -> list[int] | None:
 
 
 def _check_fix(table: Table, col: Column, body: str) -> str:
-    name = f"{table.name}_{col.name}_check"[:63]
+    name = index_name(table.name, [col.name], "check")
     return (
         f"ALTER TABLE {table.sql_name} ADD CONSTRAINT {ident(name)} CHECK ({body}) NOT VALID;\n"
         f"ALTER TABLE {table.sql_name} VALIDATE CONSTRAINT {ident(name)};"

@@ -9,7 +9,7 @@ from dbopt.findings import Finding
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
 from dbopt.lint.catalog import Catalog, Index, Table
 from dbopt.lint.rules.keys import covers
-from dbopt.postgres.render import ident, qualified
+from dbopt.postgres.render import comment, ident, qualified
 
 __all__: list[str] = []
 
@@ -206,8 +206,8 @@ def invalid_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Fin
                 continue
             name = qualified(table.schema, idx.name)
             if idx.partitioned:
-                fix = (
-                    f"-- attach the missing partition indexes: ALTER INDEX {name} "
+                fix = comment(
+                    f"attach the missing partition indexes: ALTER INDEX {name} "
                     "ATTACH PARTITION <schema>.<partition_index>;"
                 )
             else:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dbopt.findings import Finding
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
 from dbopt.lint.catalog import Catalog, Constraint, Index, Table
-from dbopt.postgres.render import ident, idents, qualified
+from dbopt.postgres.render import ident, idents, index_name, qualified
 
 __all__: list[str] = []
 
@@ -44,7 +44,7 @@ def fk_is_indexed(catalog: Catalog, table: Table, fk: Constraint) -> bool:
 
 
 def _index_name(table: str, columns: list[str]) -> str:
-    return f"{table}_{'_'.join(columns)}_idx"[:63]
+    return index_name(table, columns, "idx")
 
 
 @rule(
@@ -175,7 +175,7 @@ def id_column_without_fk(catalog: Catalog, config: LintConfig, r: Rule) -> Itera
             fix = None
             if target is not None and target.primary_key is not None:
                 pk_name = target.columns[target.primary_key.columns[0]].name
-                con = f"{table.name}_{col.name}_fkey"[:63]
+                con = index_name(table.name, [col.name], "fkey")
                 fix = (
                     f"ALTER TABLE {table.sql_name} ADD CONSTRAINT {ident(con)} FOREIGN KEY "
                     f"({ident(col.name)}) REFERENCES {target.sql_name} ({ident(pk_name)}) "
