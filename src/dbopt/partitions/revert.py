@@ -58,7 +58,8 @@ def revert_table(
     status, detail = found
     aux = names_for(table)
     if status == "copying":
-        abandon(conn, store, table, aux)
+        oid = detail.get("oid") if isinstance(detail, dict) else None
+        abandon(conn, store, table, aux, oid=oid if isinstance(oid, int) else None)
         return ConversionResult(str(table), "abandoned", seconds=time.perf_counter() - began)
     old = aux["old"]
     if not _exists(conn, old):
