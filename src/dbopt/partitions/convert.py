@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -122,7 +123,7 @@ def convert_table(
     except BaseException as exc:
         found = None if conn.closed else store.conversion(conn, str(table))
         if found is not None and found[0] == "copying":
-            abandon(conn, store, table, names_for(table), oid=info.oid)
+            abandon(conn, store, table, names_for(table), oid=info.oid, policy=policy)
         if isinstance(exc, psycopg.Error) and not conn.closed:
             changes = shape_changes(shape, read_shape(conn, info.oid))
             if changes:
@@ -227,7 +228,9 @@ def _convert(
     copy_began = time.perf_counter()
     copied, after = 0, None
     while True:
-        moved, last = forward.copy_batch(conn, after, batch_size)
+        (moved, last), _ = with_retry(
+            partial(forward.copy_batch, conn, after, batch_size), policy, f"copy {table}"
+        )
         copied += moved
         run.hook("copy")
         if last is None or moved < batch_size:
@@ -259,7 +262,9 @@ def _convert(
         run.hook("replay")
         if forward.backlog(conn) <= catch_up:
             break
-        replayed += forward.replay(conn, batch_size)
+        replayed += with_retry(
+            lambda: forward.replay(conn, batch_size), policy, f"replay changes of {table}"
+        )[0]
     swap_seconds, final = _swap(run, store, policy, spec, aux, info, forward, detail)
     replayed += final
     return ConversionResult(
@@ -414,12 +419,17 @@ def abandon(
     aux: dict[str, Name],
     *,
     oid: int | None = None,
+    policy: LockPolicy | None = None,
 ) -> None:
     """Remove what an interrupted conversion built before its swap.
 
     With ``oid`` the capture triggers are dropped from that table under whatever
-    name it has now (it may have been renamed during the conversion).
+    name it has now (it may have been renamed during the conversion). With
+    ``policy`` a lock timeout is retried as the policy says.
     """
+    if policy is not None:
+        with_retry(lambda: abandon(conn, store, table, aux, oid=oid), policy, f"clean up {table}")
+        return
     with conn.transaction():
         source: Name | None = table if relation_kind(conn, *table) is not None else None
         if oid is not None:

@@ -59,7 +59,7 @@ def revert_table(
     aux = names_for(table)
     if status == "copying":
         oid = detail.get("oid") if isinstance(detail, dict) else None
-        abandon(conn, store, table, aux, oid=oid if isinstance(oid, int) else None)
+        abandon(conn, store, table, aux, oid=oid if isinstance(oid, int) else None, policy=policy)
         return ConversionResult(str(table), "abandoned", seconds=time.perf_counter() - began)
     old = aux["old"]
     if not _exists(conn, old):
@@ -72,7 +72,9 @@ def revert_table(
     for _ in range(1000):
         if back.backlog(conn) <= catch_up:
             break
-        replayed += back.replay(conn, batch_size)
+        replayed += with_retry(
+            lambda: back.replay(conn, batch_size), policy, f"replay changes of {table}"
+        )[0]
     renames: list[list[str]] = detail.get("renames", [])
     parked = Name(table.schema, aux_name(table.name, "reverted"))
 
