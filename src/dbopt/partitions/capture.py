@@ -157,6 +157,15 @@ class Mirror:
             arrays,
         )
 
+    def truncate_pending(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether a captured TRUNCATE waits to be replayed."""
+        row = conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
+                ddl.ident(self.changes), sql.Identifier(MARKER)
+            )
+        ).fetchone()
+        return bool(row and row[0])
+
     def backlog(self, conn: psycopg.Connection[Any]) -> int:
         """Change rows waiting to be replayed."""
         row = conn.execute(

@@ -260,8 +260,8 @@ def _convert(
     replayed = 0
     for _ in range(1000):
         run.hook("replay")
-        if forward.backlog(conn) <= catch_up:
-            break
+        if forward.backlog(conn) <= catch_up and not forward.truncate_pending(conn):
+            break  # (a TRUNCATE is replayed here, so that the swap does not empty the copy)
         replayed += with_retry(
             lambda: forward.replay(conn, batch_size), policy, f"replay changes of {table}"
         )[0]

@@ -70,7 +70,7 @@ def revert_table(
     )
     replayed = 0
     for _ in range(1000):
-        if back.backlog(conn) <= catch_up:
+        if back.backlog(conn) <= catch_up and not back.truncate_pending(conn):
             break
         replayed += with_retry(
             lambda: back.replay(conn, batch_size), policy, f"replay changes of {table}"
