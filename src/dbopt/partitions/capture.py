@@ -157,6 +157,20 @@ class Mirror:
             arrays,
         )
 
+    def ensure_marker(self, conn: psycopg.Connection[Any]) -> None:
+        """Add the TRUNCATE marker column to a change table made before it existed."""
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass"
+            " AND attname = %s AND NOT attisdropped)",
+            (ddl.ident(self.changes).as_string(conn), MARKER),
+        ).fetchone()
+        if not (row and row[0]):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} boolean NOT NULL DEFAULT false").format(
+                    ddl.ident(self.changes), sql.Identifier(MARKER)
+                )
+            )
+
     def truncate_pending(self, conn: psycopg.Connection[Any]) -> bool:
         """Whether a captured TRUNCATE waits to be replayed."""
         row = conn.execute(

@@ -68,6 +68,7 @@ def revert_table(
     back = Mirror(
         table, old, aux["revert"], info.pk, info.pk_types, info.columns, info.identity_always
     )
+    with_retry(lambda: back.ensure_marker(conn), policy, f"upgrade {aux['revert']}")
     replayed = 0
     for _ in range(1000):
         if back.backlog(conn) <= catch_up and not back.truncate_pending(conn):
