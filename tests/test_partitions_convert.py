@@ -266,3 +266,36 @@ def test_conversion_refuses_what_a_rename_would_break(
         manager.revert(f"{schema}.ev")
     assert relkind(pg_url, schema, "ev__dbopt_new") is None
     assert relkind(pg_url, schema, "ev") == "r"
+
+
+def test_revert_of_a_conversion_swapped_before_truncate_capture(
+    pg_url: str, schema: str, manager: PartitionManager
+) -> None:
+    """A revert change table made by an older dbopt (no TRUNCATE marker column) still reverts."""
+    setup_tables(pg_url, schema, 3000)
+    spec = PartitionSpec(f"{schema}.interactions", key="created_at", interval="month", premake=2)
+    manager.convert(
+        f"{schema}.interactions", spec, batch_size=700, now=datetime(2024, 6, 1, tzinfo=UTC)
+    )
+    with connect(pg_url) as conn:
+        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+        conn.execute("ALTER TABLE interactions__dbopt_revert DROP COLUMN dbopt_truncate")
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION interactions__dbopt_revert_capture() RETURNS trigger"
+            " LANGUAGE plpgsql AS $$BEGIN"
+            " IF TG_OP IN ('UPDATE', 'DELETE') THEN"
+            "  INSERT INTO interactions__dbopt_revert (id) SELECT id FROM old_rows; END IF;"
+            " IF TG_OP IN ('INSERT', 'UPDATE') THEN"
+            "  INSERT INTO interactions__dbopt_revert (id) SELECT id FROM new_rows; END IF;"
+            " RETURN NULL; END$$"
+        )
+        conn.execute(
+            "WITH d AS (DELETE FROM interactions WHERE id <= 100 RETURNING id)"
+            " DELETE FROM shadow s USING d WHERE s.id = d.id"
+        )
+    reverted = manager.revert(f"{schema}.interactions")
+    assert reverted.replayed == 100
+    assert relkind(pg_url, schema, "interactions") == "r"
+    count, diff = same_rows(pg_url, schema)
+    assert diff == []
+    assert count == 2900

@@ -2,11 +2,21 @@
 
 Capture: three statement-level triggers (INSERT, UPDATE, DELETE, using
 transition tables) on the source write the key of every changed row into a
-change table, in order. Replay: take a batch of change rows, delete those
-keys from the target and copy the source's current rows for them; a key
-changed again later has a later change row, so replaying everything in
-order makes the target equal the source. Copy: keyset batches in key
-order (integer, UUID or composite keys; anything with a btree order).
+change table, in order; a fourth (TRUNCATE) writes a marker row. Replay: take
+a batch of change rows, delete those keys from the target and copy the
+source's current rows for them; a key changed again later has a later change
+row, so replaying everything in order makes the target equal the source.
+
+A TRUNCATE marker empties the target and discards the change rows before it.
+That is exact because TRUNCATE takes ACCESS EXCLUSIVE: every write before it
+has committed (its change rows have lower ``seq`` and are visible once the
+marker is), every write after it waits for it (higher ``seq``), and every row
+the source holds after it was written after it, so it has a change row past
+the marker and is copied again. Rows the copy took before the TRUNCATE are
+removed with the rest; the copy ends before replay starts.
+
+Copy: keyset batches in key order (integer, UUID or composite keys; anything
+with a btree order).
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["Mirror", "capture_sql", "drop_capture_sql"]
 
 TRIGGER = "dbopt_capture"
+#: The change table's marker column: true on the row a TRUNCATE of the source wrote.
+MARKER = "dbopt_truncate"
+EVENTS = ("insert", "update", "delete", "truncate")
 
 
 @dataclass(frozen=True)
@@ -87,50 +100,85 @@ class Mirror:
         return int(row[0]), tuple(row[1:])
 
     def replay(self, conn: psycopg.Connection[Any], limit: int | None) -> int:
-        """Apply up to ``limit`` change rows (all when None) in one transaction; how many."""
+        """Apply up to ``limit`` change rows (all when None) in one transaction; how many.
+
+        The change rows are taken in ``seq`` order; when they include a TRUNCATE
+        marker the target is emptied and only the keys changed after the last
+        marker are copied again (see the module doc for why that is exact).
+        """
         pick = sql.SQL("SELECT seq FROM {} ORDER BY seq").format(ddl.ident(self.changes))
         if limit is not None:
             pick = sql.SQL("{} LIMIT {}").format(pick, sql.Literal(limit))
         with conn.transaction():
             rows = conn.execute(
-                sql.SQL("DELETE FROM {} WHERE seq IN ({}) RETURNING {}").format(
-                    ddl.ident(self.changes), pick, self._key()
+                sql.SQL("DELETE FROM {} WHERE seq IN ({}) RETURNING seq, {}, {}").format(
+                    ddl.ident(self.changes), pick, sql.Identifier(MARKER), self._key()
                 )
             ).fetchall()
             if not rows:
                 return 0
-            keys = list({tuple(r) for r in rows})
-            arrays = [list(col) for col in zip(*keys, strict=True)]
-            unnest = sql.SQL("unnest({})").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{}::{}[]").format(sql.Placeholder(), sql.SQL(t))
-                    for t in self.key_types
+            cut = max((int(r[0]) for r in rows if r[1]), default=None)
+            if cut is not None:
+                conn.execute(sql.SQL("TRUNCATE {}").format(ddl.ident(self.target)))
+            keys = list({tuple(r[2:]) for r in rows if not r[1] and (cut is None or r[0] > cut)})
+            if keys:
+                self._copy_keys(conn, keys)
+        return len(rows)
+
+    def _copy_keys(self, conn: psycopg.Connection[Any], keys: list[tuple[Any, ...]]) -> None:
+        """Delete ``keys`` from the target and copy the source's current rows for them."""
+        arrays = [list(col) for col in zip(*keys, strict=True)]
+        unnest = sql.SQL("unnest({})").format(
+            sql.SQL(", ").join(
+                sql.SQL("{}::{}[]").format(sql.Placeholder(), sql.SQL(t)) for t in self.key_types
+            )
+        )
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
+            for c in self.key
+        )
+        keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
+        conn.execute(
+            sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
+                ddl.ident(self.target), keyset, match
+            ),
+            arrays,
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
+                ddl.ident(self.target),
+                self._cols(),
+                self._overriding(),
+                self._cols("t"),
+                ddl.ident(self.source),
+                keyset,
+                match,
+            ),
+            arrays,
+        )
+
+    def ensure_marker(self, conn: psycopg.Connection[Any]) -> None:
+        """Add the TRUNCATE marker column to a change table made before it existed."""
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass"
+            " AND attname = %s AND NOT attisdropped)",
+            (ddl.ident(self.changes).as_string(conn), MARKER),
+        ).fetchone()
+        if not (row and row[0]):
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} boolean NOT NULL DEFAULT false").format(
+                    ddl.ident(self.changes), sql.Identifier(MARKER)
                 )
             )
-            match = sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
-                for c in self.key
+
+    def truncate_pending(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether a captured TRUNCATE waits to be replayed."""
+        row = conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
+                ddl.ident(self.changes), sql.Identifier(MARKER)
             )
-            keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
-            conn.execute(
-                sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
-                    ddl.ident(self.target), keyset, match
-                ),
-                arrays,
-            )
-            conn.execute(
-                sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
-                    ddl.ident(self.target),
-                    self._cols(),
-                    self._overriding(),
-                    self._cols("t"),
-                    ddl.ident(self.source),
-                    keyset,
-                    match,
-                ),
-                arrays,
-            )
-        return len(rows)
+        ).fetchone()
+        return bool(row and row[0])
 
     def backlog(self, conn: psycopg.Connection[Any]) -> int:
         """Change rows waiting to be replayed."""
@@ -143,7 +191,7 @@ class Mirror:
 def capture_sql(
     conn: psycopg.Connection[Any], mirror: Mirror, function: Name
 ) -> list[sql.Composed]:
-    """Statements creating the change table, the trigger function and the three triggers."""
+    """Statements creating the change table, the trigger function and the four triggers."""
     key_defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
         for c, t in zip(mirror.key, mirror.key_types, strict=True)
@@ -151,6 +199,10 @@ def capture_sql(
     cols = sql.SQL(", ").join(map(sql.Identifier, mirror.key))
     body = sql.SQL(
         "BEGIN\n"
+        "  IF TG_OP = 'TRUNCATE' THEN\n"
+        "    INSERT INTO {changes} ({marker}) VALUES (true);\n"
+        "    RETURN NULL;\n"
+        "  END IF;\n"
         "  IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
         "    INSERT INTO {changes} ({cols}) SELECT {cols} FROM old_rows;\n"
         "  END IF;\n"
@@ -159,11 +211,11 @@ def capture_sql(
         "  END IF;\n"
         "  RETURN NULL;\n"
         "END"
-    ).format(changes=ddl.ident(mirror.changes), cols=cols)
+    ).format(changes=ddl.ident(mirror.changes), cols=cols, marker=sql.Identifier(MARKER))
     out: list[sql.Composed] = [
-        sql.SQL("CREATE TABLE {} (seq bigserial PRIMARY KEY, {})").format(
-            ddl.ident(mirror.changes), key_defs
-        ),
+        sql.SQL(
+            "CREATE TABLE {} (seq bigserial PRIMARY KEY, {} boolean NOT NULL DEFAULT false, {})"
+        ).format(ddl.ident(mirror.changes), sql.Identifier(MARKER), key_defs),
         sql.SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
             ddl.ident(function), sql.Literal(body.as_string(conn))
         ),
@@ -185,6 +237,13 @@ def capture_sql(
                 ddl.ident(function),
             )
         )
+    out.append(
+        sql.SQL(
+            "CREATE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE FUNCTION {}()"
+        ).format(
+            sql.Identifier(f"{TRIGGER}_truncate"), ddl.ident(mirror.source), ddl.ident(function)
+        )
+    )
     return out
 
 
@@ -194,7 +253,7 @@ def drop_capture_sql(source: Name, changes: Name, function: Name) -> list[sql.Co
         sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
             sql.Identifier(f"{TRIGGER}_{event}"), ddl.ident(source)
         )
-        for event in ("insert", "update", "delete")
+        for event in EVENTS
     ]
     out.append(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(ddl.ident(function)))
     out.append(sql.SQL("DROP TABLE IF EXISTS {}").format(ddl.ident(changes)))

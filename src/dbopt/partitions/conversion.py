@@ -14,7 +14,15 @@ from dbopt.partitions.plan import Name
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["ConversionResult", "SourceTable", "aux_name", "inspect_source"]
+__all__ = [
+    "ConversionResult",
+    "Shape",
+    "SourceTable",
+    "aux_name",
+    "inspect_source",
+    "read_shape",
+    "shape_changes",
+]
 
 
 def aux_name(name: str, suffix: str) -> str:
@@ -204,3 +212,85 @@ def _refuse_dependents(conn: psycopg.Connection[Any], name: Name, oid: int) -> N
             f"{name} cannot be swapped by name while these refer to it by OID: {what}."
             " Drop and recreate them around the conversion."
         )
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the capture cannot see change: the table's name, columns, constraints, indexes.
+
+    Columns are ``(name, type, not null, default, generated, identity, collation,
+    attnum)`` in column order (``attnum`` tells a column dropped and added
+    again); constraints and indexes are ``(name, definition)`` by name.
+    """
+
+    name: Name
+    columns: tuple[tuple[str, str, bool, str | None, str, str, str | None, int], ...]
+    constraints: tuple[tuple[str, str], ...]
+    indexes: tuple[tuple[str, str], ...]
+
+
+def read_shape(conn: psycopg.Connection[Any], oid: int) -> Shape | None:
+    """The shape of the table with OID ``oid`` now, or None when it is gone."""
+    row = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s AND c.relkind = 'r'",
+        (oid,),
+    ).fetchone()
+    if row is None:
+        return None
+    columns = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+        " pg_get_expr(d.adbin, d.adrelid), a.attgenerated::text, a.attidentity::text,"
+        " CASE WHEN a.attcollation <> 0 THEN a.attcollation::regcollation::text END, a.attnum"
+        " FROM pg_attribute a LEFT JOIN pg_attrdef d"
+        "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (oid,),
+    ).fetchall()
+    constraints = conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s ORDER BY conname",
+        (oid,),
+    ).fetchall()
+    indexes = conn.execute(
+        "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x"
+        " JOIN pg_class c ON c.oid = x.indexrelid WHERE x.indrelid = %s ORDER BY c.relname",
+        (oid,),
+    ).fetchall()
+    return Shape(
+        Name(str(row[0]), str(row[1])),
+        tuple(
+            (str(r[0]), str(r[1]), bool(r[2]), r[3], str(r[4]), str(r[5]), r[6], int(r[7]))
+            for r in columns
+        ),
+        tuple((str(r[0]), str(r[1])) for r in constraints),
+        tuple((str(r[0]), str(r[1])) for r in indexes),
+    )
+
+
+def shape_changes(before: Shape, after: Shape | None) -> list[str]:
+    """How ``after`` differs from ``before``, readably (empty when it does not)."""
+    if after is None:
+        return ["the table was dropped"]
+    out: list[str] = []
+    if after.name != before.name:
+        out.append(f"renamed to {after.name}")
+    old = {c[0]: c for c in before.columns}
+    new = {c[0]: c for c in after.columns}
+    out += [f"column {c!r} added" for c in new if c not in old]
+    out += [f"column {c!r} dropped or renamed" for c in old if c not in new]
+    for c in (c for c in old if c in new):
+        if old[c][1] != new[c][1]:
+            out.append(f"column {c!r} changed type from {old[c][1]} to {new[c][1]}")
+        elif old[c][7] != new[c][7]:
+            out.append(f"column {c!r} was dropped and added again")
+        elif old[c] != new[c]:
+            out.append(f"column {c!r} changed its default, NOT NULL, identity or collation")
+    for what, was, now in (
+        ("constraint", dict(before.constraints), dict(after.constraints)),
+        ("index", dict(before.indexes), dict(after.indexes)),
+    ):
+        out += [f"{what} {n!r} added" for n in now if n not in was]
+        out += [f"{what} {n!r} dropped" for n in was if n not in now]
+        out += [f"{what} {n!r} changed" for n in was if n in now and was[n] != now[n]]
+    return sorted(set(out), key=out.index)

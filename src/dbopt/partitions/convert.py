@@ -16,6 +16,16 @@
    constraints too), hand over sequences, and start capturing changes on
    the new table into ``<table>__dbopt_revert`` so ``revert()`` can undo it.
 
+A TRUNCATE of the table is captured too (a statement-level trigger) and
+replayed: the copy is emptied and only rows written after it are copied
+again (see ``capture``). What no trigger sees (``ALTER TABLE``, a rename,
+``DROP``, a new index or constraint) is caught by comparing the table's shape
+(name, columns and their types, defaults and NOT NULL, constraints, indexes)
+with the one read at the start, between phases and, decisively, in the swap
+transaction under its ACCESS EXCLUSIVE lock: any difference stops the
+conversion with ConversionError, removes what was built and leaves the table
+as it is.
+
 Writers are held up only by the triggers' creation and the swap, each
 bounded by ``lock_timeout``. Views and foreign keys that point at the
 table (they follow its OID, not its name) make the conversion refuse to
@@ -25,10 +35,13 @@ start. ``finish_conversion`` stops the revert capture and may drop the old table
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from psycopg import sql
 
 from dbopt.partitions import ddl
@@ -37,9 +50,12 @@ from dbopt.partitions.capture import Mirror, capture_sql, drop_capture_sql
 from dbopt.partitions.catalog import read_table, relation_kind
 from dbopt.partitions.conversion import (
     ConversionResult,
+    Shape,
     SourceTable,
     aux_name,
     inspect_source,
+    read_shape,
+    shape_changes,
 )
 from dbopt.partitions.errors import ConversionError
 from dbopt.partitions.locking import LockPolicy, with_retry
@@ -48,11 +64,15 @@ from dbopt.partitions.planner import build_plan
 from dbopt.partitions.spec import PartitionSpec
 
 if TYPE_CHECKING:
-    import psycopg
-
     from dbopt.partitions.state import StateStore
 
-__all__ = ["abandon", "convert_table", "names_for"]
+__all__ = ["PHASES", "PhaseHook", "abandon", "convert_table", "names_for"]
+
+#: The points ``on_phase`` is called at: after each copied batch (``copy``), before
+#: each catch-up replay batch (``replay``), before each swap attempt (``swap``, no
+#: lock held) and in the swap transaction right after the table is locked (``locked``).
+PHASES = ("copy", "replay", "swap", "locked")
+PhaseHook = Callable[[str], None]
 
 
 def names_for(table: Name) -> dict[str, Name]:
@@ -78,10 +98,13 @@ def convert_table(
     batch_size: int,
     catch_up: int,
     now: datetime | int | None,
+    on_phase: PhaseHook | None = None,
 ) -> ConversionResult:
     """Run the whole conversion (see the module doc); ConversionError when it cannot.
 
     A failure before the swap removes what was built; the table is untouched.
+    ``on_phase(name)`` is called at each of ``PHASES`` (a hook for tests and
+    progress reports; an exception from it abandons the conversion).
     """
     table = Name(spec.schema_name, spec.table)
     if store.conversion(conn, str(table)) is not None:
@@ -90,18 +113,50 @@ def convert_table(
             " call finish_conversion() or revert() first"
         )
     info = inspect_source(conn, table, spec.key)
-    store.save_conversion(conn, str(table), "copying", {"key": spec.key})
+    shape = read_shape(conn, info.oid)
+    if shape is None:
+        raise ConversionError(f"{table} vanished while it was being inspected")
+    store.save_conversion(conn, str(table), "copying", {"key": spec.key, "oid": info.oid})
+    run = _Run(conn, table, info.oid, shape, on_phase or (lambda phase: None))
     try:
-        return _convert(conn, store, policy, spec, info, batch_size, catch_up, now)
-    except BaseException:
+        return _convert(run, store, policy, spec, info, batch_size, catch_up, now)
+    except BaseException as exc:
         found = None if conn.closed else store.conversion(conn, str(table))
         if found is not None and found[0] == "copying":
-            abandon(conn, store, table, names_for(table))
+            abandon(conn, store, table, names_for(table), oid=info.oid, policy=policy)
+        if isinstance(exc, psycopg.Error) and not conn.closed:
+            changes = shape_changes(shape, read_shape(conn, info.oid))
+            if changes:
+                raise ConversionError(run.changed_message(changes)) from exc
         raise
 
 
+@dataclass(frozen=True)
+class _Run:
+    """The connection, the table's OID and shape at the start, and the phase hook."""
+
+    conn: psycopg.Connection[Any]
+    table: Name
+    oid: int
+    shape: Shape
+    hook: PhaseHook
+
+    def changed_message(self, changes: list[str]) -> str:
+        return (
+            f"{self.table} changed during its conversion in a way the capture cannot follow"
+            f" ({'; '.join(changes)}); the conversion was abandoned and the table left as it"
+            " is: run convert() again"
+        )
+
+    def verify(self) -> None:
+        """ConversionError when the table's shape is not the one read at the start."""
+        changes = shape_changes(self.shape, read_shape(self.conn, self.oid))
+        if changes:
+            raise ConversionError(self.changed_message(changes))
+
+
 def _convert(
-    conn: psycopg.Connection[Any],
+    run: _Run,
     store: StateStore,
     policy: LockPolicy,
     spec: PartitionSpec,
@@ -111,15 +166,19 @@ def _convert(
     now: datetime | int | None,
 ) -> ConversionResult:
     began = time.perf_counter()
+    conn = run.conn
     table = info.name
     aux = names_for(table)
     notes: list[str] = []
     detail: dict[str, Any] = {
         "key": spec.key,
+        "oid": info.oid,
         "renames": [],
         "sequences": [list(s) for s in info.sequences],
     }
     with conn.transaction():
+        conn.execute(ddl.lock(table, "ACCESS SHARE"))
+        run.verify()  # what inspect_source read is what LIKE copies
         conn.execute(
             sql.SQL(
                 "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
@@ -161,6 +220,7 @@ def _convert(
     def install() -> None:
         with conn.transaction():
             conn.execute(ddl.lock(table, "SHARE ROW EXCLUSIVE"))
+            run.verify()
             for statement in capture_sql(conn, forward, aux["capture"]):
                 conn.execute(statement)
 
@@ -168,12 +228,16 @@ def _convert(
     copy_began = time.perf_counter()
     copied, after = 0, None
     while True:
-        moved, last = forward.copy_batch(conn, after, batch_size)
+        (moved, last), _ = with_retry(
+            partial(forward.copy_batch, conn, after, batch_size), policy, f"copy {table}"
+        )
         copied += moved
+        run.hook("copy")
         if last is None or moved < batch_size:
             break
         after = last
     copy_seconds = time.perf_counter() - copy_began
+    run.verify()  # fail early; the check that counts is the one under the swap's lock
     for index in info.indexes:
         if index.primary:
             continue
@@ -195,10 +259,13 @@ def _convert(
         detail["renames"].append([index.name, tmp])
     replayed = 0
     for _ in range(1000):
-        if forward.backlog(conn) <= catch_up:
-            break
-        replayed += forward.replay(conn, batch_size)
-    swap_seconds, final = _swap(conn, store, policy, spec, table, aux, info, forward, detail)
+        run.hook("replay")
+        if forward.backlog(conn) <= catch_up and not forward.truncate_pending(conn):
+            break  # (a TRUNCATE is replayed here, so that the swap does not empty the copy)
+        replayed += with_retry(
+            lambda: forward.replay(conn, batch_size), policy, f"replay changes of {table}"
+        )[0]
+    swap_seconds, final = _swap(run, store, policy, spec, aux, info, forward, detail)
     replayed += final
     return ConversionResult(
         table=str(table),
@@ -251,24 +318,31 @@ def _make_partitions(
 
 
 def _swap(
-    conn: psycopg.Connection[Any],
+    run: _Run,
     store: StateStore,
     policy: LockPolicy,
     spec: PartitionSpec,
-    table: Name,
     aux: dict[str, Name],
     info: SourceTable,
     forward: Mirror,
     detail: dict[str, Any],
 ) -> tuple[float, int]:
-    """The one short transaction that puts the partitioned table in place."""
+    """The one short transaction that puts the partitioned table in place.
+
+    Under its ACCESS EXCLUSIVE lock the table's shape is checked against the
+    one read at the start: a change no trigger saw stops here, before the swap.
+    """
+    conn, table = run.conn, run.table
     renames: list[list[str]] = detail["renames"]
     backward = _mirror(table, aux["old"], aux["revert"], info)
 
     def attempt() -> tuple[float, int]:
+        run.hook("swap")
         with conn.transaction():
             conn.execute(ddl.lock(table, "ACCESS EXCLUSIVE"))
             locked = time.perf_counter()
+            run.hook("locked")
+            run.verify()
             replayed = forward.replay(conn, None)
             for statement in drop_capture_sql(table, aux["changes"], aux["capture"]):
                 conn.execute(statement)
@@ -339,12 +413,37 @@ def _identity_sequence(conn: psycopg.Connection[Any], table: Name, column: str) 
 
 
 def abandon(
-    conn: psycopg.Connection[Any], store: StateStore, table: Name, aux: dict[str, Name]
+    conn: psycopg.Connection[Any],
+    store: StateStore,
+    table: Name,
+    aux: dict[str, Name],
+    *,
+    oid: int | None = None,
+    policy: LockPolicy | None = None,
 ) -> None:
-    """Remove what an interrupted conversion built before its swap."""
+    """Remove what an interrupted conversion built before its swap.
+
+    With ``oid`` the capture triggers are dropped from that table under whatever
+    name it has now (it may have been renamed during the conversion). With
+    ``policy`` a lock timeout is retried as the policy says.
+    """
+    if policy is not None:
+        with_retry(lambda: abandon(conn, store, table, aux, oid=oid), policy, f"clean up {table}")
+        return
     with conn.transaction():
-        if relation_kind(conn, *table) is not None:
-            for statement in drop_capture_sql(table, aux["changes"], aux["capture"]):
+        source: Name | None = table if relation_kind(conn, *table) is not None else None
+        if oid is not None:
+            row = conn.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+                (oid,),
+            ).fetchone()
+            source = None if row is None else Name(str(row[0]), str(row[1]))
+        if source is not None:
+            for statement in drop_capture_sql(source, aux["changes"], aux["capture"]):
+                conn.execute(statement)
+        else:
+            for statement in drop_capture_sql(table, aux["changes"], aux["capture"])[-2:]:
                 conn.execute(statement)
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ddl.ident(aux["new"])))
         store.forget_parent(conn, str(aux["new"]))

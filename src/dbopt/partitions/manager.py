@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -252,6 +252,7 @@ class PartitionManager:
         batch_size: int = 10_000,
         catch_up: int = 100,
         now: datetime | int | None = None,
+        on_phase: Callable[[str], None] | None = None,
     ) -> ConversionResult:
         """Convert the regular ``table`` into a partitioned one per ``spec``, online.
 
@@ -260,7 +261,12 @@ class PartitionManager:
         ``catch_up`` are left, then swaps names in one short transaction
         under ``lock_timeout`` with retry. The old table is kept (renamed
         ``<table>__dbopt_old``) and kept in step for ``revert()`` until
-        ``finish_conversion()``. See ``dbopt.partitions.convert``.
+        ``finish_conversion()``. A concurrent TRUNCATE is captured and
+        replayed; a change the capture cannot follow (``ALTER TABLE``, a
+        rename) stops it with ConversionError, the table left as it was.
+        ``on_phase(name)`` is called at each point of ``convert.PHASES``
+        (``copy``, ``replay``, ``swap``, ``locked``), e.g. for tests or progress.
+        See ``dbopt.partitions.convert``.
         """
         if _split(table) != (spec.schema_name, spec.table):
             raise PartitionSpecError(f"convert({table!r}) got a spec for {spec.qualified}")
@@ -275,6 +281,7 @@ class PartitionManager:
                     batch_size=batch_size,
                     catch_up=catch_up,
                     now=now,
+                    on_phase=on_phase,
                 )
 
     def revert(

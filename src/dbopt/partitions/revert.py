@@ -58,7 +58,8 @@ def revert_table(
     status, detail = found
     aux = names_for(table)
     if status == "copying":
-        abandon(conn, store, table, aux)
+        oid = detail.get("oid") if isinstance(detail, dict) else None
+        abandon(conn, store, table, aux, oid=oid if isinstance(oid, int) else None, policy=policy)
         return ConversionResult(str(table), "abandoned", seconds=time.perf_counter() - began)
     old = aux["old"]
     if not _exists(conn, old):
@@ -67,11 +68,14 @@ def revert_table(
     back = Mirror(
         table, old, aux["revert"], info.pk, info.pk_types, info.columns, info.identity_always
     )
+    with_retry(lambda: back.ensure_marker(conn), policy, f"upgrade {aux['revert']}")
     replayed = 0
     for _ in range(1000):
-        if back.backlog(conn) <= catch_up:
+        if back.backlog(conn) <= catch_up and not back.truncate_pending(conn):
             break
-        replayed += back.replay(conn, batch_size)
+        replayed += with_retry(
+            lambda: back.replay(conn, batch_size), policy, f"replay changes of {table}"
+        )[0]
     renames: list[list[str]] = detail.get("renames", [])
     parked = Name(table.schema, aux_name(table.name, "reverted"))
 
