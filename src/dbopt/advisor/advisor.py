@@ -25,6 +25,7 @@ from dbopt.advisor.recommend import build_report
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
 from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
+from dbopt.lint.catalog import load as load_lint_catalog
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -125,6 +126,8 @@ class IndexAdvisor:
         notes: list[str] = []
         with self._connect() as conn:
             try:
+                # the lint catalog the index findings judge, read before any index is tried
+                index_catalog = load_lint_catalog(conn) if self.findings else None
                 evaluator, catalog = self._evaluator(conn, notes)
                 try:
                     wl = load_workload(workload, conn)
@@ -135,8 +138,8 @@ class IndexAdvisor:
                 raise ServerUnavailableError(f"index advisor lost the database: {exc}") from exc
             except psycopg.Error as exc:
                 raise DatabaseError(f"index advisor failed: {exc}") from exc
-        if self.findings:
-            report.findings = existing_findings(catalog, self.existing)
+        if index_catalog is not None:
+            report.findings = existing_findings(index_catalog, self.existing)
         if verify and report.recommendations:
             from dbopt.advisor.verify import measure
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from dbopt.lint import queries
 from dbopt.postgres.render import qualified
@@ -190,6 +191,7 @@ class Catalog:
     database: str
     stats_reset: datetime | None
     block_size: int
+    stats_age_s: float | None = None
     tables: dict[int, Table] = field(default_factory=dict)
     sequences: list[SequenceInfo] = field(default_factory=list)
     stats: dict[tuple[int, str], ColumnStats] = field(default_factory=dict)
@@ -243,14 +245,14 @@ def _split_nodes(tree: str | None) -> list[str]:
 
 
 def _run(
-    conn: psycopg.Connection[dict[str, Any]],
+    conn: psycopg.Cursor[dict[str, Any]],
     name: str,
     sql: str,
     params: dict[str, Any],
     errors: dict[str, str],
 ) -> list[dict[str, Any]]:
     try:
-        with conn.transaction():
+        with conn.connection.transaction():
             return conn.execute(sql, params).fetchall()
     except psycopg.errors.QueryCanceled as exc:  # statement or lock timeout
         errors[name] = f"{type(exc).__name__}: {str(exc).strip()}"
@@ -262,7 +264,7 @@ def _run(
 
 
 def load(
-    conn: psycopg.Connection[dict[str, Any]],
+    connection: psycopg.Connection[Any],
     *,
     schemas: Sequence[str] = (),
     exclude_schemas: Sequence[str] = (),
@@ -274,7 +276,7 @@ def load(
         "exclude_schemas": list(exclude_schemas),
         "max_values": max_values,
     }
-    with conn.transaction():
+    with connection.transaction(), connection.cursor(row_factory=dict_row) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         server = conn.execute(queries.SERVER).fetchone() or {}
         cat = Catalog(
@@ -282,6 +284,7 @@ def load(
             database=str(server.get("database", "")),
             stats_reset=server.get("stats_reset"),
             block_size=int(server.get("block_size", 8192)),
+            stats_age_s=server.get("stats_age_s"),
         )
         for row in _run(conn, "relations", queries.RELATIONS, params, cat.errors):
             cat.tables[row["oid"]] = Table(**row)

@@ -38,6 +38,8 @@ SELECT current_setting('server_version_num')::int AS version_num,
        current_database() AS database,
        (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database())
          AS stats_reset,
+       (SELECT extract(epoch FROM now() - stats_reset)::float8
+        FROM pg_stat_database WHERE datname = current_database()) AS stats_age_s,
        current_setting('block_size')::int AS block_size
 """
 
