@@ -16,6 +16,7 @@ import pytest
 from dbopt.advisor import ExistingOptions, IndexAdvisor
 from dbopt.advisor.existing import ALIASES
 from dbopt.findings import Finding
+from dbopt.health import HealthStatus, health
 from test_lint_support import connect, flush_stats, fresh_schema, lint_schema, run
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
@@ -223,3 +224,29 @@ def test_unused_twin_scans_count_for_the_kept_one(pg_url: str) -> None:
         report = lint_schema(pg_url, name, rules=["LINT004", "LINT006"])
         # w_a_new goes as w_a_old's twin; w_a_old inherits its scans and is not "unused"
         assert [(f.code, f.metadata["index"]) for f in report] == [("LINT004", "w_a_new")]
+
+
+def test_sequence_overflow_is_one_check_in_lint_and_health(pg_url: str) -> None:
+    ddl = """
+    CREATE TABLE a (id serial PRIMARY KEY);
+    CREATE TABLE k (id bigserial PRIMARY KEY);
+    CREATE TABLE c (id bigint PRIMARY KEY, k_id int REFERENCES k (id));
+    CREATE TABLE quiet (id serial PRIMARY KEY);
+    SELECT setval('a_id_seq', 1800000000);   -- 84 % of int4
+    SELECT setval('k_id_seq', 2000000000);   -- bigint is fine, c.k_id (int4) is at 93 %
+    SELECT setval('quiet_id_seq', 1000);
+    """
+    with fresh_schema(pg_url, ddl) as name:
+        linted = {
+            (f.object, f.severity.value, f.fix, f.message)
+            for f in lint_schema(pg_url, name, rules=["LINT012"])
+        }
+        check = health(pg_url, checks=["sequences"], schemas=[name])["sequences"]
+        healthy = {(f.object, f.severity.value, f.fix, f.message) for f in check.findings}
+    assert healthy == linted
+    assert {(o, s) for o, s, _, _ in linted} == {
+        (f"{name}.a.id", "warning"),
+        (f"{name}.c.k_id", "error"),
+    }
+    assert check.status is HealthStatus.CRITICAL
+    assert {d["column"] for d in check.details} == {"a.id", "c.k_id"}

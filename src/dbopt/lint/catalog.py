@@ -8,7 +8,7 @@ query that times out costs only the rules that need it, listed in
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,10 +16,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from dbopt.errors import ConfigurationError
 from dbopt.lint import queries
 from dbopt.postgres.render import qualified
 
 __all__ = [
+    "PARTS",
     "Catalog",
     "Column",
     "ColumnStats",
@@ -29,6 +31,9 @@ __all__ = [
     "Table",
     "load",
 ]
+
+#: The catalog queries :func:`load` can run, by name.
+PARTS = ("relations", "columns", "constraints", "indexes", "sequences", "stats")
 
 
 @dataclass
@@ -250,7 +255,10 @@ def _run(
     sql: str,
     params: dict[str, Any],
     errors: dict[str, str],
+    parts: Collection[str] = (),
 ) -> list[dict[str, Any]]:
+    if name not in parts:
+        return []
     try:
         with conn.connection.transaction():
             return conn.execute(sql, params).fetchall()
@@ -269,15 +277,26 @@ def load(
     schemas: Sequence[str] = (),
     exclude_schemas: Sequence[str] = (),
     max_values: int = 10,
+    parts: Collection[str] = PARTS,
 ) -> Catalog:
-    """Read the catalog of ``schemas`` (all non-system schemas when empty) in one snapshot."""
+    """Read the catalog of ``schemas`` (all non-system schemas when empty) in one snapshot.
+
+    ``parts`` names the queries to run (:data:`PARTS`: all of them); a caller
+    that needs only sequences and their owners reads just those. Inside a
+    transaction the caller opened, the queries run in a savepoint of it.
+    """
     params: dict[str, Any] = {
         "schemas": list(schemas),
         "exclude_schemas": list(exclude_schemas),
         "max_values": max_values,
     }
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ConfigurationError(f"unknown catalog parts: {', '.join(sorted(unknown))}")
+    idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with connection.transaction(), connection.cursor(row_factory=dict_row) as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if idle:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         server = conn.execute(queries.SERVER).fetchone() or {}
         cat = Catalog(
             version_num=int(server.get("version_num", 0)),
@@ -286,28 +305,28 @@ def load(
             block_size=int(server.get("block_size", 8192)),
             stats_age_s=server.get("stats_age_s"),
         )
-        for row in _run(conn, "relations", queries.RELATIONS, params, cat.errors):
+        for row in _run(conn, "relations", queries.RELATIONS, params, cat.errors, parts):
             cat.tables[row["oid"]] = Table(**row)
         for table in cat.tables.values():
             if table.parent in cat.tables:
                 cat.tables[table.parent].children.append(table.oid)
-        for row in _run(conn, "columns", queries.COLUMNS, params, cat.errors):
+        for row in _run(conn, "columns", queries.COLUMNS, params, cat.errors, parts):
             rel = cat.tables.get(row.pop("relid"))
             if rel is not None:
                 default = row.pop("default_expr")
                 rel.columns[row["num"]] = Column(default=default, **row)
-        for row in _run(conn, "constraints", queries.CONSTRAINTS, params, cat.errors):
+        for row in _run(conn, "constraints", queries.CONSTRAINTS, params, cat.errors, parts):
             rel = cat.tables.get(row["relid"])
             if rel is not None:
                 rel.constraints.append(Constraint(**row))
-        for row in _run(conn, "indexes", queries.INDEXES, params, cat.errors):
+        for row in _run(conn, "indexes", queries.INDEXES, params, cat.errors, parts):
             rel = cat.tables.get(row["relid"])
             if rel is not None:
                 rel.indexes.append(_index(row, rel))
-        for row in _run(conn, "sequences", queries.SEQUENCES, params, cat.errors):
+        for row in _run(conn, "sequences", queries.SEQUENCES, params, cat.errors, parts):
             cat.sequences.append(SequenceInfo(**row))
         by_name = {(t.schema, t.name): t for t in cat.tables.values()}
-        for row in _run(conn, "stats", queries.STATS, params, cat.errors):
+        for row in _run(conn, "stats", queries.STATS, params, cat.errors, parts):
             rel = by_name.get((row["schema"], row["table"]))
             if rel is None or row["inherited"] != rel.partitioned:
                 continue
