@@ -25,7 +25,7 @@ from dbopt.advisor.recommend import build_report
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
 from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
-from dbopt.lint.catalog import load as load_lint_catalog
+from dbopt.postgres.catalog import load as load_lint_catalog
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine

@@ -27,7 +27,7 @@ from dbopt.advisor.model import IndexSpec, KeyElem
 from dbopt.advisor.sqltree import deparse, is_node, normalize_predicate, strip_casts
 from dbopt.findings import Finding
 from dbopt.lint.base import RULES, LintConfig
-from dbopt.lint.catalog import Catalog as LintCatalog
+from dbopt.postgres.catalog import Catalog as LintCatalog
 
 __all__ = [
     "ALIASES",

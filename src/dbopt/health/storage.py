@@ -6,8 +6,8 @@ from typing import Any
 
 from dbopt.health.base import Context, HealthCheck, health_check, level, worst
 from dbopt.health.model import CheckResult, HealthStatus
-from dbopt.lint import catalog
 from dbopt.lint.rules.types import sequence_overflows
+from dbopt.postgres import catalog
 from dbopt.postgres.render import qualified
 
 _SEQUENCE_PARTS = ("relations", "columns", "constraints", "sequences")
@@ -325,7 +325,9 @@ def wraparound(check: HealthCheck, ctx: Context) -> CheckResult:
 def sequences(check: HealthCheck, ctx: Context) -> CheckResult:
     # one implementation with lint's LINT012: the same ranges, columns and fixes
     t = ctx.thresholds
-    cat = catalog.load(ctx.conn, schemas=ctx.schemas, parts=_SEQUENCE_PARTS)
+    cat = catalog.load(
+        ctx.conn, schemas=ctx.schemas, parts=_SEQUENCE_PARTS, sequence_owners_only=True
+    )
     if cat.errors:
         return check.result(
             HealthStatus.UNKNOWN,

@@ -12,8 +12,8 @@ import psycopg
 import dbopt.lint.rules  # noqa: F401  (registers the rules)
 from dbopt.errors import ConfigurationError, DatabaseError
 from dbopt.findings import Finding, Severity
-from dbopt.lint import catalog as catalog_mod
 from dbopt.lint.base import RULES, LintConfig, Rule
+from dbopt.postgres import catalog as catalog_mod
 from dbopt.postgres.connection import Target, read_only_connection
 from dbopt.suppress import Suppressions, SuppressionsLike
 

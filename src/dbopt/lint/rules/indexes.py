@@ -112,8 +112,15 @@ class IndexPlan:
 
 
 def index_plan(catalog: Catalog) -> IndexPlan:
-    """The duplicate and prefix-covered indexes of ``catalog`` (LINT004, LINT005)."""
+    """The duplicate and prefix-covered indexes of ``catalog`` (LINT004, LINT005).
+
+    Computed once per snapshot and shared by LINT004, LINT005 and LINT006.
+    """
+    cached = catalog.derived.get("index_plan")
+    if isinstance(cached, IndexPlan):
+        return cached
     plan = IndexPlan()
+    catalog.derived["index_plan"] = plan
     for table in catalog:
         valid = [i for i in table.indexes if i.is_valid]
         groups: dict[tuple[object, ...], list[Index]] = defaultdict(list)
