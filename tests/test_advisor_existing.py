@@ -68,10 +68,12 @@ def by_code(findings: list[Finding], code: str) -> list[Finding]:
 
 def test_duplicate(findings: list[Finding]) -> None:
     dups = by_code(findings, "IDX001")
-    assert sorted(f.object for f in dups) == ['"public"."t_a_idx"', '"public"."t_c_idx"']
-    a = next(f for f in dups if "t_a_idx" in f.object)
-    assert a.message == "index t_a_idx duplicates t_a_copy"
-    assert a.fix == 'DROP INDEX CONCURRENTLY IF EXISTS "public"."t_a_idx";'
+    assert sorted(f.object for f in dups) == ["public.t_a_copy", "public.t_c_idx"]
+    a = next(f for f in dups if "t_a_copy" in f.object)
+    # the older twin is kept (lint's keep rule: constraint, attached, unique, oldest)
+    assert a.message.startswith("index t_a_copy duplicates t_a_idx on public.t")
+    assert a.fix == "DROP INDEX CONCURRENTLY public.t_a_copy;"
+    assert a.metadata["lint_code"] == "LINT004"
     c = next(f for f in dups if "t_c_idx" in f.object)
     assert "t_c_key" in c.message  # the unique one is kept
     assert all(f.severity == Severity.WARNING for f in dups)
@@ -79,43 +81,47 @@ def test_duplicate(findings: list[Finding]) -> None:
 
 def test_prefix_covered(findings: list[Finding]) -> None:
     covered = by_code(findings, "IDX002")
-    assert [f.object for f in covered] == ['"public"."t_a_copy"']
-    assert covered[0].message == "index t_a_copy is covered by t_a_b_idx"
+    assert [f.object for f in covered] == ["public.t_a_copy", "public.t_a_idx"]
+    assert covered[1].message == "index t_a_idx (a) is covered by t_a_b_idx (a, b) on public.t"
+    assert all(f.severity == Severity.WARNING for f in covered)
 
 
 def test_unused(findings: list[Finding]) -> None:
     unused = {f.object for f in by_code(findings, "IDX003")}
-    assert '"public"."t_a_b_idx"' in unused
-    assert '"public"."t_a_partial"' in unused
-    assert '"public"."events_at_idx"' in unused
-    assert '"public"."t_d_idx"' not in unused  # scanned once
-    assert '"public"."t_parent_idx"' not in unused  # the only index for a foreign key
-    assert '"public"."t_pkey"' not in unused
-    assert '"public"."t_c_key"' not in unused
-    assert '"public"."events_2024_at_idx"' not in unused  # partitions follow their parent
+    # t_a_b_idx absorbs the scans of the t_a_* indexes it makes redundant: none
+    assert "public.t_a_b_idx" in unused
+    assert "public.t_a_partial" in unused
+    assert "public.events_at_idx" in unused
+    assert "public.t_d_idx" not in unused  # scanned once
+    assert "public.t_parent_idx" not in unused  # the only index for a foreign key
+    assert "public.t_pkey" not in unused
+    assert "public.t_c_key" not in unused
+    assert "public.t_a_idx" not in unused  # already reported as covered (IDX002)
+    assert "public.events_2024_at_idx" not in unused  # partitions follow their parent
     events = next(f for f in by_code(findings, "IDX003") if "events_at_idx" in f.object)
-    assert events.fix == 'DROP INDEX IF EXISTS "public"."events_at_idx";'
+    assert events.fix == (
+        "DROP INDEX public.events_at_idx;  -- partitioned index: CONCURRENTLY is not allowed"
+    )
+    # the same severity as lint's LINT006
+    assert {f.severity for f in by_code(findings, "IDX003")} == {Severity.INFO}
 
 
 def test_invalid(findings: list[Finding]) -> None:
     (invalid,) = by_code(findings, "IDX004")
-    assert invalid.object == '"public"."dup_v_key"'
+    assert invalid.object == "public.dup_v_key"
     assert invalid.severity == Severity.ERROR
-    assert invalid.fix == (
-        'DROP INDEX CONCURRENTLY IF EXISTS "public"."dup_v_key";\n'
-        "CREATE UNIQUE INDEX CONCURRENTLY dup_v_key ON public.dup USING btree (v);"
-    )
+    assert invalid.fix == "REINDEX INDEX CONCURRENTLY public.dup_v_key;"
 
 
 def test_unindexed_foreign_keys(findings: list[Finding]) -> None:
     fks = {f.metadata["constraint"]: f for f in by_code(findings, "IDX005")}
     assert set(fks) == {"t_other_id_fkey", "events_parent_id_fkey"}
     assert fks["t_other_id_fkey"].fix == (
-        'CREATE INDEX CONCURRENTLY IF NOT EXISTS "t_other_id_idx" '
-        'ON "public"."t" USING btree ("other_id");'
+        "CREATE INDEX CONCURRENTLY t_other_id_idx ON public.t (other_id);"
     )
     events = fks["events_parent_id_fkey"].fix or ""
-    assert 'ON ONLY "public"."events"' in events
+    assert "ON ONLY public.events" in events
+    assert events.count("CREATE INDEX CONCURRENTLY") == 2
     assert events.count("ATTACH PARTITION") == 2
 
 

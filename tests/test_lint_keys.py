@@ -73,7 +73,9 @@ def test_fk_without_index(pg_url: str, schema: str) -> None:
     assert bare.metadata["columns"] == ["parent_id"]
     assert bare.metadata["referenced"] == f"{schema}.parent"
     partitioned = next(f for f in report if f.metadata["table"] == "events_bare")
-    assert "CONCURRENTLY is not allowed" in (partitioned.fix or "")
+    # ON ONLY the parent, each partition CONCURRENTLY, then attached
+    assert f"ON ONLY {schema}.events_bare " in (partitioned.fix or "")
+    assert (partitioned.fix or "").count("ATTACH PARTITION") == 1
 
 
 def test_fk_fix_makes_the_finding_go_away(pg_url: str) -> None:

@@ -25,6 +25,7 @@ from dbopt.advisor.recommend import build_report
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
 from dbopt.errors import ConfigurationError
+from dbopt.postgres.catalog import load as load_lint_catalog
 from dbopt.postgres.connect import connect, conninfo, translate
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class IndexAdvisor:
         notes: list[str] = []
         with self._connect() as conn:
             try:
+                # the lint catalog the index findings judge, read before any index is tried
+                index_catalog = load_lint_catalog(conn) if self.findings else None
                 evaluator, catalog = self._evaluator(conn, notes)
                 try:
                     wl = load_workload(workload, conn)
@@ -130,8 +133,8 @@ class IndexAdvisor:
                     evaluator.close()
             except psycopg.Error as exc:
                 raise translate(exc, "index advisor failed") from exc
-        if self.findings:
-            report.findings = existing_findings(catalog, self.existing)
+        if index_catalog is not None:
+            report.findings = existing_findings(index_catalog, self.existing)
         if verify and report.recommendations:
             from dbopt.advisor.verify import measure
 

@@ -1,5 +1,10 @@
 """What the advisor knows about the database: relations, columns, statistics, indexes.
 
+The planner-facing view the cost model needs (sizes, write rates, every
+relation kind including views, index definitions). Foreign keys and the
+findings on existing indexes come from the shared snapshot,
+:mod:`dbopt.postgres.catalog`, which lint reads too.
+
 Loaded once per :meth:`IndexAdvisor.advise` with a handful of catalog
 queries (read-only). Everything here is plain data; nothing is cached across
 calls.
@@ -12,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["Catalog", "Column", "ExistingIndex", "ForeignKey", "Relation"]
+__all__ = ["Catalog", "Column", "ExistingIndex", "Relation"]
 
 
 @dataclass
@@ -91,23 +96,12 @@ class ExistingIndex:
 
 
 @dataclass
-class ForeignKey:
-    """A foreign key constraint: ``columns`` of ``table_oid`` reference ``ref_oid``."""
-
-    name: str
-    table_oid: int
-    columns: tuple[str, ...]
-    ref_oid: int
-
-
-@dataclass
 class Catalog:
     """Relations, indexes and foreign keys of one database, plus server facts."""
 
     relations: dict[int, Relation]
     by_name: dict[tuple[str, str], int]
     indexes: list[ExistingIndex]
-    foreign_keys: list[ForeignKey]
     search_path: list[str]
     extensions: dict[str, str]
     c_collation: bool
@@ -212,16 +206,6 @@ WHERE i.indrelid = ANY(%s)
 ORDER BY i.indrelid, ic.relname
 """
 
-_FKEYS = """
-SELECT con.conname, con.conrelid, con.confrelid,
-       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, ord)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
-             ORDER BY k.ord)::text[]
-FROM pg_constraint con
-WHERE con.contype = 'f' AND con.conrelid = ANY(%s)
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint p WHERE p.oid = con.conparentid)
-"""
-
 _SETTINGS = """
 SELECT name, setting::float8 FROM pg_settings
 WHERE name IN ('random_page_cost', 'seq_page_cost', 'cpu_tuple_cost',
@@ -299,10 +283,6 @@ def load_catalog(conn: psycopg.Connection[Any]) -> Catalog:
         )
         for row in conn.execute(_INDEXES, (oids,))
     ]
-    fkeys = [
-        ForeignKey(name=row[0], table_oid=row[1], ref_oid=row[2], columns=tuple(row[3]))
-        for row in conn.execute(_FKEYS, (oids,))
-    ]
     path_row = conn.execute("SELECT current_schemas(false)").fetchone()
     extensions = {
         r[0]: r[1]
@@ -322,7 +302,6 @@ def load_catalog(conn: psycopg.Connection[Any]) -> Catalog:
         relations=relations,
         by_name={(r.schema, r.name): r.oid for r in relations.values()},
         indexes=indexes,
-        foreign_keys=fkeys,
         search_path=list(path_row[0]) if path_row else ["public"],
         extensions=extensions,
         c_collation=db[0] in ("C", "POSIX"),

@@ -6,7 +6,11 @@ from typing import Any
 
 from dbopt.health.base import Context, HealthCheck, level, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
+from dbopt.lint.rules.types import sequence_overflows
+from dbopt.postgres import catalog
 from dbopt.postgres.render import qualified
+
+_SEQUENCE_PARTS = ("relations", "columns", "constraints", "sequences")
 
 __all__: list[str] = []
 
@@ -312,9 +316,6 @@ def wraparound(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-_TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
-
-
 @register_check(
     "HEALTH012",
     "sequences",
@@ -322,52 +323,45 @@ _TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
     "When a sequence or its column reaches its maximum, every INSERT fails.",
 )
 def sequences(check: HealthCheck, ctx: Context) -> CheckResult:
+    # one implementation with lint's LINT012: the same ranges, columns and fixes
     t = ctx.thresholds
-    rows = ctx.rows(
-        f"""SELECT s.schemaname AS schema, s.sequencename AS sequence, s.last_value,
-                   s.max_value, s.increment_by, s.cycle, ty.typname AS column_type,
-                   tc.relname AS table, a.attname AS column
-            FROM pg_sequences s
-            JOIN pg_namespace n ON n.nspname = s.schemaname
-            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename
-            LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
-             AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
-            LEFT JOIN pg_class tc ON tc.oid = d.refobjid
-            LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-            LEFT JOIN pg_type ty ON ty.oid = a.atttypid
-            WHERE {_SCOPE.replace("schemaname", "s.schemaname")}""",
-        {"schemas": list(ctx.schemas)},
+    cat = catalog.load(
+        ctx.conn, schemas=ctx.schemas, parts=_SEQUENCE_PARTS, sequence_owners_only=True
     )
+    if cat.errors:
+        return check.result(
+            HealthStatus.UNKNOWN,
+            "could not run: " + "; ".join(f"{k}: {v}" for k, v in cat.errors.items()),
+        )
     details, findings, statuses = [], [], []
-    for row in rows:
-        if row["last_value"] is None or row["cycle"] or row["increment_by"] < 0:
-            continue
-        limit = min(row["max_value"], _TYPE_MAX.get(row["column_type"] or "", row["max_value"]))
-        ratio = row["last_value"] / limit
-        status = level(ratio, t.sequence_warn, t.sequence_critical)
+    for o in sequence_overflows(cat):
+        status = level(o.used, t.sequence_warn, t.sequence_critical)
         if status is HealthStatus.OK:
             continue
         statuses.append(status)
-        name = qualified(row["schema"], row["sequence"])
         details.append(
             {
-                "sequence": name,
-                "last_value": row["last_value"],
-                "limit": limit,
-                "used": round(ratio, 4),
-                "column": f"{row['table']}.{row['column']}" if row["table"] else None,
+                "sequence": o.sequence.sql_name,
+                "last_value": o.sequence.last_value,
+                "limit": o.limit,
+                "used": round(o.used, 4),
+                "column": o.column,
             }
         )
         findings.append(
             check.finding(
                 status,
-                name,
-                f"at {row['last_value']} of {limit} ({ratio:.0%})",
-                f"ALTER SEQUENCE {name} AS bigint;  -- and widen its column to bigint",
-                last_value=row["last_value"],
-                limit=limit,
+                o.object,
+                o.message,
+                o.fix,
+                sequence=f"{o.sequence.schema}.{o.sequence.name}",
+                last_value=o.sequence.last_value,
+                limit=o.limit,
+                used=round(o.used, 4),
+                **o.extra,
             )
         )
+    rows = cat.sequences
     summary = (
         f"{len(details)} sequence(s) above {t.sequence_warn:.0%}"
         if details

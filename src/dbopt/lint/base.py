@@ -33,6 +33,10 @@ class LintConfig:
       sequence's range used before LINT012 warns / errs.
     * ``unused_index_min_pages``: unused indexes smaller than this are not
       reported (LINT006).
+    * ``unused_index_min_stats_age_s``: LINT006 reports nothing until the
+      statistics have been collecting this long (7 days; statistics never
+      reset count as old enough). ``unused_index_max_scans``: scans at or
+      below this count as unused (0).
     """
 
     id_column_pattern: str = r"^(.+)_id$"
@@ -44,6 +48,8 @@ class LintConfig:
     overflow_warn: float = 0.75
     overflow_error: float = 0.9
     unused_index_min_pages: int = 0
+    unused_index_min_stats_age_s: float = 7 * 24 * 3600
+    unused_index_max_scans: int = 0
 
     def __post_init__(self) -> None:
         for name in ("id_column_pattern", "naming_pattern"):

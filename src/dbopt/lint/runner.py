@@ -10,8 +10,8 @@ from typing import Any
 import dbopt.lint.rules  # noqa: F401  (registers the rules)
 from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, FindingsReport
-from dbopt.lint import catalog as catalog_mod
 from dbopt.lint.base import RULES, LintConfig, Rule
+from dbopt.postgres import catalog as catalog_mod
 from dbopt.postgres.connect import Target, map_driver_errors, read_only_connection
 from dbopt.suppress import Suppressions, SuppressionsLike
 

@@ -4,6 +4,9 @@
   own, and the mapping of driver errors to :class:`~dbopt.DboptError` types;
 - :mod:`dbopt.postgres.render`: the one module that turns names and values
   into SQL (and Python) text;
+- :mod:`dbopt.postgres.catalog`: one read-only snapshot of the catalog
+  (relations, columns, constraints, indexes, sequences, statistics) that
+  lint, the advisor's index findings, health and the ERD share;
 - :mod:`dbopt.postgres.explain`: EXPLAIN for the slow-query log.
 
 The features (:mod:`dbopt.advisor`, :mod:`dbopt.partitions`, :mod:`dbopt.lint`,

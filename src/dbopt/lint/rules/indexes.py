@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from dbopt.findings import Finding
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
@@ -11,7 +13,7 @@ from dbopt.lint.catalog import Catalog, Index, Table
 from dbopt.lint.rules.keys import covers
 from dbopt.postgres.render import comment, ident, qualified
 
-__all__: list[str] = []
+__all__ = ["IndexPlan", "Redundant", "index_plan", "keep_rank", "stats_old_enough"]
 
 
 def _signature(idx: Index) -> tuple[object, ...]:
@@ -27,8 +29,23 @@ def _signature(idx: Index) -> tuple[object, ...]:
     )
 
 
-def _rank(idx: Index) -> tuple[int, int, int, int]:
-    return (not idx.is_primary, not idx.backs_constraint, not idx.is_unique, idx.oid)
+def keep_rank(idx: Index) -> tuple[bool, bool, bool, bool, int]:
+    """The order in which twins are kept: the first of a group survives.
+
+    The index backing a primary key, then one backing another constraint, then
+    one attached to the parent's partitioned index (it cannot be dropped on its
+    own and follows the parent), then a unique one, then the oldest (lowest
+    oid). Statistics play no part, so runs at different times (lint today, the
+    advisor next week) keep the same twin and their drop advice never adds up
+    to dropping both.
+    """
+    return (
+        not idx.is_primary,
+        not idx.backs_constraint,
+        idx.parent is None,
+        not idx.is_unique,
+        idx.oid,
+    )
 
 
 def _drop(table: Table, idx: Index) -> str:
@@ -50,42 +67,6 @@ def _describe(table: Table, idx: Index) -> str:
     return f"{unique}{idx.method} ({cols}){extra}"
 
 
-def _candidates(table: Table) -> list[Index]:
-    return [i for i in table.indexes if i.parent is None and i.is_valid]
-
-
-@rule(
-    "LINT004",
-    "duplicate_index",
-    "warning",
-    "Two indexes have the same definition.",
-    "Every write maintains both; the planner uses only one. The copy costs disk, cache and "
-    "write time for nothing.",
-)
-def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
-    for table in catalog.top_level():
-        groups: dict[tuple[object, ...], list[Index]] = defaultdict(list)
-        for idx in _candidates(table):
-            groups[_signature(idx)].append(idx)
-        for group in groups.values():
-            if len(group) < 2:
-                continue
-            keep, *others = sorted(group, key=_rank)
-            for idx in others:
-                yield r.finding(
-                    f"{qualified(table.schema, idx.name)}",
-                    f"index {idx.name} duplicates {keep.name} on {table.sql_name} "
-                    f"({_describe(table, idx)})",
-                    fix=_drop(table, idx),
-                    **table_meta(
-                        table,
-                        index=idx.name,
-                        duplicate_of=keep.name,
-                        size_bytes=idx.relpages * catalog.block_size,
-                    ),
-                )
-
-
 def _prefix_of(a: Index, b: Index) -> bool:
     n = a.key_count
     return (
@@ -100,6 +81,98 @@ def _prefix_of(a: Index, b: Index) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Redundant:
+    """An index another one on the same table makes redundant (LINT004 or LINT005)."""
+
+    table: Table
+    index: Index
+    kept: Index
+    kind: str  # "duplicate" or "prefix"
+
+
+@dataclass
+class IndexPlan:
+    """Which indexes of a catalog are redundant, decided once for every index rule.
+
+    ``duplicates`` and ``covered`` map an index oid to why it can go. Every
+    table is judged on its own, partitions included: an index attached to
+    its parent's partitioned index is never proposed for dropping (it goes
+    with its parent, whose own twin is reported on the parent), so twins on
+    a partition are reported once, on that partition, and the one kept is
+    the attached one when there is one.
+    """
+
+    duplicates: dict[int, Redundant] = field(default_factory=dict)
+    covered: dict[int, Redundant] = field(default_factory=dict)
+
+    def dropped(self) -> set[int]:
+        """Oids of every index LINT004 or LINT005 proposes to drop."""
+        return set(self.duplicates) | set(self.covered)
+
+
+def index_plan(catalog: Catalog) -> IndexPlan:
+    """The duplicate and prefix-covered indexes of ``catalog`` (LINT004, LINT005).
+
+    Computed once per snapshot and shared by LINT004, LINT005 and LINT006.
+    """
+    cached = catalog.derived.get("index_plan")
+    if isinstance(cached, IndexPlan):
+        return cached
+    plan = IndexPlan()
+    catalog.derived["index_plan"] = plan
+    for table in catalog:
+        valid = [i for i in table.indexes if i.is_valid]
+        groups: dict[tuple[object, ...], list[Index]] = defaultdict(list)
+        for idx in valid:
+            groups[_signature(idx)].append(idx)
+        for group in groups.values():
+            keep, *others = sorted(group, key=keep_rank)
+            for idx in others:
+                if idx.parent is None:  # an attached twin goes with its parent's twin
+                    plan.duplicates[idx.oid] = Redundant(table, idx, keep, "duplicate")
+        survivors = [i for i in valid if i.oid not in plan.duplicates]
+        for a in valid:
+            if a.is_unique or a.backs_constraint or a.parent is not None:
+                continue  # a unique index enforces something the longer one does not
+            wider = [b for b in survivors if b is not a and _prefix_of(a, b)]
+            if wider:
+                b = min(wider, key=lambda i: (i.key_count, keep_rank(i)))
+                plan.covered[a.oid] = Redundant(table, a, b, "prefix")
+    return plan
+
+
+def _where(catalog: Catalog, table: Table) -> dict[str, Any]:
+    parent = catalog.tables.get(table.parent or 0) if table.is_partition else None
+    return {"partition_of": parent.sql_name} if parent is not None else {}
+
+
+@rule(
+    "LINT004",
+    "duplicate_index",
+    "warning",
+    "Two indexes have the same definition.",
+    "Every write maintains both; the planner uses only one. The copy costs disk, cache and "
+    "write time for nothing.",
+)
+def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
+    for red in index_plan(catalog).duplicates.values():
+        table, idx, keep = red.table, red.index, red.kept
+        yield r.finding(
+            f"{qualified(table.schema, idx.name)}",
+            f"index {idx.name} duplicates {keep.name} on {table.sql_name} "
+            f"({_describe(table, idx)})",
+            fix=_drop(table, idx),
+            **table_meta(
+                table,
+                index=idx.name,
+                duplicate_of=keep.name,
+                size_bytes=idx.relpages * catalog.block_size,
+                **_where(catalog, table),
+            ),
+        )
+
+
 @rule(
     "LINT005",
     "redundant_index",
@@ -109,27 +182,21 @@ def _prefix_of(a: Index, b: Index) -> bool:
     "only adds write cost and cache pressure.",
 )
 def redundant_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
-    for table in catalog.top_level():
-        indexes = _candidates(table)
-        for a in indexes:
-            if a.is_unique or a.backs_constraint:
-                continue  # a unique index enforces something the longer one does not
-            wider = [b for b in indexes if b is not a and _prefix_of(a, b)]
-            if not wider:
-                continue
-            b = min(wider, key=lambda i: (i.key_count, i.oid))
-            yield r.finding(
-                f"{qualified(table.schema, a.name)}",
-                f"index {a.name} ({', '.join(table.column_names(a.key_columns))}) is covered "
-                f"by {b.name} ({', '.join(table.column_names(b.key_columns))}) on {table.sql_name}",
-                fix=_drop(table, a),
-                **table_meta(
-                    table,
-                    index=a.name,
-                    covered_by=b.name,
-                    size_bytes=a.relpages * catalog.block_size,
-                ),
-            )
+    for red in index_plan(catalog).covered.values():
+        table, a, b = red.table, red.index, red.kept
+        yield r.finding(
+            f"{qualified(table.schema, a.name)}",
+            f"index {a.name} ({', '.join(table.column_names(a.key_columns))}) is covered "
+            f"by {b.name} ({', '.join(table.column_names(b.key_columns))}) on {table.sql_name}",
+            fix=_drop(table, a),
+            **table_meta(
+                table,
+                index=a.name,
+                covered_by=b.name,
+                size_bytes=a.relpages * catalog.block_size,
+                **_where(catalog, table),
+            ),
+        )
 
 
 def _scans(catalog: Catalog, idx: Index, children: dict[int, list[Index]]) -> int | None:
@@ -147,6 +214,44 @@ def _pages(idx: Index, children: dict[int, list[Index]]) -> int:
     return idx.relpages + sum(_pages(c, children) for c in children.get(idx.oid, []))
 
 
+def _last_fk_cover(
+    catalog: Catalog,
+    table: Table,
+    idx: Index,
+    children: dict[int, list[Index]],
+    dropped: set[int],
+) -> bool:
+    """True when dropping ``idx`` (and the partition indexes attached to it) leaves a
+    foreign key of its table, or of one of its partitions, without a covering index."""
+    stack, gone = [(table, idx)], {idx.oid}
+    while stack:
+        tbl, index = stack.pop()
+        for child in children.get(index.oid, []):
+            sub = catalog.tables.get(child.relid)
+            if sub is not None:
+                gone.add(child.oid)
+                stack.append((sub, child))
+        for fk in tbl.constraints:
+            # a partition's inherited foreign key needs an index on the partition too
+            if fk.type != "f" or (fk.inherited and not tbl.is_partition):
+                continue
+            if not covers(index, fk.columns):
+                continue
+            others = [o for o in tbl.indexes if o.oid not in gone and o.oid not in dropped]
+            if not any(covers(o, fk.columns) for o in others):
+                return True
+    return False
+
+
+def stats_old_enough(catalog: Catalog, config: LintConfig) -> bool:
+    """True when the statistics cover ``config.unused_index_min_stats_age_s``.
+
+    Statistics never reset (no ``stats_reset``) count as old enough.
+    """
+    age = catalog.stats_age_s
+    return age is None or age >= config.unused_index_min_stats_age_s
+
+
 @rule(
     "LINT006",
     "unused_index",
@@ -158,35 +263,55 @@ def _pages(idx: Index, children: dict[int, list[Index]]) -> int:
     needs=("relations", "columns", "constraints", "indexes"),
 )
 def unused_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
+    if not stats_old_enough(catalog, config):
+        return
     children: dict[int, list[Index]] = defaultdict(list)
     for table in catalog:
         for idx in table.indexes:
             if idx.parent is not None:
                 children[idx.parent].append(idx)
+    plan = index_plan(catalog)
+    # An index that absorbs a twin or a covered prefix also absorbs its scans.
+    absorbed: dict[int, list[Index]] = defaultdict(list)
+    for red in [*plan.duplicates.values(), *plan.covered.values()]:
+        absorbed[red.kept.oid].append(red.index)
+    dropped = plan.dropped()
     since = catalog.stats_reset.isoformat() if catalog.stats_reset else None
-    for table in catalog.top_level():
-        fks = [c for c in table.constraints if c.type == "f" and not c.inherited]
-        for idx in _candidates(table):
-            if idx.is_unique or idx.backs_constraint or idx.is_exclusion:
+    for table in catalog:
+        # newest first: of two unused indexes serving one foreign key, the older stays
+        for idx in sorted(table.indexes, key=keep_rank, reverse=True):
+            if (
+                not idx.is_valid
+                or idx.parent is not None
+                or idx.oid in dropped
+                or idx.is_unique
+                or idx.backs_constraint
+                or idx.is_exclusion
+            ):
                 continue
-            scans = _scans(catalog, idx, children)
+            counts = [_scans(catalog, i, children) for i in [idx, *absorbed[idx.oid]]]
+            if counts[0] is None:
+                continue
+            scans = sum(c or 0 for c in counts)
             pages = _pages(idx, children)
-            if scans is None or scans > 0 or pages < config.unused_index_min_pages:
+            if scans > config.unused_index_max_scans or pages < config.unused_index_min_pages:
                 continue
-            sole_fk_cover = any(
-                covers(idx, fk.columns)
-                and not any(covers(o, fk.columns) for o in table.indexes if o is not idx)
-                for fk in fks
-            )
-            if sole_fk_cover:
+            if _last_fk_cover(catalog, table, idx, children, dropped):
                 continue  # dropping it would re-create LINT001
+            dropped.add(idx.oid)
             yield r.finding(
                 f"{qualified(table.schema, idx.name)}",
-                f"index {idx.name} on {table.sql_name} has never been scanned"
+                f"index {idx.name} on {table.sql_name} "
+                + (f"was scanned {scans} times" if scans else "has never been scanned")
                 + (f" since {since}" if since else ""),
                 fix=_drop(table, idx),
                 **table_meta(
-                    table, index=idx.name, size_bytes=pages * catalog.block_size, stats_reset=since
+                    table,
+                    index=idx.name,
+                    scans=scans,
+                    size_bytes=pages * catalog.block_size,
+                    stats_reset=since,
+                    **_where(catalog, table),
                 ),
             )
 

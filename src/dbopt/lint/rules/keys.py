@@ -11,7 +11,7 @@ from dbopt.lint.base import LintConfig, Rule, rule, table_meta
 from dbopt.lint.catalog import Catalog, Constraint, Index, Table
 from dbopt.postgres.render import ident, idents, index_name, qualified
 
-__all__: list[str] = []
+__all__ = ["covers", "fk_is_indexed", "partitions_lacking"]
 
 _INTEGER_TYPES = {"int2", "int4", "int8"}
 
@@ -28,23 +28,69 @@ def covers(index: Index, columns: list[int]) -> bool:
     return sorted(index.key_columns[:n]) == sorted(columns)
 
 
+def _leaf_columns(table: Table, leaf: Table, nums: list[int]) -> list[int] | None:
+    """``nums`` of ``table`` as attribute numbers of partition ``leaf`` (matched by name)."""
+    by_name = {c.name: n for n, c in leaf.columns.items()}
+    out = [by_name.get(name) for name in table.column_names(nums)]
+    return None if None in out else [n for n in out if n is not None]
+
+
+def partitions_lacking(catalog: Catalog, table: Table, columns: list[int]) -> list[Table]:
+    """The leaf tables under ``table`` with no index covering ``columns``.
+
+    Empty when ``table`` itself has one (a partitioned index reaches every
+    partition); ``[table]`` for a plain table without one.
+    """
+    if any(covers(idx, columns) for idx in table.indexes):
+        return []
+    if not table.partitioned:
+        return [table]
+    out = []
+    for leaf in catalog.leaves(table):
+        if leaf is table:
+            continue
+        nums = _leaf_columns(table, leaf, columns)
+        if nums is None or not any(covers(i, nums) for i in leaf.indexes):
+            out.append(leaf)
+    return out
+
+
 def fk_is_indexed(catalog: Catalog, table: Table, fk: Constraint) -> bool:
     """True when ``table`` (or, if partitioned, every one of its partitions) indexes ``fk``."""
     if any(covers(idx, fk.columns) for idx in table.indexes):
         return True
-    if not table.partitioned:
-        return False
-    leaves = catalog.leaves(table)
-    names = table.column_names(fk.columns)
-    for leaf in leaves:
-        nums = [n for name in names for n, c in leaf.columns.items() if c.name == name]
-        if len(nums) != len(names) or not any(covers(i, nums) for i in leaf.indexes):
-            return False
-    return bool(leaves)
+    return (
+        table.partitioned
+        and bool(catalog.leaves(table))
+        and not partitions_lacking(catalog, table, fk.columns)
+    )
 
 
 def _index_name(table: str, columns: list[str]) -> str:
     return index_name(table, columns, "idx")
+
+
+def _create_on(catalog: Catalog, table: Table, cols: list[str]) -> list[str]:
+    """Statements creating a B-tree on ``cols`` of ``table`` without a long write lock.
+
+    A partitioned table gets an invalid index ``ON ONLY`` itself, an index
+    built ``CONCURRENTLY`` on each partition, and each attached (the parent's
+    index turns valid with the last one). Run the statements one at a time.
+    """
+    name = _index_name(table.name, cols)
+    if not table.partitioned:
+        return [f"CREATE INDEX CONCURRENTLY {ident(name)} ON {table.sql_name} ({idents(cols)});"]
+    out = [f"CREATE INDEX {ident(name)} ON ONLY {table.sql_name} ({idents(cols)});"]
+    parts = sorted(
+        (catalog.tables[c] for c in table.children if c in catalog.tables), key=lambda t: t.name
+    )
+    for part in parts:
+        out.extend(_create_on(catalog, part, cols))
+        out.append(
+            f"ALTER INDEX {qualified(table.schema, name)} ATTACH PARTITION "
+            f"{qualified(part.schema, _index_name(part.name, cols))};"
+        )
+    return out
 
 
 @rule(
@@ -57,33 +103,40 @@ def _index_name(table: str, columns: list[str]) -> str:
     "from the parent to this table cannot use an index either.",
 )
 def fk_without_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
-    for table in catalog.top_level():
+    for table in catalog:
         for fk in table.constraints:
-            if fk.type != "f" or fk.inherited or fk_is_indexed(catalog, table, fk):
+            # a foreign key inherited from the parent is judged once, on the parent
+            if fk.type != "f" or fk.inherited:
+                continue
+            lacking = partitions_lacking(catalog, table, fk.columns)
+            if not lacking or (table.partitioned and not catalog.leaves(table)):
                 continue
             cols = table.column_names(fk.columns)
-            name = _index_name(table.name, cols)
-            if table.partitioned:
-                fix = (
-                    f"CREATE INDEX {ident(name)} ON {table.sql_name} ({idents(cols)});"
-                    "  -- partitioned: CONCURRENTLY is not allowed; create it ON ONLY the parent"
-                    " and attach per-partition indexes built CONCURRENTLY to avoid long locks"
-                )
+            where = ""
+            extra: dict[str, object] = {}
+            if table.partitioned and len(lacking) < len(catalog.leaves(table)):
+                # some partitions have one: index just those that lack it
+                names = ", ".join(t.sql_name for t in lacking)
+                where = f" on partition{'s' if len(lacking) > 1 else ''} {names}"
+                fixes = [s for leaf in lacking for s in _create_on(catalog, leaf, cols)]
+                extra["partitions"] = [t.name for t in lacking]
             else:
-                fix = (
-                    f"CREATE INDEX CONCURRENTLY {ident(name)} ON {table.sql_name} ({idents(cols)});"
-                )
+                fixes = _create_on(catalog, table, cols)
+            parent = catalog.tables.get(table.parent or 0) if table.is_partition else None
+            if parent is not None:
+                extra["partition_of"] = parent.sql_name
             yield r.finding(
                 f"{table.sql_name}.{ident(fk.name)}",
                 f"foreign key {fk.name} ({', '.join(cols)}) -> "
-                f"{qualified(fk.ref_schema, fk.ref_name)} has no covering index",
-                fix=fix,
+                f"{qualified(fk.ref_schema, fk.ref_name)} has no covering index{where}",
+                fix="\n".join(fixes),
                 **table_meta(
                     table,
                     constraint=fk.name,
                     columns=cols,
                     referenced=f"{fk.ref_schema}.{fk.ref_name}",
                     rows=max(table.reltuples, 0),
+                    **extra,
                 ),
             )
 
@@ -170,6 +223,11 @@ def id_column_without_fk(catalog: Catalog, config: LintConfig, r: Rule) -> Itera
                 for p in config.id_column_ignore
             ):
                 continue
+            lacking, sibling_fk = _partitions_without_fk(catalog, table, col.name)
+            if table.partitioned and sibling_fk is not None:
+                if lacking:  # some partitions have the foreign key: name those that lack it
+                    yield _partition_fk_finding(catalog, r, table, col.name, lacking, sibling_fk)
+                continue  # foreign keys on every partition count for the parent
             stem = match.group(1) if match.groups() else col.name
             target = _guess_target(catalog, table, stem, col.typname)
             fix = None
@@ -193,3 +251,61 @@ def id_column_without_fk(catalog: Catalog, config: LintConfig, r: Rule) -> Itera
                     guessed_target=f"{target.schema}.{target.name}" if target else None,
                 ),
             )
+
+
+def _partitions_without_fk(
+    catalog: Catalog, table: Table, column: str
+) -> tuple[list[Table], Constraint | None]:
+    """Leaf partitions of ``table`` with no foreign key on ``column``, and one that has it."""
+    if not table.partitioned:
+        return [], None
+    lacking, found = [], None
+    for leaf in catalog.leaves(table):
+        num = next((n for n, c in leaf.columns.items() if c.name == column), None)
+        fk = next(
+            (c for c in leaf.constraints if c.type == "f" and num is not None and num in c.columns),
+            None,
+        )
+        if fk is None:
+            lacking.append(leaf)
+        elif found is None:
+            found = fk
+    return lacking, found
+
+
+def _partition_fk_finding(
+    catalog: Catalog,
+    r: Rule,
+    table: Table,
+    column: str,
+    lacking: list[Table],
+    sibling: Constraint,
+) -> Finding:
+    ref = qualified(sibling.ref_schema, sibling.ref_name)
+    owner = catalog.tables.get(sibling.relid)
+    ref_table = catalog.tables.get(sibling.ref_relid)
+    fixes = []
+    if owner is not None and ref_table is not None:
+        cols = owner.column_names(sibling.columns)
+        ref_cols = ref_table.column_names(sibling.ref_columns)
+        for leaf in lacking:
+            con = f"{leaf.name}_{'_'.join(cols)}_fkey"[:63]
+            fixes.append(
+                f"ALTER TABLE {leaf.sql_name} ADD CONSTRAINT {ident(con)} FOREIGN KEY "
+                f"({idents(cols)}) REFERENCES {ref} ({idents(ref_cols)}) NOT VALID;\n"
+                f"ALTER TABLE {leaf.sql_name} VALIDATE CONSTRAINT {ident(con)};"
+            )
+    names = ", ".join(t.sql_name for t in lacking)
+    return r.finding(
+        f"{table.sql_name}.{ident(column)}",
+        f"column {column} of partitioned {table.sql_name} references {ref} on some partitions "
+        f"(e.g. {sibling.name}), but partition{'s' if len(lacking) > 1 else ''} {names} "
+        "lack that foreign key",
+        fix="\n".join(fixes) or None,
+        **table_meta(
+            table,
+            column=column,
+            guessed_target=f"{sibling.ref_schema}.{sibling.ref_name}",
+            partitions=[t.name for t in lacking],
+        ),
+    )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbopt.findings import Finding, Severity
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
-from dbopt.lint.catalog import Catalog, Column, Table
+from dbopt.lint.catalog import Catalog, Column, SequenceInfo, Table
 from dbopt.postgres.render import ident, literal
 
-__all__: list[str] = []
+__all__ = ["Overflow", "sequence_overflows"]
 
 _TYPE_MAX = {"int2": 2**15 - 1, "int4": 2**31 - 1, "int8": 2**63 - 1}
 
@@ -76,6 +77,86 @@ def _level(ratio: float, config: LintConfig) -> Severity | None:
     return None
 
 
+@dataclass(frozen=True)
+class Overflow:
+    """How much of a range a sequence has used: its own, its column's, or a narrower
+    column that copies it through a foreign key (that one overflows first)."""
+
+    sequence: SequenceInfo
+    object: str
+    what: str
+    limit: int
+    used: float
+    fix: str | None
+    column: str | None = None  # ``table.column`` the range belongs to
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """``<what> is at <last> of <limit> (<n>% used)``."""
+        return (
+            f"{self.what} is at {self.sequence.last_value} of {self.limit} ({self.used:.0%} used)"
+        )
+
+
+def sequence_overflows(catalog: Catalog) -> Iterator[Overflow]:
+    """Every range the sequences of ``catalog`` fill, whatever the ratio (LINT012, HEALTH012).
+
+    Cycling and descending sequences and sequences never used are skipped.
+    """
+    for seq in catalog.sequences:
+        if seq.last_value is None or seq.cycle or seq.increment_by < 0:
+            continue
+        owner = catalog.tables.get(seq.owner_relid or 0)
+        col = owner.columns.get(seq.owner_column or 0) if owner else None
+        limit = min(
+            seq.max_value, _TYPE_MAX.get(col.typname, seq.max_value) if col else seq.max_value
+        )
+        target = f"{owner.sql_name}.{ident(col.name)}" if owner and col else seq.sql_name
+        fix = None
+        if owner and col and col.typname in ("int2", "int4"):
+            fix = (
+                f"ALTER SEQUENCE {seq.sql_name} AS bigint;\n"
+                f"ALTER TABLE {owner.sql_name} ALTER COLUMN {ident(col.name)} TYPE bigint;"
+                "  -- rewrites the table; on a large table add a bigint column and backfill"
+            )
+        elif col is None or seq.max_value < _TYPE_MAX["int8"]:
+            fix = f"ALTER SEQUENCE {seq.sql_name} AS bigint MAXVALUE {_TYPE_MAX['int8']};"
+        column = f"{owner.name}.{col.name}" if owner and col else None
+        yield Overflow(seq, target, f"sequence {seq.name}", limit, _ratio(seq, limit), fix, column)
+        if not (owner and col):
+            continue
+        # foreign keys that copy this key into a narrower column overflow first
+        for table in catalog:
+            for fk in table.constraints:
+                if (
+                    fk.type != "f"
+                    or fk.inherited
+                    or fk.ref_relid != owner.oid
+                    or fk.ref_columns != [col.num]
+                ):
+                    continue
+                ref_col = table.columns.get(fk.columns[0])
+                if ref_col is None or _TYPE_MAX.get(ref_col.typname, 0) >= limit:
+                    continue
+                cap = _TYPE_MAX[ref_col.typname]
+                yield Overflow(
+                    seq,
+                    f"{table.sql_name}.{ident(ref_col.name)}",
+                    f"column {ref_col.name} ({ref_col.type}) referencing {col.name}",
+                    cap,
+                    _ratio(seq, cap),
+                    f"ALTER TABLE {table.sql_name} ALTER COLUMN {ident(ref_col.name)} "
+                    "TYPE bigint;  -- rewrites the table",
+                    f"{table.name}.{ref_col.name}",
+                    {"constraint": fk.name, "schema": table.schema, "table": table.name},
+                )
+
+
+def _ratio(seq: SequenceInfo, cap: int) -> float:
+    return (seq.last_value or 0) / cap if cap > 0 else 0.0
+
+
 @rule(
     "LINT012",
     "key_overflow",
@@ -87,63 +168,18 @@ def _level(ratio: float, config: LintConfig) -> Severity | None:
     needs=("relations", "columns", "constraints", "sequences"),
 )
 def key_overflow(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
-    for seq in catalog.sequences:
-        if seq.last_value is None or seq.cycle or seq.increment_by < 0:
+    for o in sequence_overflows(catalog):
+        severity = _level(o.used, config)
+        if severity is None:
             continue
-        owner = catalog.tables.get(seq.owner_relid or 0)
-        col = owner.columns.get(seq.owner_column or 0) if owner else None
-        limit = min(
-            seq.max_value, _TYPE_MAX.get(col.typname, seq.max_value) if col else seq.max_value
+        yield r.finding(
+            o.object,
+            o.message,
+            fix=o.fix,
+            severity=severity,
+            sequence=f"{o.sequence.schema}.{o.sequence.name}",
+            last_value=o.sequence.last_value,
+            limit=o.limit,
+            used=round(o.used, 4),
+            **o.extra,
         )
-        checks: list[tuple[str, str, int, str | None, dict[str, Any]]] = []
-        target = f"{owner.sql_name}.{ident(col.name)}" if owner and col else seq.sql_name
-        fix = None
-        if owner and col and col.typname in ("int2", "int4"):
-            fix = (
-                f"ALTER SEQUENCE {seq.sql_name} AS bigint;\n"
-                f"ALTER TABLE {owner.sql_name} ALTER COLUMN {ident(col.name)} TYPE bigint;"
-                "  -- rewrites the table; on a large table add a bigint column and backfill"
-            )
-        elif col is None or seq.max_value < _TYPE_MAX["int8"]:
-            fix = f"ALTER SEQUENCE {seq.sql_name} AS bigint MAXVALUE {_TYPE_MAX['int8']};"
-        checks.append((target, f"sequence {seq.name}", limit, fix, {}))
-        # foreign keys that copy this key into a narrower column overflow first
-        if owner and col:
-            for table in catalog:
-                for fk in table.constraints:
-                    if (
-                        fk.type != "f"
-                        or fk.inherited
-                        or fk.ref_relid != owner.oid
-                        or fk.ref_columns != [col.num]
-                    ):
-                        continue
-                    ref_col = table.columns.get(fk.columns[0])
-                    if ref_col is None or _TYPE_MAX.get(ref_col.typname, 0) >= limit:
-                        continue
-                    checks.append(
-                        (
-                            f"{table.sql_name}.{ident(ref_col.name)}",
-                            f"column {ref_col.name} ({ref_col.type}) referencing {col.name}",
-                            _TYPE_MAX[ref_col.typname],
-                            f"ALTER TABLE {table.sql_name} ALTER COLUMN {ident(ref_col.name)} "
-                            "TYPE bigint;  -- rewrites the table",
-                            {"constraint": fk.name, "schema": table.schema, "table": table.name},
-                        )
-                    )
-        for obj, what, cap, fix_sql, extra in checks:
-            ratio = seq.last_value / cap if cap > 0 else 0.0
-            severity = _level(ratio, config)
-            if severity is None:
-                continue
-            yield r.finding(
-                obj,
-                f"{what} is at {seq.last_value} of {cap} ({ratio:.0%} used)",
-                fix=fix_sql,
-                severity=severity,
-                sequence=f"{seq.schema}.{seq.name}",
-                last_value=seq.last_value,
-                limit=cap,
-                used=round(ratio, 4),
-                **extra,
-            )
