@@ -226,10 +226,8 @@ def test_bad_options() -> None:
 
 def test_no_two_recommendations_where_one_covers_the_other() -> None:
     """The demo's case: (course_id) next to (course_id, created_at) keeps only the wider."""
-    from types import SimpleNamespace
-
     from dbopt.advisor.model import IndexSpec, KeyElem
-    from dbopt.advisor.select import Selector
+    from dbopt.advisor.select import drop_covered
 
     def spec(*cols: str, predicate: str | None = None) -> IndexSpec:
         keys = tuple(KeyElem(c, (c,)) for c in cols)
@@ -240,7 +238,9 @@ def test_no_two_recommendations_where_one_covers_the_other() -> None:
         1: spec("course_id", "created_at"),
         2: spec("session_id"),
         3: spec("course_id", predicate="is_processed IS FALSE"),
+        4: spec("course_id", "created_at"),  # the same index twice is not "covered"
     }
-    fake = SimpleNamespace(cands={cid: SimpleNamespace(spec=s) for cid, s in specs.items()})
-    assert Selector._drop_covered(fake, [0, 1, 2, 3]) == [1, 2, 3]  # type: ignore[arg-type]
-    assert Selector._drop_covered(fake, [2, 3]) == [2, 3]  # type: ignore[arg-type]
+    assert drop_covered(specs, [0, 1, 2, 3]) == [1, 2, 3]
+    assert drop_covered(specs, [1, 0]) == [1]  # order does not matter
+    assert drop_covered(specs, [2, 3]) == [2, 3]  # a partial one is not covered by a full one
+    assert drop_covered(specs, [1, 4]) == [1, 4]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from dbopt.advisor.catalog import Relation
 from dbopt.advisor.evaluate import CandidateError, ExplainError, PlanCost, Target
 from dbopt.advisor.model import IndexSpec
 
-__all__ = ["Candidate", "Selection", "SelectionOptions", "Selector"]
+__all__ = ["Candidate", "Selection", "SelectionOptions", "Selector", "drop_covered"]
 
 _EPS = 1e-6
 
@@ -246,25 +246,7 @@ class Selector:
         current.update(self.costs(chosen, self.by_table.get(oid, [])))
 
     def _drop_covered(self, chosen: list[int]) -> list[int]:
-        """Drop a chosen index that another chosen index covers (leading-prefix rule).
-
-        The planner may pick both when each wins one plan by a hair; keeping
-        both would only add write cost, and the linter would flag the pair
-        (LINT005), so the wider index is kept.
-        """
-        kept = list(chosen)
-        for cid in chosen:
-            spec = self.cands[cid].spec
-            if any(
-                other != cid
-                and other in kept
-                and self.cands[other].spec.predicate == spec.predicate  # partial ones are smaller
-                and self.cands[other].spec.covers(spec)
-                and self.cands[other].spec.identity != spec.identity
-                for other in kept
-            ):
-                kept.remove(cid)
-        return kept
+        return drop_covered({cid: self.cands[cid].spec for cid in chosen}, chosen)
 
     def _prune(self, chosen: list[int], current: dict[int, PlanCost]) -> list[int]:
         for cid in list(reversed(chosen)):
@@ -282,3 +264,25 @@ class Selector:
                 chosen = [c for c in chosen if c != cid]
                 current.update(without)
         return chosen
+
+
+def drop_covered(specs: Mapping[int, IndexSpec], chosen: list[int]) -> list[int]:
+    """``chosen`` without an index that another chosen index covers (leading-prefix rule).
+
+    The planner may pick both when each wins one plan by a hair; keeping both
+    would only add write cost, and the linter would flag the pair (LINT005),
+    so the wider index is kept. A partial index is only covered by one with
+    the same predicate (it is smaller than any full one).
+    """
+    kept = list(chosen)
+    for cid in chosen:
+        spec = specs[cid]
+        if any(
+            other != cid
+            and specs[other].predicate == spec.predicate
+            and specs[other].covers(spec)
+            and specs[other].identity != spec.identity
+            for other in kept
+        ):
+            kept.remove(cid)
+    return kept
