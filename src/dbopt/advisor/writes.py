@@ -130,7 +130,12 @@ def choose_window(
             "cover different periods: charging the writes pg_stat_statements recorded"
         )
         return workload_window
-    if workload.source == "querystats" and workload.window_s is not None:
+    if workload.source == "querystats":
+        if workload.window_s is None:
+            workload_window.reason = (
+                "the QueryStats snapshot has no recorded period: charging the writes it recorded"
+            )
+            return workload_window
         if db_age is not None and db_age > 0:
             scale = min(1.0, workload.window_s / db_age)
             return _from_counters(
