@@ -178,7 +178,7 @@ def test_hot_updates_prevented_are_charged(url: str) -> None:
             time.sleep(0.05)
     assert hot is not None
     assert hot[0] > 5000
-    report = IndexAdvisor(url, findings=False).advise(
+    report = IndexAdvisor(url, findings=False, write_window="counters").advise(
         [
             WorkloadStatement("UPDATE hot SET status = %(s)s WHERE id = %(i)s", {"s": "a", "i": 3}),
             WorkloadStatement("SELECT * FROM hot WHERE status = 's7'", calls=1000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 import dbopt
 from dbopt.advisor import IndexAdvisor, PgStatStatements, Workload, WorkloadStatement
-from dbopt.advisor.workload import load_workload
+from dbopt.advisor.workload import load_workload, split_statements
 from dbopt.errors import ConfigurationError
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
@@ -188,3 +189,104 @@ def test_empty_workload(url: str) -> None:
     assert report.recommendations == []
     assert report.statements == []
     assert report.total_cost_before == 0
+
+
+def test_percent_inside_literals_is_not_a_placeholder() -> None:
+    plain = WorkloadStatement("SELECT * FROM o WHERE c NOT LIKE '%special%requests%'")
+    assert plain.parse_text() == (plain.sql, {})
+    assert plain.explain_mode(0) == "plain"
+    quoted = WorkloadStatement('SELECT "%s" FROM o /* %s */ WHERE a = $$%s$$ -- %s\n')
+    assert quoted.parse_text()[0] == quoted.sql
+    driver = WorkloadStatement("SELECT * FROM o WHERE a = %s AND c LIKE 'x%%'", (3,))
+    assert driver.parse_text() == ("SELECT * FROM o WHERE a = $1 AND c LIKE 'x%'", {1: 3})
+
+
+def test_split_keeps_lines_and_literals() -> None:
+    text = "-- head\nSELECT ';';\n\n/* a; b */ SELECT $q$;$q$\n;SELECT E'\\';' ;\n-- tail;\n"
+    assert split_statements(text) == [
+        (2, "-- head\nSELECT ';'"),
+        (4, "/* a; b */ SELECT $q$;$q$"),
+        (5, "SELECT E'\\';'"),
+    ]
+
+
+@pytest.mark.postgres
+def test_multi_statement_item_with_a_view(url: str) -> None:
+    q15 = (
+        "CREATE VIEW revenue0 (cust, revenue) AS SELECT customer_id, sum(total) FROM orders "
+        "WHERE created_at >= date '2024-03-01' AND created_at < date '2024-03-08' "
+        "GROUP BY customer_id; "
+        "SELECT cust, revenue FROM revenue0 "
+        "WHERE revenue = (SELECT max(revenue) FROM revenue0) ORDER BY cust; "
+        "DROP VIEW revenue0;"
+    )
+    report = IndexAdvisor(url, findings=False).advise([q15])
+    assert report.errors == []
+    assert [r.label for r in report.recommendations] == ["public.orders (created_at)"]
+    [stmt] = report.statements
+    assert stmt.sql.startswith("WITH revenue0(cust, revenue) AS NOT MATERIALIZED (SELECT")
+    assert stmt.status == "improved"
+    assert any("revenue0 created by the workload" in n for n in report.notes)
+    with psycopg.connect(libpq_url(url)) as conn:  # nothing was created
+        assert conn.execute("SELECT to_regclass('revenue0')").fetchone() == (None,)
+
+
+@pytest.mark.postgres
+def test_tpch_q13_literal_is_priced_as_written(url: str) -> None:
+    sql = "SELECT count(*) FROM orders WHERE status NOT LIKE '%special%requests%' AND id = 3"
+    report = IndexAdvisor(url, findings=False).advise([sql])
+    assert report.errors == []
+    assert [r.label for r in report.recommendations] == ["public.orders (id)"]
+
+
+BAD_FILE = """\
+SELECT * FROM orders WHERE customer_id = 42;
+SELEC oops FROM orders;
+
+SELECT * FROM no_such_table WHERE id = 1;
+SELECT * FROM orders
+ WHERE id = 7;
+"""
+
+
+@pytest.mark.postgres
+def test_file_with_bad_statements_reports_each_with_its_line(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "workload.sql"
+    path.write_text(BAD_FILE)
+    report = IndexAdvisor(url, findings=False).advise(path)
+    assert sorted(r.label for r in report.recommendations) == [
+        "public.orders (customer_id)",
+        "public.orders (id)",
+    ]
+    errors = {e.line: e.message for e in report.errors}
+    assert sorted(errors) == [2, 4]
+    assert errors[2].startswith("cannot parse")
+    assert 'relation "no_such_table" does not exist' in errors[4]
+    assert report.to_dict()["errors"][0]["line"] == 2
+    assert "line 4: SELECT * FROM no_such_table" in report.to_text()
+
+
+@pytest.mark.postgres
+def test_cli_fail_on_error_and_report_advise_sql(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dbopt.cli import ExitCode, main
+
+    path = tmp_path / "workload.sql"
+    path.write_text(BAD_FILE)
+    assert main(["advise", str(path), "--dsn", url]) == ExitCode.OK
+    out = capsys.readouterr()
+    assert "line 2: SELEC oops FROM orders" in out.err
+    assert main(["advise", str(path), "--dsn", url, "--fail-on-error"]) == ExitCode.INPUT
+    good = tmp_path / "good.sql"
+    good.write_text("SELECT * FROM orders WHERE customer_id = 42;\n")
+    assert main(["advise", str(good), "--dsn", url, "--fail-on-error"]) == ExitCode.OK
+    target = tmp_path / "report.json"
+    code = main(
+        ["report", "--dsn", url, "--advise", str(good), "--format", "json", "-o", str(target)]
+    )
+    assert code == ExitCode.OK
+    data = json.loads(target.read_text())
+    labels = [r["schema"] + "." + r["table"] for r in data["advisor"]["recommendations"]]
+    assert labels == ["public.orders"]
+    assert data["advisor"]["writes"]["mode"] == "none"

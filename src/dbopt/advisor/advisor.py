@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -21,9 +22,12 @@ from dbopt.advisor.evaluate import (
 from dbopt.advisor.existing import ExistingOptions, existing_findings, existing_specs
 from dbopt.advisor.heuristic import HeuristicEvaluator
 from dbopt.advisor.model import IndexSpec, PartialPred
+from dbopt.advisor.reasons import rejections
 from dbopt.advisor.recommend import build_report
+from dbopt.advisor.report import AdvisorError, Rejection
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
+from dbopt.advisor.writes import WRITE_WINDOWS, TableWrites, WriteWindow, choose_window, observed
 from dbopt.errors import ConfigurationError
 from dbopt.postgres.catalog import load as load_lint_catalog
 from dbopt.postgres.connect import connect, conninfo, translate
@@ -49,9 +53,12 @@ class IndexAdvisor:
     Selection: at most ``max_indexes`` indexes and ``max_total_bytes``;
     each must save at least ``min_saving`` (0..1) of the cost of the
     statements it helps, net of its write overhead: rows inserted, updated
-    (non-HOT, and HOT updates it would prevent) and deleted per
-    pg_stat_user_tables, times ``write_scale``, at ``index_write_cost``
-    planner units per row.
+    (non-HOT, and HOT updates it would prevent) and deleted in the
+    workload's window (``write_window``, see :mod:`dbopt.advisor.writes`:
+    by default the table counters only when they cover the same period as
+    the workload), times ``write_scale``, at ``index_write_cost`` planner
+    units per row. ``report.rejected`` says why each other candidate was
+    not recommended.
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class IndexAdvisor:
         existing: ExistingOptions | None = None,
         statement_timeout_ms: int = 10_000,
         verify_repeat: int = 3,
+        write_window: str = "auto",
     ) -> None:
         if not 0.0 <= min_saving <= 1.0 or not 0.0 < partial_max_selectivity <= 1.0:
             raise ConfigurationError("min_saving and partial_max_selectivity are shares (0..1)")
@@ -81,6 +89,9 @@ class IndexAdvisor:
             raise ConfigurationError("max_columns must be >= 1, max_include and max_indexes >= 0")
         if write_scale < 0 or index_write_cost < 0 or verify_repeat < 1:
             raise ConfigurationError("write_scale and index_write_cost must be >= 0")
+        if write_window not in WRITE_WINDOWS:
+            raise ConfigurationError(f"write_window must be one of {', '.join(WRITE_WINDOWS)}")
+        self.write_window = write_window
         self.conninfo = conninfo(target, "IndexAdvisor")
         self.selection = SelectionOptions(max_indexes, max_total_bytes, min_saving)
         self.candidate_options = CandidateOptions(
@@ -128,6 +139,7 @@ class IndexAdvisor:
                 evaluator, catalog = self._evaluator(conn, notes)
                 try:
                     wl = load_workload(workload, conn)
+                    notes.extend(n for n in wl.notes if n not in notes)
                     report, targets = self._advise(conn, catalog, wl, evaluator, notes)
                 finally:
                     evaluator.close()
@@ -178,6 +190,7 @@ class IndexAdvisor:
         errors: list[tuple[int | None, str, str]] = [(None, s, m) for s, m in wl.errors]
         skipped: dict[int, str] = {}
         targets: list[Target] = []
+        writers: list[tuple[int, Any, PlanCost | None]] = []
         for i, stmt in enumerate(wl.statements):
             text, values = stmt.parse_text()
             analyzer = Analyzer(catalog, lambda oid: catalog.viewdef(conn, oid), values)
@@ -198,12 +211,16 @@ class IndexAdvisor:
             mode = stmt.explain_mode(shape.params)
             if not shape.accesses:
                 probe = Target(i, stmt, text, mode, shape.params, shape, frozenset())
-                failed = self._explains(conn, probe, evaluator)
-                if failed is not None:
-                    errors.append((i, stmt.sql, f"cannot explain: {failed}"))
+                result = evaluator.costs([], [probe])[0]
+                if isinstance(result, ExplainError):
+                    errors.append((i, stmt.sql, f"cannot explain: {result}"))
                 else:
                     skipped[i] = "no user tables" if not shape.tables else "no tables to index"
+                    if shape.written:
+                        writers.append((i, shape, result))
                 continue
+            if shape.written:
+                writers.append((i, shape, None))
             tables = frozenset(catalog.root(a.relation).oid for a in shape.accesses)
             targets.append(Target(i, stmt, text, mode, shape.params, shape, tables))
         for rel in {catalog.root(a.relation).oid for t in targets for a in t.shape.accesses}:
@@ -218,7 +235,9 @@ class IndexAdvisor:
             else:
                 base[t.index] = result
                 good.append(t)
-        candidates = self._candidates(catalog, good, evaluator, notes)
+        window = self._window(catalog, wl, good, writers, base)
+        dropped: list[Rejection] = []
+        candidates = self._candidates(catalog, good, evaluator, notes, window, dropped)
         heuristic = None
         if isinstance(evaluator, HypoEvaluator):
             heuristic = HeuristicEvaluator(conn, catalog)
@@ -231,16 +250,91 @@ class IndexAdvisor:
         report = build_report(
             catalog, wl, good, candidates, selection, errors, skipped, notes, evaluator.method
         )
+        labels = {c.id: c.spec.label(c.relation) for c in candidates}
+        report.rejected = dropped + rejections(
+            selector, candidates, selection, self.selection, labels
+        )
+        report.errors = [
+            AdvisorError(sql, message, wl.statements[i].line if i is not None else None)
+            for i, sql, message in errors
+        ]
+        report.writes = self._writes_info(catalog, window, candidates)
+        report.statements = _explain_unchanged(report, wl, candidates, report.rejected, labels)
         return report, good
 
+    def _window(
+        self,
+        catalog: Catalog,
+        wl: Workload,
+        good: list[Target],
+        writers: list[tuple[int, Any, PlanCost | None]],
+        base: dict[int, PlanCost],
+    ) -> WriteWindow:
+        """The writes charged per table: the workload's window (see dbopt.advisor.writes)."""
+        valid = {i.oid for i in catalog.indexes if i.valid}
+        indexed = {
+            (catalog.root(catalog.relations[s.table_oid]).oid, c)
+            for oid, s in existing_specs(catalog).items()
+            if oid in valid and s.table_oid in catalog.relations
+            for c in s.columns
+        }
+        own: dict[int, TableWrites] = defaultdict(TableWrites)
+        for i, shape, probed in writers:
+            stmt = wl.statements[i]
+            plan = probed if probed is not None else base.get(i)
+            if stmt.rows > 0:
+                rows = float(stmt.rows)
+            elif plan is not None:
+                rows = _plan_written_rows(plan.plan) * max(1, stmt.calls)
+            else:
+                continue
+            for oid, kind in shape.written.items():
+                w = own[oid]
+                if kind == "insert":
+                    w.inserted += rows
+                elif kind == "delete":
+                    w.deleted += rows
+                else:
+                    w.updated += rows
+                    cols: set[str] = next(
+                        (
+                            c
+                            for o, c in shape.updated.items()
+                            if catalog.root(catalog.relations[o]).oid == oid
+                        ),
+                        set(),
+                    )
+                    if not any((oid, c) in indexed for c in cols):
+                        w.hot_updated += rows  # no index on what it sets: it can be HOT
+        tables = {catalog.root(a.relation).oid for t in good for a in t.shape.accesses}
+        tables.update(own)
+        return choose_window(self.write_window, catalog, wl, dict(own), tables)
+
     @staticmethod
-    def _explains(conn: psycopg.Connection[Any], target: Target, evaluator: Any) -> str | None:
-        """None if ``target`` can be explained, else the error."""
-        result = evaluator.costs([], [target])[0]
-        return str(result) if isinstance(result, ExplainError) else None
+    def _writes_info(
+        catalog: Catalog, window: WriteWindow, candidates: list[Candidate]
+    ) -> dict[str, Any]:
+        tables = {c.relation.oid for c in candidates} | set(window.tables)
+        return {
+            "mode": window.mode,
+            "reason": window.reason,
+            "scale": window.scale,
+            "charged": {
+                catalog.relations[oid].qualified: w.to_dict()
+                for oid, w in sorted(window.tables.items())
+                if oid in catalog.relations and (w.inserted or w.updated or w.deleted)
+            },
+            "observed": observed(catalog, tables),
+        }
 
     def _candidates(
-        self, catalog: Catalog, targets: list[Target], evaluator: Any, notes: list[str]
+        self,
+        catalog: Catalog,
+        targets: list[Target],
+        evaluator: Any,
+        notes: list[str],
+        window: WriteWindow,
+        dropped: list[Rejection],
     ) -> list[Candidate]:
         frequency: dict[tuple[int, tuple[str, str | None]], float] = defaultdict(float)
         updates: dict[int, list[tuple[float, set[str]]]] = defaultdict(list)
@@ -260,22 +354,45 @@ class IndexAdvisor:
             if any(e.oid == i and e.valid for e in catalog.indexes)
         ]
         unique_oids = {i.oid for i in catalog.indexes if i.unique and i.valid}
-        unique = [s for i, s in existing if i in unique_oids]
+        unique = [(i, s) for i, s in existing if i in unique_oids]
+        names = {i.oid: i.name for i in catalog.indexes}
         found: dict[tuple[object, ...], Candidate] = {}
+        seen: set[tuple[object, ...]] = set()
+
+        def drop(spec: IndexSpec, code: str, message: str) -> None:
+            if spec.identity not in seen:
+                seen.add(spec.identity)
+                label = spec.label(catalog.relations[spec.table_oid])
+                dropped.append(Rejection(label, code, message))
+
         for t in targets:
             for access in t.shape.accesses:
                 for spec in candidates_for(access, catalog, frequency, self.candidate_options):
-                    if any(s.covers(spec) for _, s in existing):
+                    cover = next((i for i, s in existing if s.covers(spec)), None)
+                    if cover is not None:
+                        drop(spec, "covered", f"covered by the existing index {names[cover]}")
                         continue
-                    if spec.include and any(_unique_probe(s, spec) for s in unique):
-                        continue
-                    if any(_unique_probe(s, spec, proper=True) for s in unique):
+                    probe = next(
+                        (
+                            i
+                            for i, s in unique
+                            if (spec.include and _unique_probe(s, spec))
+                            or _unique_probe(s, spec, proper=True)
+                        ),
+                        None,
+                    )
+                    if probe is not None:
+                        drop(
+                            spec,
+                            "covered",
+                            f"the unique index {names[probe]} already finds at most one row",
+                        )
                         continue
                     cand = found.get(spec.identity)
                     if cand is None:
                         rel = catalog.relations[spec.table_oid]
                         cand = Candidate(len(found), spec, rel)
-                        cand.write_cost = self._write_cost(spec, catalog, updates, preds)
+                        cand.write_cost = self._write_cost(spec, catalog, updates, preds, window)
                         found[spec.identity] = cand
         for cand in found.values():
             lead = cand.spec.keys[0]
@@ -287,6 +404,13 @@ class IndexAdvisor:
             too_big = {c.relation.qualified for c in out if not evaluator.eligible(c.relation)}
             for name in sorted(too_big):
                 notes.append(f"{name} is larger than real_index_max_table_bytes; not evaluated")
+            for c in out:
+                if not evaluator.eligible(c.relation):
+                    drop(
+                        c.spec,
+                        "not_evaluated",
+                        "its table is larger than real_index_max_table_bytes",
+                    )
             out = [c for c in out if evaluator.eligible(c.relation)]
         return out
 
@@ -296,8 +420,9 @@ class IndexAdvisor:
         catalog: Catalog,
         updates: dict[int, list[tuple[float, set[str]]]],
         preds: dict[str, PartialPred],
+        window: WriteWindow,
     ) -> float:
-        """Planner units an index costs to maintain over the statistics' window."""
+        """Planner units an index costs to maintain over the workload's window."""
         rel = catalog.relations[spec.table_oid]
         per_row = self.index_write_cost * (3.0 if spec.method == "gin" else 1.0)
         fraction = 1.0
@@ -306,14 +431,61 @@ class IndexAdvisor:
             col = rel.columns.get(pred.column) if pred is not None else None
             share = selectivity(pred, col) if pred is not None else None
             fraction = share if share is not None else 0.5
+        writes = window.writes(rel.oid)
         calls = sum(w for w, _ in updates.get(rel.oid, []))
         hitting = sum(w for w, cols in updates.get(rel.oid, []) if cols & spec.columns)
-        hot_prevented = rel.n_tup_hot_upd * (hitting / calls if calls else 0.0)
+        hot_prevented = writes.hot_updated * (hitting / calls if calls else 0.0)
         others = len([i for i in catalog.indexes_on(rel.oid) if i.valid])
-        rows = rel.n_tup_ins + (rel.n_tup_upd - rel.n_tup_hot_upd) + hot_prevented
-        cost = fraction * per_row * (rows + 0.1 * rel.n_tup_del)
+        rows = writes.inserted + (writes.updated - writes.hot_updated) + hot_prevented
+        cost = fraction * per_row * (rows + 0.1 * writes.deleted)
         cost += hot_prevented * others * self.index_write_cost
         return self.write_scale * cost
+
+
+def _plan_written_rows(plan: Any) -> float:
+    """Rows the ModifyTable nodes of a JSON plan are estimated to write."""
+    if not plan:
+        return 0.0
+    total = 0.0
+    stack = [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        children = node.get("Plans", ())
+        if node.get("Node Type") == "ModifyTable" and children:
+            total += float(children[0].get("Plan Rows", 0.0))
+        stack.extend(children)
+    return total
+
+
+def _explain_unchanged(
+    report: AdvisorReport,
+    wl: Workload,
+    candidates: list[Candidate],
+    rejected: list[Rejection],
+    labels: dict[int, str],
+) -> list[Any]:
+    """Statements no recommendation improves, with the reasons of their candidates."""
+    by_label = {r.label: r for r in rejected}
+    if len(report.statements) != len(wl.statements):
+        return report.statements
+    out = []
+    for pos, result in enumerate(report.statements):
+        if result.status != "unchanged" or result.reason:
+            out.append(result)
+            continue
+        reasons = [
+            f"{labels[c.id]} {by_label[labels[c.id]].message}"
+            for c in candidates
+            if pos in c.targets and labels[c.id] in by_label
+        ]
+        if reasons:
+            text = "; ".join(reasons[:3]) + (
+                f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+            )
+        else:
+            text = "no candidate index for its predicates, joins or order"
+        out.append(replace(result, reason=text))
+    return out
 
 
 def _unique_probe(unique: IndexSpec, spec: IndexSpec, proper: bool = False) -> bool:

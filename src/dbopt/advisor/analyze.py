@@ -48,6 +48,7 @@ class StatementShape:
     params: int = 0
     notes: list[str] = field(default_factory=list)
     tables: int = 0
+    written: dict[int, str] = field(default_factory=dict)
 
 
 class Analyzer(SourceMixin, PredicateMixin):
@@ -90,6 +91,12 @@ class Analyzer(SourceMixin, PredicateMixin):
     # statements -------------------------------------------------------
 
     def _statement(self, stmt: Any) -> None:
+        kinds = {ast.InsertStmt: "insert", ast.UpdateStmt: "update", ast.DeleteStmt: "delete"}
+        for node_type, kind in kinds.items():
+            if is_node(stmt, node_type) and is_node(stmt.relation, ast.RangeVar):
+                rel = self.catalog.lookup(stmt.relation.schemaname, stmt.relation.relname)
+                if rel is not None and rel.kind in ("r", "p"):
+                    self.shape.written.setdefault(self.catalog.root(rel).oid, kind)
         if is_node(stmt, ast.SelectStmt):
             self.shape.kind = "select"
             self._select(stmt, None)

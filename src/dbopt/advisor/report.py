@@ -14,6 +14,7 @@ __all__ = [
     "AdvisorReport",
     "Measurement",
     "Recommendation",
+    "Rejection",
     "StatementImpact",
     "StatementResult",
 ]
@@ -152,14 +153,54 @@ class StatementResult:
 
 @dataclass(frozen=True)
 class AdvisorError:
-    """A statement (or source) that could not be parsed or explained."""
+    """A statement (or source) that could not be parsed or explained.
+
+    ``line`` is the statement's first line in a ``.sql`` workload file.
+    """
 
     sql: str
     message: str
+    line: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"sql": self.sql, "message": self.message}
+        return {"sql": self.sql, "message": self.message, "line": self.line}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A candidate index that was considered and not recommended, and why.
+
+    ``reason`` is a short code: ``covered`` (by an existing or a chosen
+    index), ``write_cost`` (maintenance over the workload's window exceeds
+    the saving), ``storage`` (its size charge exceeds the saving),
+    ``min_saving`` (saves less than ``min_saving`` of its statements' cost),
+    ``budget`` (``max_indexes``/``max_total_bytes`` reached), ``unused`` (no
+    plan uses it or gets cheaper), ``superseded`` (the chosen indexes already
+    serve its statements), ``error`` (cannot be created), ``not_evaluated``;
+    ``message`` says it in words. ``saving`` and ``write_cost`` are planner
+    units weighted by calls, as in :class:`Recommendation`.
+    """
+
+    label: str
+    reason: str
+    message: str
+    saving: float = 0.0
+    write_cost: float = 0.0
+    size_bytes: int = 0
+    statements: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "index": self.label,
+            "reason": self.reason,
+            "message": self.message,
+            "saving": round(self.saving, 2),
+            "write_cost": round(self.write_cost, 2),
+            "size_bytes": self.size_bytes,
+            "statements": self.statements,
+        }
 
 
 @dataclass(frozen=True)
@@ -188,6 +229,9 @@ class AdvisorReport:
     ``method`` says how costs were obtained (``hypopg``, ``real`` or
     ``heuristic``). Costs are planner units; ``total_cost_*`` weight each
     statement by its calls. ``measurements`` is filled by ``verify=True``.
+    ``rejected`` lists every candidate index not recommended, with its
+    reason; ``writes`` says which writes were charged (see
+    :mod:`dbopt.advisor.writes`).
     """
 
     method: str
@@ -201,6 +245,8 @@ class AdvisorReport:
     elapsed_s: float = 0.0
     evaluations: int = 0
     measurements: list[Measurement] | None = None
+    rejected: list[Rejection] = field(default_factory=list)
+    writes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_size_bytes(self) -> int:
@@ -264,6 +310,8 @@ class AdvisorReport:
             "measurements": None
             if self.measurements is None
             else [m.to_dict() for m in self.measurements],
+            "rejected": [r.to_dict() for r in self.rejected],
+            "writes": self.writes,
         }
 
     def __str__(self) -> str:

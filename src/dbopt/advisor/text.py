@@ -67,6 +67,21 @@ def render_text(report: AdvisorReport) -> str:
         speed = f"{b / a:.1f}x" if a > 0 else "-"
         lines.append("")
         lines.append(f"measured (EXPLAIN ANALYZE): {b:,.1f} ms -> {a:,.1f} ms ({speed})")
+    if report.writes.get("reason"):
+        lines.append("")
+        lines.append(f"write cost: {report.writes['reason']}")
+        lines.extend(f"  observed: {o}" for o in report.writes.get("observed", []))
+    if report.rejected:
+        lines.append("")
+        lines.append("not recommended:")
+        lines.extend(f"  {r.label}: {r.message}" for r in report.rejected)
+    unchanged = [s for s in report.statements if s.status == "unchanged" and s.reason]
+    if unchanged:
+        lines.append("")
+        lines.append("statements no index improves:")
+        for st in unchanged:
+            sql = " ".join(st.sql.split())
+            lines.append(f"  {sql[:70]}: {st.reason}")
     if report.findings:
         lines.append("")
         lines.append("existing indexes:")
@@ -76,5 +91,6 @@ def render_text(report: AdvisorReport) -> str:
         lines.append("errors:")
         for err in report.errors:
             sql = " ".join(err.sql.split())
-            lines.append(f"  {sql[:70]}: {err.message}")
+            where = f"line {err.line}: " if err.line is not None else ""
+            lines.append(f"  {where}{sql[:70]}: {err.message}")
     return "\n".join(lines)

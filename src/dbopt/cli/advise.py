@@ -56,6 +56,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="error",
         help="exit 1 when an existing-index finding is at or above this (default error)",
     )
+    p.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="exit 3 when a workload statement cannot be parsed or explained "
+        "(the others are still advised and reported)",
+    )
+    p.add_argument(
+        "--write-window",
+        choices=["auto", "counters", "workload", "none"],
+        default="auto",
+        help="which writes each index is charged for (default auto: the workload's own period)",
+    )
     p.set_defaults(func=run)
 
 
@@ -112,7 +124,14 @@ def render_markdown(report: Any) -> str:
     lines += ["", markdown_findings(report.findings, "Existing indexes")]
     if report.errors:
         lines += ["## Statements not advised", ""]
-        lines += [f"- `{' '.join(e.sql.split())[:80]}`: {e.message}" for e in report.errors]
+        lines += [
+            f"- {'line ' + str(e.line) + ': ' if e.line is not None else ''}"
+            f"`{' '.join(e.sql.split())[:80]}`: {e.message}"
+            for e in report.errors
+        ]
+    if report.rejected:
+        lines += ["", "## Not recommended", ""]
+        lines += [f"- {r.label}: {r.message}" for r in report.rejected]
     return "\n".join(lines) + "\n"
 
 
@@ -132,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         min_saving=args.min_saving,
         install_hypopg=args.install_hypopg,
         real_indexes=args.real_indexes,
+        write_window=args.write_window,
     )
     with Progress("advising"):
         report = advisor.advise(workload, verify=args.verify)
@@ -148,4 +168,12 @@ def run(args: argparse.Namespace) -> int:
     write_output(text, args.output)
     if args.output and args.output != "-":
         sys.stderr.write(f"wrote {args.output}\n")
+    if report.errors:
+        sys.stderr.write(f"{len(report.errors)} statement(s) not advised:\n")
+        for err in report.errors:
+            where = f"line {err.line}: " if err.line is not None else ""
+            sql = " ".join(err.sql.split())
+            sys.stderr.write(f"  {where}{sql[:70]}: {err.message}\n")
+        if args.fail_on_error:
+            return int(ExitCode.INPUT)
     return exit_for_findings(report.findings, args.fail_on)

@@ -37,7 +37,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--stats", help="a saved QueryStats JSON file")
     report.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
     report.add_argument("--partitions", help="JSON spec file: show these tables' partitions")
-    report.add_argument("--advise", action="store_true", help="run the index advisor")
+    report.add_argument(
+        "--advise",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="WORKLOAD",
+        help="run the index advisor (on WORKLOAD: a .sql file, a QueryStats .json file or "
+        "pg_stat_statements; default --stats FILE, else pg_stat_statements)",
+    )
     report.add_argument("--lint", action="store_true", help="run the schema linter")
     report.add_argument("--health", action="store_true", help="run the health report")
     report.add_argument("--title", default="dbopt report")
@@ -110,8 +118,11 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
     data["subtitle"] = f"{display_url(server.url)} (PostgreSQL {server.version})"
     if args.advise:
         from dbopt.advisor import IndexAdvisor
+        from dbopt.cli.advise import load_source
 
         workload: Any = stats
+        if isinstance(args.advise, str):
+            workload = load_source(args.advise)
         if workload is None:
             if "pg_stat_statements" not in server.extensions:
                 raise CliError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -94,6 +95,9 @@ class QueryStats:
     and ``samples`` durations (a uniform reservoir) per fingerprint.
     ``params`` is the policy for the example parameters kept per fingerprint
     (``"keep"`` by default, so the example can be EXPLAINed later).
+    ``started_at`` (epoch seconds) is when recording began (creation or
+    :meth:`reset`); ``duration_s`` is the time covered so far, or up to when a
+    snapshot was saved with :meth:`to_dict`.
     """
 
     def __init__(
@@ -115,6 +119,14 @@ class QueryStats:
         self._lock = threading.Lock()
         self._rng = random.Random()
         self._random = self._rng.random
+        self.started_at = time.time()
+        self.ended_at: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of recording these statistics cover."""
+        end = self.ended_at if self.ended_at is not None else time.time()
+        return max(0.0, end - self.started_at)
 
     def __call__(self, event: QueryEvent) -> None:
         d = event.duration
@@ -199,12 +211,16 @@ class QueryStats:
         with self._lock:
             self._stats.clear()
             self.evicted = 0
+            self.started_at = time.time()
+            self.ended_at = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready snapshot (``json.dump`` it to share or save)."""
         return {
             "version": 1,
             "evicted": self.evicted,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at if self.ended_at is not None else time.time(),
             "statements": [s.to_dict() for s in self.statements()],
         }
 
@@ -215,6 +231,12 @@ class QueryStats:
             raise ConfigurationError("not a dbopt QueryStats dict (version 1)")
         stats = cls(**options)
         stats.evicted = int(data.get("evicted", 0))
+        if data.get("started_at") is not None:
+            stats.started_at = float(data["started_at"])
+            ended = data.get("ended_at")
+            stats.ended_at = float(ended) if ended is not None else stats.started_at
+        else:  # saved before the window was recorded: unknown (0)
+            stats.started_at = stats.ended_at = 0.0
         for raw in data.get("statements", []):
             stats._stats[raw["fingerprint"]] = _entry_from_dict(raw)
         return stats
@@ -225,6 +247,7 @@ class QueryStats:
             source = other if isinstance(other, QueryStats) else QueryStats.from_dict(other)
             self._merge_entries(source.statements())
             self.evicted += source.evicted
+            self.started_at = min(self.started_at, source.started_at)
         return self
 
     def _merge_entries(self, entries: Iterable[StatementStats]) -> None:
