@@ -555,7 +555,7 @@ def _mask(sql: str) -> str:
     counter = max((int(n) for n in _NUMERIC.findall(sql)), default=0) if style == "numeric" else 0
     parts: list[str] = []
     pos = 0
-    prev_start, prev_tok = -1, ""
+    prev_start, prev_tok, before = -1, "", ""
     for match in pattern.finditer(sql):
         start, end = match.span(1)
         tok = match.group(1)
@@ -567,6 +567,7 @@ def _mask(sql: str) -> str:
             or (first == "$" and (tok.startswith("$$") or _DOLLAR_TAG.match(tok) is not None))
         )
         if not literal:
+            before = prev_tok
             prev_start, prev_tok = start, tok
             continue
         if style == "pyformat":
@@ -583,10 +584,16 @@ def _mask(sql: str) -> str:
         elif first == "'" and prev_start >= pos and low in _TYPED_LITERAL:
             start = prev_start
             holder = f"CAST({holder} AS {prev_tok})"
+        elif (
+            prev_tok == "-"
+            and prev_start >= pos
+            and (not before or _is_unary_context(before.lower()))
+        ):
+            start = prev_start  # a negative number: one value
         parts.append(sql[pos:start])
         parts.append(holder)
         pos = end
-        prev_start, prev_tok = -1, ""
+        prev_start, prev_tok, before = -1, "?", ""  # a value: a "-" after it subtracts
     parts.append(sql[pos:])
     return "".join(parts)
 

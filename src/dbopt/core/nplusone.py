@@ -256,7 +256,7 @@ class NPlusOneDetector:
             return event
         text = event.sql[:_KEEP_CHARS]
         if self.params != "keep":
-            text = mask_literals(text)
+            text = mask_literals(text)[:_KEEP_CHARS]
         return dataclasses.replace(event, sql=text, parameters=None)
 
     def _open(self, scope: Scope) -> _ScopeState | None:
