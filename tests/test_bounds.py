@@ -146,7 +146,8 @@ def test_nplusone_holds_a_bounded_text_per_group() -> None:
         state = det._states[scope]
         assert all(len(g.event.sql) <= 4096 for g in state.groups.values())
         found = det.pending(scope)
-    assert found and found[0].kind == "n_plus_one"
+    assert found
+    assert found[0].kind == "n_plus_one"
     assert len(found[0].sql) <= 4096
 
 

@@ -141,7 +141,7 @@ class NPlusOneDetector:
     * ``key_depth`` (default 3): application frames in the call-site key.
 
     * ``params``: ``"redact"`` (default) puts the text with its literals
-      masked (:func:`dbopt.core.fingerprint.mask_literals`) in findings,
+      masked (:func:`~dbopt.core.fingerprint.mask_literals`) in findings,
       their messages and dicts; ``"keep"`` the text as the application ran it. Values of parameters are never
       kept (only their hashes).
 
