@@ -142,8 +142,8 @@ class NPlusOneDetector:
 
     * ``params``: ``"redact"`` (default) puts the text with its literals
       masked (:func:`~dbopt.core.fingerprint.mask_literals`) in findings,
-      their messages and dicts; ``"keep"`` the text as the application ran it. Values of parameters are never
-      kept (only their hashes).
+      their messages and dicts; ``"keep"`` the text as the application ran
+      it. Values of parameters are never kept (only their hashes).
 
     Only SELECTs in a scope are checked: executemany, writes, failed
     statements, eager loads (selectinload batches) and statements outside
