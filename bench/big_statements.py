@@ -1,7 +1,7 @@
 """Big statements and long runs: dbopt's cost per statement and its state stay bounded.
 
-Part 1, time and memory per statement: ``SELECT count(*) FROM big WHERE id IN
-(...)`` of about 1 KB, 1 MB and 10 MB, run with ``exec_driver_sql`` on one
+Part 1, time and memory per statement: ``SELECT count(*) FROM dbopt_bench_big WHERE
+id IN (...)`` of about 1 KB, 1 MB and 10 MB, run with ``exec_driver_sql`` on one
 PostgreSQL connection over loopback, ``bare`` (no dbopt) against ``full``
 (``dbopt.instrument(engine, QueryStats(), QueryLogger(), NPlusOneDetector())``
 inside a ``dbopt.scope``; the ``dbopt.sql`` logger has a handler that drops
@@ -49,7 +49,7 @@ TARGET_SHARE = 0.05
 
 def in_list(size: int) -> str:
     """A SELECT of about ``size`` bytes: an IN-list of numbers."""
-    head = "SELECT count(*) FROM big WHERE id IN ("
+    head = "SELECT count(*) FROM dbopt_bench_big WHERE id IN ("
     count = max(1, (size - len(head)) // 8)
     return head + ",".join(str(1_000_000 + i) for i in range(count)) + ")"
 
@@ -77,10 +77,10 @@ def time_statements(url: str, repeats: int, sizes: dict[str, int]) -> list[list[
     rows: list[list[str]] = []
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS big")
-            conn.exec_driver_sql("CREATE TABLE big (id int PRIMARY KEY)")
-            conn.exec_driver_sql("INSERT INTO big SELECT generate_series(1, 10000)")
-            conn.exec_driver_sql("ANALYZE big")
+            conn.exec_driver_sql("DROP TABLE IF EXISTS dbopt_bench_big")
+            conn.exec_driver_sql("CREATE TABLE dbopt_bench_big (id int PRIMARY KEY)")
+            conn.exec_driver_sql("INSERT INTO dbopt_bench_big SELECT generate_series(1, 10000)")
+            conn.exec_driver_sql("ANALYZE dbopt_bench_big")
         for label, size in sizes.items():
             sql = in_list(size)
             with engine.connect() as conn:
@@ -125,6 +125,8 @@ def time_statements(url: str, repeats: int, sizes: dict[str, int]) -> list[list[
                 ]
             )
     finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS dbopt_bench_big")
         engine.dispose()
     return rows
 
