@@ -133,3 +133,18 @@ def test_postgres_url_gives_a_fresh_database(common: ModuleType) -> None:
     finally:
         admin.dispose()
     assert make_url(url).database not in names
+
+
+@pytest.mark.postgres
+def test_big_statements_runs(
+    monkeypatch: pytest.MonkeyPatch, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    big = importlib.import_module("big_statements")
+    result = big.main(["--quick", "--pg-url", pg_url])
+    out = capsys.readouterr().out
+    assert [row[0] for row in result["statements"]] == ["1 KB", "1 MB"]
+    assert "Part 2: state after a long run" in out
+    held = {row[0]: row for row in result["state"]}
+    assert held["QueryStats entries"][1] == "400"  # every distinct fingerprint, none evicted
+    assert held["QueryStats bytes (estimate)"][3] == "PASS"

@@ -415,7 +415,7 @@ def test_memory_is_bounded_per_scope(conn: sqlite3.Connection) -> None:
 
 
 def test_values_past_max_values_are_not_tracked(conn: sqlite3.Connection) -> None:
-    det, found = collecting(max_values=2)
+    det, found = collecting(max_values=2, params="keep")
     db = dbopt.wrap_dbapi(conn, det)
     with dbopt.scope("s"):
         db.execute("SELECT 1")

@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="without hypopg, price with real indexes in a rolled-back transaction",
     )
+    p.add_argument(
+        "--params",
+        choices=["redact", "keep"],
+        default="redact",
+        help="json: mask literals and parameter values in statements (default) or keep them",
+    )
     p.add_argument("--revision", help="alembic: revision id")
     p.add_argument("--down-revision", help="alembic: down_revision")
     p.add_argument(
@@ -156,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
     with Progress("advising"):
         report = advisor.advise(workload, verify=args.verify)
     if args.format == "json":
-        text = json.dumps(report.to_dict(), indent=2, default=str)
+        from dbopt.report.privacy import private_data
+
+        data = private_data(report.to_dict(), getattr(args, "params", "redact"))
+        text = json.dumps(data, indent=2, default=str)
     elif args.format == "sql":
         text = report.to_sql()
     elif args.format == "alembic":

@@ -24,6 +24,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats.add_argument("--top", type=int, default=20)
     stats.add_argument("--sort", default="total_time", choices=_SORTS)
     stats.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    stats.add_argument(
+        "--params",
+        choices=["redact", "keep"],
+        default="redact",
+        help="json: mask literals and parameter values (default) or keep them",
+    )
     stats.set_defaults(func=run_stats)
 
     report = sub.add_parser(
@@ -50,6 +56,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--health", action="store_true", help="run the health report")
     report.add_argument("--title", default="dbopt report")
     report.add_argument("--format", choices=["html", "json"], default="html")
+    report.add_argument(
+        "--params",
+        choices=["redact", "keep"],
+        default="redact",
+        help="mask literals and parameter values in statements (default) or keep them",
+    )
     report.set_defaults(func=run_report)
 
 
@@ -70,7 +82,8 @@ def run_stats(args: argparse.Namespace) -> int:
 
     top = load_stats(args.file).top(args.top, by=args.sort)
     if args.format == "json":
-        write_output(json.dumps([s.to_dict() for s in top], indent=2), None)
+        policy = getattr(args, "params", "redact")
+        write_output(json.dumps([s.to_dict(policy) for s in top], indent=2), None)
     elif args.format == "markdown":
         rows = [
             (
@@ -102,7 +115,7 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
     summary: list[list[Any]] = []
     stats = load_stats(args.stats) if args.stats else None
     if stats is not None:
-        data["statements"] = [s.to_dict() for s in stats.top(25)]
+        data["statements"] = [s.to_dict("keep") for s in stats.top(25)]
         summary.append(["statements recorded", stats.total_calls])
     wants_db = args.advise or args.lint or args.health or args.partitions
     if not wants_db:
@@ -169,6 +182,7 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
 def run_report(args: argparse.Namespace) -> int:
     """``dbopt report``: HTML (or the data as JSON) to ``--output``."""
     from dbopt.report.html import load_data, write_html
+    from dbopt.report.privacy import private_data
 
     if args.from_file:
         try:
@@ -179,6 +193,7 @@ def run_report(args: argparse.Namespace) -> int:
             ) from None
     else:
         data = build_report_data(args)
+    data = private_data(data, getattr(args, "params", "redact"))
     if args.format == "json":
         write_output(json.dumps(data, indent=2, default=str), args.output)
     else:

@@ -47,6 +47,17 @@ is read as MySQL does when the standard reading would leave a string open.
 
 Results are cached by text in a bounded cache: a text seen before costs one
 dict look-up.
+
+The work is bounded whatever the text's size: a text longer than
+:data:`MAX_CHARS` (64 KiB) is normalized from its first :data:`MAX_CHARS`
+characters (a value list cut there still counts once, a ``VALUES`` row cut
+there is dropped) followed by what follows its last closing parenthesis
+within its last :data:`TAIL_CHARS` characters (the ``RETURNING``,
+``ON CONFLICT`` or condition after a huge ``IN (...)`` or ``VALUES`` list).
+So a 10 MB ``IN (...)`` costs about what a 64 KiB one does, and an IN-list or
+an insertmanyvalues batch of any size shares the fingerprint of a short one;
+two long texts that differ only past their first 64 KiB and before their
+last ``)`` share one too.
 """
 
 from __future__ import annotations
@@ -57,7 +68,21 @@ import threading
 from itertools import islice, pairwise
 from typing import Literal, NamedTuple
 
-__all__ = ["FingerprintInfo", "StatementKind", "fingerprint", "fingerprint_info", "normalize"]
+__all__ = [
+    "MAX_CHARS",
+    "TAIL_CHARS",
+    "FingerprintInfo",
+    "StatementKind",
+    "fingerprint",
+    "fingerprint_info",
+    "mask_literals",
+    "normalize",
+]
+
+#: Characters of a text that are normalized; past them only the tail counts.
+MAX_CHARS = 65_536
+#: Characters at the end of a long text searched for what follows its last ``)``.
+TAIL_CHARS = 4096
 
 StatementKind = Literal[
     "select", "insert", "update", "delete", "merge", "ddl", "transaction", "utility", "other"
@@ -439,13 +464,44 @@ def normalize(sql: str) -> tuple[str, StatementKind]:
     whitespace collapsed, and the kind is ``"other"``.
     """
     try:
+        if len(sql) > MAX_CHARS:
+            return _normalize_long(sql)
         out = _normalize_tokens(*_tokens(sql))
         kind = _kind(out)
         if out and out[0] in _REWRITTEN and ";" not in out:
             _rewrite_names(out)
         return " ".join(out), kind
     except Exception:  # noqa: BLE001 - fingerprinting must never raise
-        return _fallback(sql), "other"
+        return _fallback(sql[:MAX_CHARS] if isinstance(sql, str) else sql), "other"
+
+
+def _normalize_long(sql: str) -> tuple[str, StatementKind]:
+    """The first :data:`MAX_CHARS` characters, and what follows the last ``)`` near the end."""
+    out = _close_cut(_normalize_tokens(*_tokens(sql[:MAX_CHARS])))
+    kind = _kind(out)
+    cut = sql.rfind(")", len(sql) - TAIL_CHARS)
+    # No ")" near the end: a huge literal or name; its tail tells texts apart.
+    out += _normalize_tokens(*_tokens(sql[cut + 1 :] if cut >= 0 else sql[-TAIL_CHARS:]))
+    return " ".join(out), kind
+
+
+_CLOSER = {"(": ")", "[": "]"}
+
+
+def _close_cut(out: list[str]) -> list[str]:
+    """Close the brackets a cut left open; drop a row of a ``VALUES`` list cut short."""
+    stack: list[int] = []
+    for i, tok in enumerate(out):
+        if tok in _CLOSER:
+            stack.append(i)
+        elif tok in (")", "]") and stack:
+            stack.pop()
+    if not stack:
+        return out
+    first = stack[0]
+    if first > 0 and out[first - 1] == ",":  # a row after others: drop it
+        return out[: first - 1]
+    return out + [_CLOSER[out[i]] for i in reversed(stack)]
 
 
 def _fallback(sql: object) -> str:
@@ -454,6 +510,92 @@ def _fallback(sql: object) -> str:
         return " ".join(text.split()).lower()
     except Exception:  # noqa: BLE001 - a str() that raises
         return f"<{type(sql).__name__}>"
+
+
+#: Type names whose ``type 'literal'`` form needs a cast once the literal is a placeholder.
+_TYPED_LITERAL = _words(
+    "date time timestamp timestamptz interval json jsonb uuid inet cidr numeric decimal"
+    " boolean bool text varchar char bytea money int int2 int4 int8 integer bigint smallint"
+    " real float float4 float8 macaddr point"
+)
+_PYFORMAT = re.compile(r"%\([^()%\n]{0,200}\)[sbt]")
+_FORMAT = re.compile(r"(?<![\w$%])%[sbt](?![\w$])")
+_NUMERIC = re.compile(r"\$(\d+)")
+
+
+def mask_literals(sql: str) -> str:
+    """``sql`` with every literal value (string, number, dollar-quoted text) replaced
+    by a placeholder, the rest kept as written; never raises.
+
+    The placeholder follows the text's own style so the result can still be
+    EXPLAINed with a generic plan: ``%(dbopt_literal_N)s`` next to ``%(name)s``
+    placeholders, ``%s`` next to ``%s``, else ``$N`` numbered after the text's
+    own ``$n``. A typed literal (``DATE '2024-01-01'``) becomes
+    ``CAST($N AS date)``. Identifiers, comments and keywords are kept, so a
+    comment that holds a value still shows it.
+    """
+    try:
+        return _mask(sql)
+    except Exception:  # noqa: BLE001 - never raise; say nothing rather than leak
+        return normalize(sql)[0]
+
+
+def _mask(sql: str) -> str:
+    pattern = _TOKEN
+    if "$" in sql and _DOLLAR_TAG.search(sql):
+        pattern = _TOKEN_DOLLAR_TAGS
+    if "\\'" in sql:
+        pattern = _TOKEN_BACKSLASH
+    if _PYFORMAT.search(sql):
+        style = "pyformat"
+    elif _FORMAT.search(sql):
+        style = "format"
+    else:
+        style = "numeric"
+    counter = max((int(n) for n in _NUMERIC.findall(sql)), default=0) if style == "numeric" else 0
+    parts: list[str] = []
+    pos = 0
+    prev_start, prev_tok, before = -1, "", ""
+    for match in pattern.finditer(sql):
+        start, end = match.span(1)
+        tok = match.group(1)
+        first = tok[0]
+        literal = (
+            first == "'"
+            or first.isdigit()
+            or (first == "." and tok[1:2].isdigit())
+            or (first == "$" and (tok.startswith("$$") or _DOLLAR_TAG.match(tok) is not None))
+        )
+        if not literal:
+            before = prev_tok
+            prev_start, prev_tok = start, tok
+            continue
+        if style == "pyformat":
+            counter += 1
+            holder = f"%(dbopt_literal_{counter})s"
+        elif style == "format":
+            holder = "%s"
+        else:
+            counter += 1
+            holder = f"${counter}"
+        low = prev_tok.lower()
+        if first == "'" and low in _STRING_PREFIXES and prev_start + 1 == start:
+            start = prev_start  # E'', B'', X'': the prefix goes with the string
+        elif first == "'" and prev_start >= pos and low in _TYPED_LITERAL:
+            start = prev_start
+            holder = f"CAST({holder} AS {prev_tok})"
+        elif (
+            prev_tok == "-"
+            and prev_start >= pos
+            and (not before or _is_unary_context(before.lower()))
+        ):
+            start = prev_start  # a negative number: one value
+        parts.append(sql[pos:start])
+        parts.append(holder)
+        pos = end
+        prev_start, prev_tok, before = -1, "?", ""  # a value: a "-" after it subtracts
+    parts.append(sql[pos:])
+    return "".join(parts)
 
 
 _CACHE_MAX = 8192
@@ -475,14 +617,23 @@ def _compute(sql: object) -> FingerprintInfo:
     return FingerprintInfo(hashlib.blake2b(data, digest_size=8).hexdigest(), normalized, kind)
 
 
+#: The last text too long for the cache, and its info: every sink of one
+#: statement gets the same str object, so an identity check finds it.
+_last_long: tuple[object, FingerprintInfo | None] = (None, None)
+
+
 def _miss(sql: str) -> FingerprintInfo:
-    global _cache_chars  # noqa: PLW0603 - the module-level cache's size
+    global _cache_chars, _last_long  # noqa: PLW0603 - the module-level cache
+    last, last_info = _last_long
+    if last is sql and last_info is not None:
+        return last_info
     try:
         info = _compute(sql)
         size = len(sql)
     except Exception:  # noqa: BLE001 - unhashable or otherwise odd input
         return _compute(_fallback(sql))
     if size > _CACHE_MAX_CHARS // 8:
+        _last_long = (sql, info)
         return info
     with _cache_lock:
         if len(_cache) >= _CACHE_MAX or _cache_chars + size > _CACHE_MAX_CHARS:
@@ -500,7 +651,8 @@ def fingerprint_info(sql: str) -> FingerprintInfo:
     """Fingerprint, normalized text and kind of ``sql``; never raises.
 
     Cached by text: a text seen before costs one dict look-up. Texts over
-    2 million characters are computed each time and not kept.
+    2 million characters are not kept (but the last one, by identity); their
+    cost is bounded (see :data:`MAX_CHARS`).
     """
     try:
         info = _cache.get(sql)

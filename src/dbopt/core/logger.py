@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from dbopt.core.events import QueryEvent
+from dbopt.core.fingerprint import fingerprint_info
 from dbopt.core.params import apply_policy, check_policy, jsonable, redact
 from dbopt.errors import ConfigurationError
 
@@ -30,14 +33,24 @@ class QueryLogger:
       (WARNING); faster ones at ``level`` (DEBUG), of which only a ``sample``
       share (0..1) is logged. ``slow_ms=None`` turns the slow log off.
     * Failed statements log at ``error_level`` with the error.
-    * ``params``: ``"redact"`` (default: values replaced by their type),
-      ``"keep"`` or ``"drop"``.
+    * ``params``: ``"redact"`` (default), ``"keep"`` or ``"drop"``; the
+      policy for everything this logger writes. With ``"redact"`` and
+      ``"drop"`` the statement is logged as its normalized text (literals
+      as ``?``), parameters as their types (or not at all), an error as its
+      type and SQLSTATE only, and plans with the constants of their
+      conditions masked. ``"keep"`` logs the text, values, error messages and
+      plans as they are.
     * Every record carries ``extra`` fields ``fingerprint``, ``duration_ms``,
       ``rows``, ``callsite``, ``scope``, ``sql`` and ``params``, for JSON formatters.
     * ``explain``: a callable (such as ``dbopt.postgres.Explainer(engine)``)
-      run for slow SELECTs on a background thread, at most once per
-      fingerprint per ``explain_interval`` seconds; its plan is logged and
-      kept in :attr:`plans`. It never runs on the application's connection.
+      run for slow SELECTs of at most ``explain_max_chars`` characters on a
+      background thread, at most once per fingerprint per
+      ``explain_interval`` seconds; its plan is logged and kept in
+      :attr:`plans`. It never runs on the application's connection.
+    * Bounded: :attr:`plans` keeps the latest ``max_plans`` plans and at most
+      ``max_plan_bytes`` bytes of them (a larger plan is logged, not kept);
+      the per-fingerprint EXPLAIN rate limit tracks at most ``max_plans``
+      fingerprints (the oldest are forgotten first).
     """
 
     def __init__(
@@ -53,6 +66,9 @@ class QueryLogger:
         max_sql_length: int = 2000,
         explain: ExplainFunc | None = None,
         explain_interval: float = 300.0,
+        explain_max_chars: int = 65_536,
+        max_plans: int = 1000,
+        max_plan_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         if not 0.0 <= sample <= 1.0:
             raise ConfigurationError(f"sample must be within 0..1, got {sample!r}")
@@ -60,6 +76,8 @@ class QueryLogger:
             raise ConfigurationError("slow_ms must be >= 0 or None")
         if explain is not None and not callable(explain):
             raise ConfigurationError("explain must be a callable taking a QueryEvent")
+        if max_plans < 1 or max_plan_bytes < 0 or explain_max_chars < 0:
+            raise ConfigurationError("max_plans must be >= 1, the other bounds >= 0")
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
         self.slow_s = None if slow_ms is None else slow_ms / 1000.0
@@ -70,8 +88,14 @@ class QueryLogger:
         self.max_sql_length = max_sql_length
         self.explain = explain
         self.explain_interval = explain_interval
-        #: Latest plan per fingerprint from ``explain``.
+        self.explain_max_chars = explain_max_chars
+        self.max_plans = max_plans
+        self.max_plan_bytes = max_plan_bytes
+        #: Latest plan per fingerprint from ``explain`` (oldest first; bounded).
         self.plans: dict[str, Any] = {}
+        self._plan_bytes: dict[str, int] = {}
+        #: Bytes of the plans in :attr:`plans` (as JSON).
+        self.plans_nbytes = 0
         self._explained_at: dict[str, float] = {}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=64)
         self._worker: threading.Thread | None = None
@@ -89,20 +113,28 @@ class QueryLogger:
                 return
         if self.logger.isEnabledFor(level):
             self._emit(level, event, slow)
-        if slow and self.explain is not None and event.error is None and event.kind == "select":
+        if (
+            slow
+            and self.explain is not None
+            and event.error is None
+            and event.kind == "select"
+            and len(event.sql) <= self.explain_max_chars
+        ):
             self._schedule_explain(event)
 
     def _extra(self, event: QueryEvent) -> dict[str, Any]:
         site = event.callsite
         scope = event.scope
         params = event.parameters
+        # Private unless asked: the normalized text (cached, literals as "?").
+        sql = event.sql if self.params == "keep" else fingerprint_info(event.sql).normalized
         return {
             "fingerprint": event.fingerprint,
             "duration_ms": round(event.duration * 1000.0, 3),
             "rows": event.rowcount,
             "callsite": _site_text(site) if site is not None else None,
             "scope": scope.name if scope is not None else None,
-            "sql": event.sql[: self.max_sql_length],
+            "sql": sql[: self.max_sql_length],
             # redact() already returns JSON-safe values.
             "params": redact(params)
             if self.params == "redact"
@@ -138,7 +170,8 @@ class QueryLogger:
         many = " (executemany)" if event.executemany else ""
         params = "" if self.params == "drop" else f" params={extra['params']!r}"
         if event.error is not None:
-            head = f"failed after {event.duration_ms:.1f} ms: {event.error!r}"
+            error = _error_text(event.error, self.params == "keep")
+            head = f"failed after {event.duration_ms:.1f} ms: {error}"
         elif slow:
             head = f"slow query {event.duration_ms:.1f} ms (>= {self.slow_s * 1000:g} ms)"  # type: ignore[operator]
         else:
@@ -151,10 +184,16 @@ class QueryLogger:
     def _schedule_explain(self, event: QueryEvent) -> None:
         now = time.monotonic()
         with self._lock:
-            last = self._explained_at.get(event.fingerprint)
+            explained = self._explained_at
+            last = explained.pop(event.fingerprint, None)
             if last is not None and now - last < self.explain_interval:
+                explained[event.fingerprint] = last
                 return
-            self._explained_at[event.fingerprint] = now
+            if len(explained) >= self.max_plans:
+                # Oldest first (re-inserted on each EXPLAIN): forget the older half.
+                for key in list(explained)[: max(1, len(explained) // 2)]:
+                    del explained[key]
+            explained[event.fingerprint] = now
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
                     target=self._run_explains, name="dbopt-explain", daemon=True
@@ -203,7 +242,9 @@ class QueryLogger:
                     extra={"fingerprint": event.fingerprint, "explain_skipped": reason},
                 )
             return
-        self.plans[event.fingerprint] = plan
+        if self.params != "keep":
+            plan = scrub_plan(plan)
+        self._keep_plan(event.fingerprint, plan)
         self.logger.log(
             self.slow_level,
             "plan of slow query %s (%.1f ms): %s",
@@ -212,6 +253,28 @@ class QueryLogger:
             _plan_summary(plan),
             extra={**self._extra(event), "plan": plan},
         )
+
+    def _keep_plan(self, fingerprint: str, plan: Any) -> None:
+        try:
+            size = len(json.dumps(plan, default=str))
+        except (TypeError, ValueError, RecursionError):
+            size = self.max_plan_bytes + 1
+        with self._lock:
+            plans, sizes = self.plans, self._plan_bytes
+            if fingerprint in plans:
+                del plans[fingerprint]
+                self.plans_nbytes -= sizes.pop(fingerprint, 0)
+            if size > self.max_plan_bytes:
+                return  # logged, not kept
+            while plans and (
+                len(plans) >= self.max_plans or self.plans_nbytes + size > self.max_plan_bytes
+            ):
+                oldest = next(iter(plans))
+                del plans[oldest]
+                self.plans_nbytes -= sizes.pop(oldest, 0)
+            plans[fingerprint] = plan
+            sizes[fingerprint] = size
+            self.plans_nbytes += size
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until scheduled EXPLAINs are done; False if ``timeout`` passed first."""
@@ -282,3 +345,49 @@ def _plan_summary(plan: Any) -> str:
         return " -> ".join(parts)
     except Exception:  # noqa: BLE001 - a summary is a courtesy
         return str(plan)[:500]
+
+
+def _error_text(error: BaseException, keep: bool) -> str:
+    """The error as logged: all of it with ``keep``, else its type and SQLSTATE only
+    (a message can quote values: ``Key (email)=(...) already exists``)."""
+    if keep:
+        try:
+            return repr(error)
+        except Exception:  # noqa: BLE001 - a hostile __repr__
+            return type(error).__name__
+    code = getattr(error, "sqlstate", None) or getattr(
+        getattr(error, "orig", None), "sqlstate", None
+    )
+    name = type(error).__name__
+    return f"{name} (SQLSTATE {code})" if isinstance(code, str) else name
+
+
+#: Plan fields that hold expressions, whose constants are values.
+_PLAN_EXPRESSION = re.compile(r"(?:Cond|Filter|Key|Output|Call|Parameters|Query Text|Seed)\Z")
+_PLAN_LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w$.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])")
+
+
+def scrub_plan(plan: Any, _depth: int = 0) -> Any:
+    """A copy of an ``EXPLAIN (FORMAT JSON)`` plan with the constants of its
+    expressions (``Filter``, ``Index Cond``, ``Output``, ...) replaced by ``?``."""
+    if _depth > 200:
+        return None
+    if isinstance(plan, list):
+        return [scrub_plan(item, _depth + 1) for item in plan]
+    if not isinstance(plan, dict):
+        return plan
+    out: dict[str, Any] = {}
+    for key, value in plan.items():
+        if isinstance(key, str) and _PLAN_EXPRESSION.search(key):
+            out[key] = _scrub_expression(value)
+        else:
+            out[key] = scrub_plan(value, _depth + 1)
+    return out
+
+
+def _scrub_expression(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PLAN_LITERAL.sub("?", value)
+    if isinstance(value, list):
+        return [_scrub_expression(v) for v in value]
+    return value

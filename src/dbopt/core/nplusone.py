@@ -12,6 +12,7 @@ Findings are built, allowlisted and reported when the scope ends.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite, QueryEvent
-from dbopt.core.fingerprint import fingerprint_info
+from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
 from dbopt.core.nplusone_findings import (
     FindingKind,
@@ -31,6 +32,7 @@ from dbopt.core.nplusone_findings import (
     n_plus_one_fix,
     repeated_query_fix,
 )
+from dbopt.core.params import check_policy
 from dbopt.core.scope import Scope, current_scope
 from dbopt.errors import ConfigurationError
 
@@ -43,6 +45,8 @@ NPlusOneAction: TypeAlias = "Literal['warn', 'log', 'raise'] | Callable[[NPlusOn
 _PURGE_AT = 256
 #: Distinct call sites kept per repeated statement.
 _MAX_SITES = 8
+#: Characters of a statement's text a group keeps (for its finding).
+_KEEP_CHARS = 4096
 #: Functions whose result changes between identical calls, or that act: the
 #: same statement run twice is not a missed cache.
 _VOLATILE = re.compile(
@@ -136,10 +140,17 @@ class NPlusOneDetector:
       repeated query.
     * ``key_depth`` (default 3): application frames in the call-site key.
 
+    * ``params``: ``"redact"`` (default) puts the text with its literals
+      masked (:func:`~dbopt.core.fingerprint.mask_literals`) in findings,
+      their messages and dicts; ``"keep"`` the text as the application ran
+      it. Values of parameters are never kept (only their hashes).
+
     Only SELECTs in a scope are checked: executemany, writes, failed
     statements, eager loads (selectinload batches) and statements outside
-    any scope are not. Memory per scope is bounded by ``max_groups`` groups
-    and ``max_values`` tracked values; past them, new ones are not tracked.
+    any scope are not. Memory is bounded: at most ``max_scopes`` open scopes
+    are tracked, and per scope ``max_groups`` groups (each holding one
+    statement of at most 4 KiB of text) and ``max_values`` tracked value
+    hashes; past them, new ones are not tracked.
     """
 
     def __init__(
@@ -154,6 +165,8 @@ class NPlusOneDetector:
         max_groups: int = 1000,
         max_values: int = 10_000,
         history: int = 1000,
+        params: str = "redact",
+        max_scopes: int = 10_000,
     ) -> None:
         if not isinstance(threshold, int) or threshold < 2:
             raise ConfigurationError(f"threshold must be an int >= 2, got {threshold!r}")
@@ -167,8 +180,12 @@ class NPlusOneDetector:
             raise ConfigurationError(
                 f"action must be 'warn', 'log', 'raise' or a callable, got {action!r}"
             )
-        if key_depth < 1 or max_groups < 1 or max_values < 1:
-            raise ConfigurationError("key_depth, max_groups and max_values must be >= 1")
+        if key_depth < 1 or max_groups < 1 or max_values < 1 or max_scopes < 1:
+            raise ConfigurationError(
+                "key_depth, max_groups, max_values and max_scopes must be >= 1"
+            )
+        self.params = check_policy(params)
+        self.max_scopes = max_scopes
         self.threshold = threshold
         self.repeat_threshold = repeat_threshold
         self.action = action
@@ -213,7 +230,7 @@ class NPlusOneDetector:
         if group is None:
             if len(state.groups) >= self.max_groups:
                 return
-            group = state.groups[key] = _Group(event)
+            group = state.groups[key] = _Group(self._slim(event))
         group.count += 1
         value = _value_key(event.sql, event.parameters)
         values = group.values
@@ -231,7 +248,16 @@ class NPlusOneDetector:
         elif isinstance(seen, _Run):
             seen.add(group)
         else:
-            runs[value] = _Run([seen] if seen is group else [seen, group], event)
+            runs[value] = _Run([seen] if seen is group else [seen, group], self._slim(event))
+
+    def _slim(self, event: QueryEvent) -> QueryEvent:
+        """``event``, or for a long text a copy with its text cut (held until the scope ends)."""
+        if len(event.sql) <= _KEEP_CHARS:
+            return event
+        text = event.sql[:_KEEP_CHARS]
+        if self.params != "keep":
+            text = mask_literals(text)[:_KEEP_CHARS]
+        return dataclasses.replace(event, sql=text, parameters=None)
 
     def _open(self, scope: Scope) -> _ScopeState | None:
         if scope.ended is not None:
@@ -244,6 +270,8 @@ class NPlusOneDetector:
                     for stale in [s for s in self._states if s.ended is not None]:
                         del self._states[stale]
                     self._purge_at = max(_PURGE_AT, 2 * len(self._states))
+                if len(self._states) >= self.max_scopes:
+                    return None
                 state = self._states[scope] = _ScopeState()
         return state
 
@@ -334,7 +362,15 @@ class NPlusOneDetector:
         event = group.event
         relationship, option, suggestion = n_plus_one_fix(event.orm)
         return _finding(
-            "n_plus_one", event, group.count, (group,), scope, suggestion, relationship, option
+            "n_plus_one",
+            event,
+            group.count,
+            (group,),
+            scope,
+            suggestion,
+            relationship,
+            option,
+            keep=self.params == "keep",
         )
 
     def _repeated(self, run: _Run, scope: Scope) -> NPlusOneFinding:
@@ -345,6 +381,7 @@ class NPlusOneDetector:
             run.groups,
             scope,
             repeated_query_fix(scope.name),
+            keep=self.params == "keep",
         )
 
     def _report(self, findings: list[NPlusOneFinding]) -> None:
@@ -400,13 +437,15 @@ def _finding(
     suggestion: str,
     relationship: str | None = None,
     option: str | None = None,
+    *,
+    keep: bool = False,
 ) -> NPlusOneFinding:
     stack = groups[0].event.stack
     sites = tuple(dict.fromkeys(g.event.stack[0] for g in groups if g.event.stack))
     return NPlusOneFinding(
         kind=kind,
         fingerprint=event.fingerprint,
-        sql=event.sql,
+        sql=event.sql if keep else mask_literals(event.sql),
         count=count,
         callsite=stack[0] if stack else None,
         stack=stack,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import itertools
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from dbopt._json import jsonable
 from dbopt.errors import ConfigurationError
 
-__all__ = ["apply_policy", "check_policy", "jsonable", "redact"]
+__all__ = ["apply_policy", "check_policy", "estimate_size", "jsonable", "redact"]
 
 _POLICIES = ("redact", "keep", "drop")
 
@@ -48,16 +49,31 @@ def redact(parameters: Any) -> Any:
     if parameters is None:
         return None
     cls = type(parameters)
-    if cls is dict or (cls is not tuple and cls is not list and isinstance(parameters, Mapping)):
-        return {str(k): _placeholder(v) for k, v in parameters.items()}
-    if cls is tuple or cls is list or isinstance(parameters, (list, tuple)):
-        return [
-            redact(p)
-            if type(p) not in _SCALARS and isinstance(p, (Mapping, list, tuple))
-            else _placeholder(p)
-            for p in parameters
-        ]
+    try:
+        if cls is dict or (
+            cls is not tuple and cls is not list and isinstance(parameters, Mapping)
+        ):
+            return {_key(k): _placeholder(v) for k, v in parameters.items()}
+        if cls is tuple or cls is list or isinstance(parameters, (list, tuple)):
+            return [
+                redact(p)
+                if type(p) not in _SCALARS and isinstance(p, (Mapping, list, tuple))
+                else _placeholder(p)
+                for p in parameters
+            ]
+    except Exception:  # noqa: BLE001 - a hostile container: its type is all we say
+        return _placeholder(parameters)
     return _placeholder(parameters)
+
+
+def _key(key: Any) -> str:
+    """A mapping key as a string; never raises."""
+    if type(key) is str:
+        return key
+    try:
+        return str(key)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        return f"<{type(key).__name__}>"
 
 
 def apply_policy(parameters: Any, policy: str) -> Any:
@@ -67,3 +83,30 @@ def apply_policy(parameters: Any, policy: str) -> Any:
     if policy == "drop":
         return None
     return redact(parameters)
+
+
+def estimate_size(value: Any, _depth: int = 0) -> int:
+    """Rough bytes ``value`` holds (strings and bytes by length, 16 per other value); never raises.
+
+    Containers are walked to depth 3 and their first 1000 items; what lies
+    past that counts 16 bytes each, so the cost is bounded too.
+    """
+    try:
+        if isinstance(value, (str, bytes, bytearray)):
+            return 56 + len(value)
+        if _depth < 3 and isinstance(value, Mapping):
+            items = list(itertools.islice(value.items(), 1000))
+            extra = max(0, len(value) - len(items)) * 16
+            return (
+                64
+                + extra
+                + sum(estimate_size(k, _depth + 1) + estimate_size(v, _depth + 1) for k, v in items)
+            )
+        if _depth < 3 and isinstance(value, (list, tuple)):
+            head = value[:1000]
+            return (
+                56 + (len(value) - len(head)) * 16 + sum(estimate_size(v, _depth + 1) for v in head)
+            )
+    except Exception:  # noqa: BLE001 - a hostile container
+        return 64
+    return 16

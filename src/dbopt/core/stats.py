@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -10,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dbopt.core.events import CallSite, QueryEvent
-from dbopt.core.params import apply_policy, check_policy, jsonable
+from dbopt.core.fingerprint import mask_literals
+from dbopt.core.params import apply_policy, check_policy, estimate_size, jsonable, redact
 from dbopt.errors import ConfigurationError
 
 __all__ = ["QueryStats", "StatementStats"]
@@ -20,6 +22,11 @@ SortKey = Literal["total_time", "mean_time", "max_time", "p95_time", "calls", "r
 _site_keys: dict[CallSite, str] = {}
 _SITE_KEYS_MAX = 4096
 _SORT_KEYS = ("total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors")
+#: Bytes counted for an entry besides its texts, parameters, samples and call sites
+#: (the object, its dict slot, its empty containers), per sample and per call site.
+_ENTRY_BYTES = 600
+_SAMPLE_BYTES = 32
+_CALLSITE_BYTES = 120
 
 
 @dataclass(slots=True)
@@ -40,6 +47,8 @@ class StatementStats:
     callsites: dict[str, int] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
     dialect: str = ""
+    #: Bytes this entry is counted for against :attr:`QueryStats.max_bytes`.
+    nbytes: int = field(default=0, repr=False, compare=False)
 
     @property
     def mean_time(self) -> float:
@@ -56,26 +65,59 @@ class StatementStats:
         """Median of the sampled durations (seconds)."""
         return _percentile(self.samples, 0.5)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; :meth:`QueryStats.from_dict` reads it back."""
+    def to_dict(self, params: str = "redact") -> dict[str, Any]:
+        """JSON-ready dict; :meth:`QueryStats.from_dict` reads it back.
+
+        ``params`` is the policy for this output: ``"redact"`` (default) masks
+        the literals of ``example_sql`` (see
+        :func:`dbopt.core.fingerprint.mask_literals`) and replaces the example
+        parameters by their types; ``"keep"`` writes both as kept; ``"drop"``
+        masks the text and writes no parameters. Never raises, and holds no
+        NaN nor Infinity.
+        """
+        policy = check_policy(params)
+        keep = policy == "keep"
+        example = self.example_params
         return {
             "fingerprint": self.fingerprint,
             "normalized": self.normalized,
             "kind": self.kind,
             "calls": self.calls,
-            "total_time": self.total_time,
-            "min_time": self.min_time if self.calls else 0.0,
-            "max_time": self.max_time,
-            "mean_time": self.mean_time,
-            "p95_time": self.p95_time,
+            "total_time": _finite(self.total_time),
+            "min_time": _finite(self.min_time) if self.calls else 0.0,
+            "max_time": _finite(self.max_time),
+            "mean_time": _finite(self.mean_time),
+            "p95_time": _finite(self.p95_time),
             "rows": self.rows,
             "errors": self.errors,
-            "example_sql": self.example_sql,
-            "example_params": jsonable(self.example_params),
+            "example_sql": self.example_sql if keep else mask_literals(self.example_sql),
+            "example_params": jsonable(example)
+            if keep
+            else (redact(example) if policy == "redact" else None),
             "callsites": dict(self.callsites),
-            "samples": list(self.samples),
+            "samples": [_finite(x) for x in self.samples],
             "dialect": self.dialect,
         }
+
+
+def _finite(value: float) -> float:
+    """``value``, or 0.0 when it is NaN or infinite (JSON has neither)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def _entry_size(st: StatementStats) -> int:
+    return (
+        _ENTRY_BYTES
+        + len(st.example_sql)
+        + len(st.normalized)
+        + (estimate_size(st.example_params) if st.example_params is not None else 0)
+        + _SAMPLE_BYTES * len(st.samples)
+        + _CALLSITE_BYTES * len(st.callsites)
+    )
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -90,11 +132,19 @@ class QueryStats:
     """Per-fingerprint statistics of every statement it sees, like pg_stat_statements.
 
     A sink: attach it with ``dbopt.instrument(engine, stats)``. Thread-safe.
-    Memory is bounded: at most ``max_statements`` fingerprints (when full,
-    the cheapest tenth by total time is evicted), ``max_callsites`` call sites
-    and ``samples`` durations (a uniform reservoir) per fingerprint.
-    ``params`` is the policy for the example parameters kept per fingerprint
-    (``"keep"`` by default, so the example can be EXPLAINed later).
+    Memory is bounded in entries and in bytes: at most ``max_statements``
+    fingerprints and about ``max_bytes`` bytes of them (when either is
+    reached, the cheapest tenth by total time is evicted, and more until the
+    bytes fit), ``max_callsites`` call sites and ``samples`` durations (a
+    uniform reservoir) per fingerprint. The example text kept per fingerprint
+    is cut at ``max_text`` characters, and example parameters larger than
+    ``max_param_bytes`` are kept as their types only.
+
+    ``params`` is the policy for the example parameters kept *in memory*
+    (``"keep"`` by default, so the index advisor can EXPLAIN the example in
+    this process). Outputs are private by default whatever it is:
+    :meth:`to_dict` masks literals and redacts parameters unless asked for
+    ``params="keep"``.
     ``started_at`` (epoch seconds) is when recording began (creation or
     :meth:`reset`); ``duration_s`` is the time covered so far, or up to when a
     snapshot was saved with :meth:`to_dict`.
@@ -107,13 +157,23 @@ class QueryStats:
         samples: int = 256,
         max_callsites: int = 16,
         params: str = "keep",
+        max_bytes: int = 64 * 1024 * 1024,
+        max_text: int = 65_536,
+        max_param_bytes: int = 65_536,
     ) -> None:
         if max_statements < 1 or samples < 1 or max_callsites < 0:
             raise ConfigurationError("max_statements and samples must be positive")
+        if max_bytes < 1 or max_text < 1 or max_param_bytes < 0:
+            raise ConfigurationError("max_bytes and max_text must be positive")
         self.max_statements = max_statements
         self.sample_size = samples
         self.max_callsites = max_callsites
         self.params = check_policy(params)
+        self.max_bytes = max_bytes
+        self.max_text = max_text
+        self.max_param_bytes = max_param_bytes
+        #: Bytes the entries are counted for (see :attr:`StatementStats.nbytes`).
+        self.nbytes = 0
         self.evicted = 0
         self._stats: dict[str, StatementStats] = {}
         self._lock = threading.Lock()
@@ -133,17 +193,7 @@ class QueryStats:
         with self._lock:
             st = self._stats.get(event.fingerprint)
             if st is None:
-                if len(self._stats) >= self.max_statements:
-                    self._evict()
-                st = StatementStats(
-                    event.fingerprint,
-                    event.normalized,
-                    event.kind,
-                    example_sql=event.sql,
-                    example_params=apply_policy(event.parameters, self.params),
-                    dialect=event.dialect,
-                )
-                self._stats[event.fingerprint] = st
+                st = self._new_entry(event)
             calls = st.calls = st.calls + 1
             st.total_time += d
             st.min_time = min(st.min_time, d)
@@ -156,6 +206,8 @@ class QueryStats:
             samples = st.samples
             if len(samples) < self.sample_size:
                 samples.append(d)
+                st.nbytes += _SAMPLE_BYTES
+                self.nbytes += _SAMPLE_BYTES
             else:
                 # Reservoir sampling; random() is several times cheaper than randrange().
                 j = int(self._random() * calls)
@@ -174,11 +226,51 @@ class QueryStats:
                     callsites[key] += 1
                 elif len(callsites) < self.max_callsites:
                     callsites[key] = 1
+                    st.nbytes += _CALLSITE_BYTES
+                    self.nbytes += _CALLSITE_BYTES
 
-    def _evict(self) -> None:
+    def _new_entry(self, event: QueryEvent) -> StatementStats:
+        sql = event.sql
+        if len(sql) > self.max_text:
+            sql = sql[: self.max_text]
+        params = apply_policy(event.parameters, self.params)
+        if (
+            params is not None
+            and self.params == "keep"
+            and estimate_size(params) > self.max_param_bytes
+        ):
+            params = redact(params)
+        st = StatementStats(
+            event.fingerprint,
+            event.normalized,
+            event.kind,
+            example_sql=sql,
+            example_params=params,
+            dialect=event.dialect,
+        )
+        self._add(st)
+        return st
+
+    def _add(self, st: StatementStats) -> None:
+        """Store ``st`` (lock held), evicting first if it would not fit."""
+        st.nbytes = _entry_size(st)
+        if len(self._stats) >= self.max_statements or self.nbytes + st.nbytes > self.max_bytes:
+            self._evict(st.nbytes)
+        old = self._stats.get(st.fingerprint)
+        if old is not None:
+            self.nbytes -= old.nbytes
+        self._stats[st.fingerprint] = st
+        self.nbytes += st.nbytes
+
+    def _evict(self, incoming: int = 0) -> None:
+        """Drop the cheapest tenth by total time, and more until ``incoming`` bytes fit."""
         ordered = sorted(self._stats.values(), key=lambda s: s.total_time)
-        for st in ordered[: max(1, self.max_statements // 10)]:
+        tenth = max(1, self.max_statements // 10)
+        for i, st in enumerate(ordered):
+            if i >= tenth and self.nbytes + incoming <= self.max_bytes:
+                break
             del self._stats[st.fingerprint]
+            self.nbytes -= st.nbytes
             self.evicted += 1
 
     def __len__(self) -> int:
@@ -210,18 +302,26 @@ class QueryStats:
         """Forget everything."""
         with self._lock:
             self._stats.clear()
+            self.nbytes = 0
             self.evicted = 0
             self.started_at = time.time()
             self.ended_at = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready snapshot (``json.dump`` it to share or save)."""
+    def to_dict(self, params: str = "redact") -> dict[str, Any]:
+        """JSON-ready snapshot (``json.dump`` it to share or save).
+
+        Private by default: literals in example texts are masked and example
+        parameters replaced by their types; ``params="keep"`` writes them as
+        kept (see :meth:`StatementStats.to_dict`). Never raises, and
+        ``json.dumps(..., allow_nan=False)`` accepts it.
+        """
+        policy = check_policy(params)
         return {
             "version": 1,
             "evicted": self.evicted,
             "started_at": self.started_at,
             "ended_at": self.ended_at if self.ended_at is not None else time.time(),
-            "statements": [s.to_dict() for s in self.statements()],
+            "statements": [s.to_dict(policy) for s in self.statements()],
         }
 
     @classmethod
@@ -238,7 +338,7 @@ class QueryStats:
         else:  # saved before the window was recorded: unknown (0)
             stats.started_at = stats.ended_at = 0.0
         for raw in data.get("statements", []):
-            stats._stats[raw["fingerprint"]] = _entry_from_dict(raw)
+            stats._add(_entry_from_dict(raw))
         return stats
 
     def merge(self, *others: QueryStats | dict[str, Any]) -> QueryStats:
@@ -255,10 +355,7 @@ class QueryStats:
             for theirs in entries:
                 mine = self._stats.get(theirs.fingerprint)
                 if mine is None:
-                    if len(self._stats) >= self.max_statements:
-                        self._evict()
-                    copy = _entry_from_dict(theirs.to_dict())
-                    self._stats[theirs.fingerprint] = copy
+                    self._add(_entry_from_dict(theirs.to_dict("keep")))
                     continue
                 before = mine.calls
                 mine.calls += theirs.calls
@@ -278,6 +375,9 @@ class QueryStats:
                     self.sample_size,
                     self._rng,
                 )
+                size = _entry_size(mine)
+                self.nbytes += size - mine.nbytes
+                mine.nbytes = size
 
 
 def _merge_samples(
