@@ -114,7 +114,8 @@ def lint(
             exclude_schemas=exclude_schemas,
             max_values=cfg.enum_max_values,
         )
-        load_extra(conn, cat, {q for r in selected for q in r.needs})
+        # the statistics period is cheap and every usage rule (LINT006 too) needs it
+        load_extra(conn, cat, {q for r in selected for q in r.needs} | {"stats_period"})
     errors: dict[str, str] = {}
     findings: list[Finding] = []
     for r in selected:

@@ -33,8 +33,11 @@ WHERE d.datname = current_database()
 @reader("stats_period")
 def _stats_period(cur: psycopg.Cursor[dict[str, Any]], catalog: Catalog) -> None:
     row = cur.execute(STATS_PERIOD).fetchone() or {}
-    start = row.get("stats_reset") or row.get("created")
-    catalog.derived["stats_period"] = (start, row.get("now"))
+    start, now = row.get("stats_reset") or row.get("created"), row.get("now")
+    catalog.derived["stats_period"] = (start, now)
+    if catalog.stats_age_s is None and start is not None and now is not None:
+        # never reset: the counters are as old as the database (LINT006 reads this too)
+        catalog.stats_age_s = (now - start).total_seconds()
 
 
 def stats_period(catalog: Catalog) -> tuple[datetime | None, float | None]:
