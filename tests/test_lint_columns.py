@@ -24,6 +24,9 @@ CREATE TABLE child_ok (id int PRIMARY KEY, parent_id int REFERENCES parent,
 CREATE TABLE tasks (
   id int PRIMARY KEY,
   status text,                 -- enum-like, no CHECK: reported
+  note text,                   -- a few values, but free text (spaces, quotes): not reported
+  language text,               -- a few codes from an open list (Flask blog): not reported
+  rental_duration int,         -- 3..7 is data, not a rule (Pagila's film): not reported
   kind varchar(20) CHECK (kind IN ('a', 'b', 'c')),   -- has a CHECK
   difficulty int,              -- small integer range, no CHECK: reported
   tenant_id int,               -- looks like a key: not reported as enum-like
@@ -31,8 +34,11 @@ CREATE TABLE tasks (
   flag text UNIQUE,            -- unique
   rare text                    -- mostly NULL, 2 values
 );
-INSERT INTO tasks
-SELECT g, (ARRAY['todo', 'doing', 'done', 'it''s odd'])[1 + g % 4],
+INSERT INTO tasks (id, status, note, language, rental_duration, kind, difficulty, tenant_id,
+  title, flag, rare)
+SELECT g, (ARRAY['todo', 'doing', 'done', 'won''t_do'])[1 + g % 4],
+       (ARRAY['it''s odd', 'fine', 'see above'])[1 + g % 3], (ARRAY['', 'en', 'es'])[1 + g % 3],
+       3 + g % 5,
        (ARRAY['a', 'b', 'c'])[1 + g % 3], 1 + g % 5, g % 3, 'title ' || g, 'f' || g,
        CASE WHEN g % 50 = 0 THEN 'x' WHEN g % 50 = 1 THEN 'y' END
 FROM generate_series(1, 400) g;
@@ -67,10 +73,15 @@ def test_enum_like_columns(pg_url: str, schema: str) -> None:
     report = lint_schema(pg_url, schema, rules=["LINT009"])
     found = {f.metadata["column"]: f for f in report}
     assert set(found) == {"status", "difficulty", "rare"}
-    assert found["status"].metadata["values"] == ["doing", "done", "it's odd", "todo"]
-    assert "status IN ('doing', 'done', 'it''s odd', 'todo')" in (found["status"].fix or "")
+    assert found["status"].metadata["values"] == ["doing", "done", "todo", "won't_do"]
+    assert "status IN ('doing', 'done', 'todo', 'won''t_do')" in (found["status"].fix or "")
     assert found["difficulty"].metadata["values"] == [1, 2, 3, 4, 5]
     assert "difficulty BETWEEN 1 AND 5" in (found["difficulty"].fix or "")
+    for f in report:
+        # the values come from a sample, and the fix says so before any statement
+        assert f.metadata["from_sample"] is True
+        assert "sample" in f.message
+        assert (f.fix or "").startswith("-- from a sample")
     # the table with 3 rows is too small to tell
     assert all(f.metadata["table"] == "tasks" for f in report)
 

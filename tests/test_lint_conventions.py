@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dbopt.lint import LintConfig
+from dbopt.lint.rules.conventions import SNAKE_CASE
 from test_lint_support import connect, flush_stats, fresh_schema, lint_schema, objects, run
 
 pytestmark = pytest.mark.postgres
@@ -19,7 +20,10 @@ def test_missing_audit_columns(pg_url: str) -> None:
     CREATE TABLE "Odd Table" (id int PRIMARY KEY);
     """
     with fresh_schema(pg_url, ddl) as name:
-        report = lint_schema(pg_url, name, rules=["LINT013"])
+        # only 2 of 5 tables have created_at: no convention to follow, nothing by default
+        assert len(lint_schema(pg_url, name, rules=["LINT013"])) == 0
+        asked = LintConfig(audit_columns=("created_at", "updated_at"))
+        report = lint_schema(pg_url, name, rules=["LINT013"], config=asked)
         missing = {f.metadata["table"]: f.metadata["missing"] for f in report}
         assert missing == {
             "half": ["updated_at"],
@@ -46,8 +50,12 @@ def test_naming_convention(pg_url: str) -> None:
       "Display Name" text, CONSTRAINT "Positive" CHECK (id > 0));
     CREATE INDEX "IdxDisplay" ON "userAccounts" ("Display Name");
     """
+    snake = LintConfig(naming_pattern=SNAKE_CASE)
     with fresh_schema(pg_url, ddl) as name:
-        report = lint_schema(pg_url, name, rules=["LINT014"])
+        # 3 of 7 table and column names break snake_case: too many for it to be the
+        # schema's convention, so nothing is reported unless the pattern is configured
+        assert len(lint_schema(pg_url, name, rules=["LINT014"])) == 0
+        report = lint_schema(pg_url, name, rules=["LINT014"], config=snake)
         kinds = {(f.metadata["kind"], f.metadata["name"]) for f in report}
         assert kinds == {
             ("table", "userAccounts"),
@@ -64,7 +72,7 @@ def test_naming_convention(pg_url: str) -> None:
         # renaming the table last, so the other fixes still name it as it is
         for f in sorted(report, key=lambda f: f.metadata["kind"] == "table"):
             run(pg_url, name, f.fix or "")
-        assert len(lint_schema(pg_url, name, rules=["LINT014"])) == 0
+        assert len(lint_schema(pg_url, name, rules=["LINT014"], config=snake)) == 0
         assert (
             len(
                 lint_schema(
@@ -89,6 +97,10 @@ def test_tables_never_scanned(pg_url: str) -> None:
         conn.execute(f'SELECT count(*) FROM "{name}".read_me').fetchall()
         conn.execute(f"SELECT * FROM \"{name}\".parts WHERE at = '2024-02-02'").fetchall()
         flush_stats(conn)
-        report = lint_schema(pg_url, name, rules=["LINT015"])
+        # the test database is minutes old: a week of statistics is the default wait
+        assert len(lint_schema(pg_url, name, rules=["LINT015"])) == 0
+        now = LintConfig(unused_table_min_stats_age_s=0)
+        report = lint_schema(pg_url, name, rules=["LINT015"], config=now)
         assert objects(report, "LINT015") == {f"{name}.ignored"}
+        assert 0 <= report[0].metadata["stats_age_s"] < 24 * 3600
         assert report[0].metadata["live_rows"] == 10

@@ -24,8 +24,11 @@ class LintConfig:
       ``column``) the heuristic skips, e.g. polymorphic ``entity_id``.
     * ``audit_columns``: columns every table should have (LINT013); each
       entry may list alternatives separated by ``|`` (``"created_at|inserted_at"``).
+      ``None`` (the default) follows the schema: the timestamp columns that two
+      thirds of the tables already have; ``()`` checks nothing.
     * ``naming_pattern``: what table, column, index and constraint names must
-      match (LINT014); snake_case by default.
+      match (LINT014). ``None`` (the default): snake_case, held only when at
+      least 80 % of the table and column names already follow it.
     * ``enum_max_values`` / ``enum_min_rows``: a text or small-integer column
       with at most this many distinct values, in a table with at least this
       many rows, is enum-like (LINT009).
@@ -37,24 +40,29 @@ class LintConfig:
       statistics have been collecting this long (7 days; statistics never
       reset count as old enough). ``unused_index_max_scans``: scans at or
       below this count as unused (0).
+    * ``unused_table_min_stats_age_s``: LINT015 reports nothing until the
+      statistics cover this long (7 days): since their last reset, or, never
+      reset, since the database was created (when the server lets dbopt read
+      that; otherwise the period is unknown and counts as long enough).
     """
 
     id_column_pattern: str = r"^(.+)_id$"
     id_column_ignore: tuple[str, ...] = ()
-    audit_columns: tuple[str, ...] = ("created_at", "updated_at")
-    naming_pattern: str = r"^[a-z_][a-z0-9_]*$"
+    audit_columns: tuple[str, ...] | None = None
+    naming_pattern: str | None = None
     enum_max_values: int = 10
     enum_min_rows: int = 50
     overflow_warn: float = 0.75
     overflow_error: float = 0.9
     unused_index_min_pages: int = 0
     unused_index_min_stats_age_s: float = 7 * 24 * 3600
+    unused_table_min_stats_age_s: float = 7 * 24 * 3600
     unused_index_max_scans: int = 0
 
     def __post_init__(self) -> None:
         for name in ("id_column_pattern", "naming_pattern"):
             try:
-                re.compile(getattr(self, name))
+                re.compile(getattr(self, name) or "")
             except re.error as exc:
                 raise ConfigurationError(f"LintConfig.{name} is not a regex: {exc}") from None
         if not 0 < self.overflow_warn <= self.overflow_error <= 1:

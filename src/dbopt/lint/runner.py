@@ -11,6 +11,7 @@ import dbopt.lint.rules  # noqa: F401  (registers the rules)
 from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, FindingsReport
 from dbopt.lint.base import RULES, LintConfig, Rule
+from dbopt.lint.samples import load_extra
 from dbopt.postgres import catalog as catalog_mod
 from dbopt.postgres.connect import Target, map_driver_errors, read_only_connection
 from dbopt.suppress import Suppressions, SuppressionsLike
@@ -113,6 +114,8 @@ def lint(
             exclude_schemas=exclude_schemas,
             max_values=cfg.enum_max_values,
         )
+        # the statistics period is cheap and every usage rule (LINT006 too) needs it
+        load_extra(conn, cat, {q for r in selected for q in r.needs} | {"stats_period"})
     errors: dict[str, str] = {}
     findings: list[Finding] = []
     for r in selected:

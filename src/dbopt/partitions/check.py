@@ -45,14 +45,17 @@ class CheckReport:
     last_maintenance_at: datetime | None
     pending_operations: int
     notes: tuple[str, ...] = field(default=())
+    lacking: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def ok(self) -> bool:
-        """No default rows, enough partitions ahead, no gaps, nothing left to do."""
+        """No default rows, enough partitions ahead, no gaps, none lacking what siblings have,
+        nothing left to do."""
         return (
             not self.default_rows
             and self.future_partitions >= self.premake
             and not self.gaps
+            and not self.lacking
             and self.pending_operations == 0
         )
 
@@ -69,6 +72,8 @@ class CheckReport:
             f"  gaps: {', '.join(f'{a} .. {b}' for a, b in self.gaps) or 'none'}",
             f"  misaligned: {', '.join(self.misaligned) or 'none'}",
             f"  not owned by dbopt: {', '.join(self.unowned) or 'none'}",
+            f"  lacking what their siblings have: "
+            f"{'; '.join(f'{p}: {what}' for p, what in self.lacking) or 'none'}",
             f"  pending operations: {self.pending_operations}; last maintenance: {last}",
         ]
         lines += [f"  note: {n}" for n in self.notes]
@@ -91,6 +96,7 @@ class CheckReport:
             ),
             "pending_operations": self.pending_operations,
             "notes": list(self.notes),
+            "lacking": [{"partition": p, "missing": what} for p, what in self.lacking],
         }
 
 
@@ -144,4 +150,71 @@ def build_report(
         last_maintenance_at=parent.last_maintenance_at if parent else None,
         pending_operations=len(plan.operations),
         notes=tuple(n.message for n in plan.notes),
+        lacking=sibling_gaps(conn, table),
     )
+
+
+# Each index and foreign key of the given partitions as a signature that does not depend
+# on names or attribute numbers: method, uniqueness, key columns by name (expressions and
+# predicates as node trees without parse locations); foreign keys by column names and
+# the referenced table and columns.
+_SIGNATURES = """
+SELECT c.oid AS relid, 'index' AS kind,
+       am.amname || CASE WHEN i.indisunique THEN ' unique' ELSE '' END
+       || ' (' || (SELECT string_agg(COALESCE(a.attname, '(expression)'), ', ' ORDER BY k.ord)
+                   FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord)
+                   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num
+                   WHERE k.ord <= i.indnkeyatts) || ')'
+       || CASE WHEN i.indpred IS NULL THEN '' ELSE ' WHERE ...' END AS what,
+       regexp_replace(COALESCE(i.indexprs::text, '') || '|' || COALESCE(i.indpred::text, ''),
+                      ' :(location|varattno|varattnosyn|varnosyn) -?[0-9]+', '', 'g') AS detail
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_am am ON am.oid = ic.relam
+WHERE c.oid = ANY(%(oids)s::oid[])
+UNION ALL
+SELECT c.oid, 'foreign key',
+       '(' || (SELECT string_agg(a.attname, ', ' ORDER BY k.ord)
+               FROM unnest(co.conkey) WITH ORDINALITY k(num, ord)
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.num)
+       || ') -> ' || co.confrelid::regclass::text || ' ('
+       || (SELECT string_agg(a.attname, ', ' ORDER BY k.ord)
+           FROM unnest(co.confkey) WITH ORDINALITY k(num, ord)
+           JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.num) || ')',
+       ''
+FROM pg_constraint co
+JOIN pg_class c ON c.oid = co.conrelid
+WHERE co.contype = 'f' AND c.oid = ANY(%(oids)s::oid[])
+"""
+
+
+def sibling_gaps(
+    conn: psycopg.Connection[Any], table: PartitionedTable
+) -> tuple[tuple[str, str], ...]:
+    """``(partition, what)`` for each index or foreign key that at least half of the
+    partitions of ``table`` have and that partition lacks.
+
+    Indexes created on the parent reach every partition by themselves; this
+    finds the ones added partition by partition (or a partition attached
+    without them), which a new or re-attached partition easily misses.
+    """
+    parts = [p for p in table.partitions if not p.subpartitioned and not p.detach_pending]
+    if len(parts) < 2:
+        return ()
+    by_oid = {p.oid: p for p in parts}
+    held: dict[tuple[str, str, str], set[int]] = {}
+    from psycopg.rows import tuple_row
+
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(_SIGNATURES, {"oids": list(by_oid)})
+        for relid, kind, what, detail in cur.fetchall():
+            held.setdefault((kind, what, detail), set()).add(relid)
+    out = []
+    for (kind, what, _), have in sorted(held.items()):
+        if 2 * len(have) < len(parts) or len(have) == len(parts):
+            continue
+        for p in parts:
+            if p.oid not in have:
+                out.append((p.qualified, f"{kind} {what}"))
+    return tuple(sorted(set(out)))

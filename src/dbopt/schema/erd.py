@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from dbopt.errors import ConfigurationError
 from dbopt.postgres import render
-from dbopt.schema.model import SchemaDoc, TableDoc, from_database, from_metadata
+from dbopt.schema.model import ForeignKeyDoc, SchemaDoc, TableDoc, from_database, from_metadata
 
 __all__ = ["Format", "erd", "load", "render_dot", "render_mermaid"]
 
@@ -164,10 +164,16 @@ def render_mermaid(doc: SchemaDoc) -> str:
             )
             left = "|o" if optional else "||"
             right = "o|" if one else "o{"
-            out.append(
-                f'    {parent} {left}--{right} {child} : "{_comment(", ".join(fk.columns))}"'
-            )
+            label = ", ".join(fk.columns) + _on_partitions(table, fk)
+            out.append(f'    {parent} {left}--{right} {child} : "{_comment(label)}"')
     return "\n".join(out) + "\n"
+
+
+def _on_partitions(table: TableDoc, fk: ForeignKeyDoc) -> str:
+    """`` (on 6 of 7 partitions)`` for a key the partitions declare, else nothing."""
+    if not fk.partitions:
+        return ""
+    return f" (on {len(fk.partitions)} of {len(table.partitions)} partitions)"
 
 
 def _dot_id(text: str) -> str:
@@ -219,7 +225,7 @@ def render_dot(doc: SchemaDoc) -> str:
             dst = ports[(parent.schema, parent.name)].get(
                 fk.ref_columns[0] if fk.ref_columns else "", "c0"
             )
-            name = render.escape(fk.name or ", ".join(fk.columns))
+            name = render.escape((fk.name or ", ".join(fk.columns)) + _on_partitions(table, fk))
             out.append(
                 f"    {_dot_id(_label(doc, table))}:{src} -> "
                 f"{_dot_id(_label(doc, parent))}:{dst} [label={_dot_id(name)}];"

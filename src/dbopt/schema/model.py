@@ -53,6 +53,9 @@ class ForeignKeyDoc:
     ref_table: str
     ref_columns: list[str]
     on_delete: str | None = None
+    #: For a partitioned table whose foreign key lives on its partitions rather than on
+    #: the parent: the partitions that carry it (empty for a key on the table itself).
+    partitions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -203,6 +206,11 @@ def from_database(
                         _ON_DELETE.get(con.on_delete),
                     )
                 )
+        if table.partitioned:
+            for fk in _partition_foreign_keys(cat, table, doc.foreign_keys):
+                doc.foreign_keys.append(fk)
+                for col_doc in doc.columns:
+                    col_doc.foreign_key = col_doc.foreign_key or col_doc.name in fk.columns
         for idx in table.indexes:
             parts = [idx] + [
                 i for t in leaves if t is not table for i in t.indexes if i.parent == idx.oid
@@ -221,6 +229,43 @@ def from_database(
             )
         docs.append(doc)
     return SchemaDoc(docs, source="database", database=cat.database)
+
+
+def _partition_foreign_keys(
+    cat: catalog_mod.Catalog, table: catalog_mod.Table, own: list[ForeignKeyDoc]
+) -> list[ForeignKeyDoc]:
+    """Foreign keys that partitions of ``table`` declare and the parent does not.
+
+    Pagila's ``payment`` is the model: its foreign keys were added partition by
+    partition, so the parent has none. Each distinct (columns, referenced
+    table, referenced columns) becomes one key of the parent, listing the
+    partitions that carry it.
+    """
+    have = {(tuple(f.columns), f.ref_schema, f.ref_table, tuple(f.ref_columns)) for f in own}
+    found: dict[tuple[Any, ...], ForeignKeyDoc] = {}
+    for leaf in cat.leaves(table):
+        if leaf is table:
+            continue
+        for con in leaf.constraints:
+            if con.type != "f" or con.inherited:
+                continue
+            ref = cat.tables.get(con.ref_relid)
+            cols = leaf.column_names(con.columns)
+            ref_cols = ref.column_names(con.ref_columns) if ref else []
+            key = (tuple(cols), con.ref_schema, con.ref_name or "?", tuple(ref_cols))
+            if key in have:
+                continue
+            if key not in found:
+                found[key] = ForeignKeyDoc(
+                    None,
+                    cols,
+                    con.ref_schema,
+                    con.ref_name or "?",
+                    ref_cols,
+                    _ON_DELETE.get(con.on_delete),
+                )
+            found[key].partitions.append(leaf.name)
+    return list(found.values())
 
 
 def _type(column: Any) -> str:

@@ -61,6 +61,26 @@ def _value_set(stats: ColumnStats, max_values: int) -> list[str] | None:
     return stats.values
 
 
+#: Column names whose values are open-ended text, whatever a sample of them shows.
+_FREE_TEXT_NAMES = re.compile(
+    r"(^|_)(name|title|description|desc|body|text|comment|comments|note|notes|message|"
+    r"content|summary|language|lang|locale|country|currency|timezone|tz|email|url|city|"
+    r"address|tag|tags|label|slug|username|ip|host|path|version)$"
+)
+#: Values that look like codes from an open standard list (ISO language, country, currency).
+_CODE_VALUE = re.compile(r"^([a-z]{2}([-_][A-Za-z]{2,4})?|[A-Z]{2,3})$")
+_WORD_VALUE = re.compile(r"^[A-Za-z0-9_.:/'-]{1,32}$")
+
+
+def _free_text(col: Column, values: list[str]) -> bool:
+    """True when the column looks like text the application writes freely, not a fixed set."""
+    if _FREE_TEXT_NAMES.search(col.name.lower()):
+        return True
+    if any(not _WORD_VALUE.match(v) for v in values):  # empty, spaces, long or punctuated
+        return True
+    return all(_CODE_VALUE.match(v) for v in values)
+
+
 def _int_values(values: list[str]) -> list[int] | None:
     try:
         return sorted(int(v) for v in values)
@@ -68,9 +88,18 @@ def _int_values(values: list[str]) -> list[int] | None:
         return None
 
 
+_SAMPLE_WARNING = (
+    "-- from a sample: these are the values ANALYZE saw in the rows it read, not a rule the "
+    "application follows;\n"
+    "-- a value it writes that is not listed would make INSERT and UPDATE fail. Confirm the "
+    "full set first."
+)
+
+
 def _check_fix(table: Table, col: Column, body: str) -> str:
     name = index_name(table.name, [col.name], "check")
     return (
+        f"{_SAMPLE_WARNING}\n"
         f"ALTER TABLE {table.sql_name} ADD CONSTRAINT {ident(name)} CHECK ({body}) NOT VALID;\n"
         f"ALTER TABLE {table.sql_name} VALIDATE CONSTRAINT {ident(name)};"
     )
@@ -80,9 +109,13 @@ def _check_fix(table: Table, col: Column, body: str) -> str:
     "LINT009",
     "enum_like_column",
     "info",
-    "A text or small-integer column holds a handful of values but has no CHECK or enum type.",
-    "A status or difficulty column with a fixed set of values accepts any typo unless the "
-    "database says which values are allowed; a CHECK (or an enum type) also documents them.",
+    "A text column holds a handful of code-like values, or an integer a small scale from 0 "
+    "or 1, but has no CHECK or enum type.",
+    "A status or kind column with a fixed set of values accepts any typo unless the "
+    "database says which values are allowed; a CHECK (or an enum type) also documents them. "
+    "The values come from the planner's statistics, a sample: the finding says so, and "
+    "free-text-like columns (names, languages, codes from open lists) and integer ranges "
+    "that do not start at 0 or 1 are not reported, because a sample cannot tell their allowed set.",
     needs=("relations", "columns", "constraints", "indexes", "stats"),
 )
 def enum_like_column(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
@@ -102,20 +135,27 @@ def enum_like_column(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[
             if values is None:
                 continue
             if is_text:
-                seen = sorted(values)
-                body = f"{ident(col.name)} IN ({', '.join(literal(v) for v in seen)})"
-                shown: list[object] = list(seen)
-            else:
-                ints = _int_values(values)
-                if ints is None:
+                if _free_text(col, values):
                     continue
-                body = f"{ident(col.name)} BETWEEN {ints[0]} AND {ints[-1]}"
+                shown: list[object] = [*sorted(values)]
+                body = f"{ident(col.name)} IN ({', '.join(literal(str(v)) for v in shown)})"
+            else:
+                # a scale from 0 or 1 with no gaps (a flag, a 1..5 rating) is a rule; any
+                # other observed range is data (rental_duration 3..7 today, 14 tomorrow)
+                ints = _int_values(values)
+                if (
+                    ints is None
+                    or ints[0] not in (0, 1)
+                    or ints != list(range(ints[0], ints[-1] + 1))
+                ):
+                    continue
                 shown = list(ints)
+                body = f"{ident(col.name)} BETWEEN {ints[0]} AND {ints[-1]}"
             yield r.finding(
                 f"{table.sql_name}.{ident(col.name)}",
-                f"column {col.name} of {table.sql_name} holds {len(values)} distinct values "
-                f"({', '.join(map(str, shown))}) and has no CHECK constraint",
-                fix=_check_fix(table, col, body)
-                + "\n-- values are those ANALYZE saw; review the list before applying",
-                **table_meta(table, column=col.name, values=shown, type=col.type),
+                f"column {col.name} of {table.sql_name} held only {len(shown)} distinct values "
+                f"({', '.join(map(str, shown))}) in ANALYZE's sample and has no CHECK "
+                "constraint; if that is the full set, say so in the schema",
+                fix=_check_fix(table, col, body),
+                **table_meta(table, column=col.name, values=shown, type=col.type, from_sample=True),
             )

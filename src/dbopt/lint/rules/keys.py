@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from dbopt.findings import Finding
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
-from dbopt.lint.catalog import Catalog, Constraint, Index, Table
+from dbopt.lint.catalog import Catalog, Column, Constraint, Index, Table
 from dbopt.postgres.render import ident, idents, index_name, qualified
 
 __all__ = ["covers", "fk_is_indexed", "partitions_lacking"]
@@ -153,6 +153,21 @@ def no_primary_key(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Fi
     for table in catalog.top_level():
         if table.primary_key is not None:
             continue
+        if table.partitioned and catalog.leaves(table) != [table]:
+            # keys on the partitions count for the parent; name the partitions without one
+            lacking = [t for t in catalog.leaves(table) if t.primary_key is None]
+            if not lacking:
+                continue
+            if len(lacking) < len(catalog.leaves(table)):
+                names = ", ".join(t.sql_name for t in lacking)
+                yield r.finding(
+                    table.sql_name,
+                    f"partitioned table {table.sql_name} has no primary key and partition"
+                    f"{'s' if len(lacking) > 1 else ''} {names} lack the one "
+                    "the other partitions have",
+                    **table_meta(table, partitions=[t.name for t in lacking]),
+                )
+                continue
         fix = None
         id_col = next((c for c in table.columns.values() if c.name == "id"), None)
         if id_col is not None:
@@ -183,7 +198,12 @@ def no_primary_key(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Fi
 
 
 def _guess_target(catalog: Catalog, table: Table, stem: str, typname: str) -> Table | None:
-    candidates = [stem + "s", stem, stem + "es", stem[:-1] + "ies" if stem.endswith("y") else ""]
+    # the whole stem first, then its trailing words: manager_staff_id -> staff
+    words = stem.split("_")
+    stems = ["_".join(words[i:]) for i in range(len(words))]
+    candidates = [
+        c for s in stems for c in (s + "s", s, s + "es", s[:-1] + "ies" if s.endswith("y") else "")
+    ]
     by_name = {(t.schema, t.name): t for t in catalog.top_level()}
     for cand in filter(None, candidates):
         target = by_name.get((table.schema, cand))
@@ -215,7 +235,7 @@ def id_column_without_fk(catalog: Catalog, config: LintConfig, r: Rule) -> Itera
             match = pattern.match(col.name)
             if match is None or col.num in in_fk:
                 continue
-            if pk is not None and pk.columns == [col.num]:
+            if pk is not None and col.num in pk.columns and _own_key(catalog, table, col, match):
                 continue
             full = f"{table.name}.{col.name}"
             if any(
@@ -251,6 +271,22 @@ def id_column_without_fk(catalog: Catalog, config: LintConfig, r: Rule) -> Itera
                     guessed_target=f"{target.schema}.{target.name}" if target else None,
                 ),
             )
+
+
+def _own_key(catalog: Catalog, table: Table, col: Column, match: re.Match[str]) -> bool:
+    """True when primary-key column ``col`` identifies ``table``'s own rows.
+
+    A single-column primary key always does; in a composite key (Pagila's
+    partitioned ``payment`` keys on ``(payment_date, payment_id)``), a column
+    whose name points at no other table does too. A composite-key column that
+    names another table (a link table's ``track_id``) is still a reference.
+    """
+    pk = table.primary_key
+    if pk is None or pk.columns == [col.num]:
+        return True
+    stem = match.group(1) if match.groups() else col.name
+    target = _guess_target(catalog, table, stem, col.typname)
+    return target is None or target.oid == table.oid
 
 
 def _partitions_without_fk(

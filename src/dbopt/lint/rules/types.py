@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
 from dbopt.findings import Finding, Severity
 from dbopt.lint.base import LintConfig, Rule, rule, table_meta
 from dbopt.lint.catalog import Catalog, Column, SequenceInfo, Table
+from dbopt.lint.samples import reader
 from dbopt.postgres.render import ident, literal
 
 __all__ = ["Overflow", "sequence_overflows"]
@@ -23,6 +26,46 @@ def _columns_of(catalog: Catalog, typname: str) -> Iterator[tuple[Table, Column]
                 yield table, col
 
 
+# The values pg_stats keeps for each ``timestamp`` column (most common values and
+# histogram bounds), and how many of them fall exactly on midnight.
+TIMESTAMP_SAMPLES = """
+SELECT c.oid AS relid, a.attname AS column,
+       cardinality(v.vals) AS seen,
+       (SELECT count(*) FROM unnest(v.vals) x WHERE x = date_trunc('day', x))::int AS midnight
+FROM pg_stats s
+JOIN pg_namespace n ON n.nspname = s.schemaname
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = s.attname AND NOT a.attisdropped
+CROSS JOIN LATERAL (
+  SELECT COALESCE(s.most_common_vals::text::timestamp[], '{}')
+         || COALESCE(s.histogram_bounds::text::timestamp[], '{}') AS vals
+) v
+WHERE a.atttypid = 'timestamp'::regtype
+  AND s.inherited = (c.relkind = 'p')
+  AND c.oid = ANY(%(relids)s::oid[])
+"""
+
+#: Fewest sampled values before LINT010 trusts that a column only holds dates.
+MIN_DATE_SAMPLE = 5
+
+
+@reader("timestamp_samples")
+def _timestamp_samples(cur: psycopg.Cursor[dict[str, Any]], catalog: Catalog) -> None:
+    relids = sorted({t.oid for t, _ in _columns_of(catalog, "timestamp")})
+    found: dict[tuple[int, str], tuple[int, int]] = {}
+    if relids:
+        for row in cur.execute(TIMESTAMP_SAMPLES, {"relids": relids}).fetchall():
+            found[(row["relid"], row["column"])] = (row["seen"], row["midnight"])
+    catalog.derived["timestamp_samples"] = found
+
+
+def _date_only(catalog: Catalog, table: Table, col: Column) -> int | None:
+    """How many sampled values there were, when every one of them is at midnight."""
+    samples: dict[tuple[int, str], tuple[int, int]] = catalog.derived.get("timestamp_samples", {})
+    seen, midnight = samples.get((table.oid, col.name), (0, 0))
+    return seen if seen >= MIN_DATE_SAMPLE and midnight == seen else None
+
+
 @rule(
     "LINT010",
     "timestamp_without_time_zone",
@@ -30,20 +73,42 @@ def _columns_of(catalog: Catalog, typname: str) -> Iterator[tuple[Table, Column]
     "A column is ``timestamp`` (without time zone).",
     "A timestamp without time zone stores wall-clock time with no offset: values written "
     "from servers or sessions in different time zones cannot be compared, and DST makes "
-    "some local times ambiguous. timestamptz stores an instant and costs the same 8 bytes.",
+    "some local times ambiguous. timestamptz stores an instant and costs the same 8 bytes. "
+    "A column whose values are all at midnight holds calendar dates: ``date`` says so, "
+    "takes 4 bytes, and has no time zone to get wrong.",
+    needs=("relations", "columns", "timestamp_samples"),
 )
 def timestamp_without_time_zone(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table, col in _columns_of(catalog, "timestamp"):
+        name = ident(col.name)
+        seen = _date_only(catalog, table, col)
+        if seen is not None:
+            yield r.finding(
+                f"{table.sql_name}.{name}",
+                f"column {col.name} of {table.sql_name} is timestamp without time zone, but "
+                f"all {seen} values in its planner statistics are at midnight: it holds dates",
+                fix=(
+                    "-- the statistics hold a sample: first check that no row has a time of day\n"
+                    f"-- SELECT count(*) FROM {table.sql_name} WHERE {name} <> {name}::date;"
+                    "  -- expect 0\n"
+                    f"ALTER TABLE {table.sql_name} ALTER COLUMN {name} TYPE date;"
+                    "  -- rewrites the table under ACCESS EXCLUSIVE"
+                ),
+                severity=Severity.INFO,
+                **table_meta(table, column=col.name, suggested_type="date", sampled=seen),
+            )
+            continue
         yield r.finding(
-            f"{table.sql_name}.{ident(col.name)}",
+            f"{table.sql_name}.{name}",
             f"column {col.name} of {table.sql_name} is timestamp without time zone",
             fix=(
-                f"ALTER TABLE {table.sql_name} ALTER COLUMN {ident(col.name)} TYPE timestamptz "
-                f"USING {ident(col.name)} AT TIME ZONE {literal('UTC')};"
+                f"ALTER TABLE {table.sql_name} ALTER COLUMN {name} TYPE timestamptz "
+                f"USING {name} AT TIME ZONE {literal('UTC')};"
                 "  -- rewrites the table under ACCESS EXCLUSIVE (no rewrite when the"
-                " session TimeZone is UTC and no USING clause is given)"
+                " session TimeZone is UTC and no USING clause is given); if the column"
+                " holds calendar dates, use date instead"
             ),
-            **table_meta(table, column=col.name),
+            **table_meta(table, column=col.name, suggested_type="timestamptz"),
         )
 
 
