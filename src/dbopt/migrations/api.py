@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,12 @@ def check(
     return report
 
 
+#: a file that says its runner does not wrap it in a transaction (squawk's spelling too)
+_NO_TRANSACTION = re.compile(
+    r"--\s*(?:dbopt:\s*no-transaction|squawk-disable-assume-in-transaction)\b", re.IGNORECASE
+)
+
+
 @dataclass(frozen=True)
 class _Options:
     in_transaction: bool
@@ -190,7 +197,7 @@ class _Options:
 def _check_text(report: MigrationReport, text: str, path: str | None, options: _Options) -> Checker:
     checker = _run(
         split_sql(text, path),
-        options.in_transaction,
+        options.in_transaction and not _NO_TRANSACTION.search(text),
         options.require_lock_timeout,
         options.pg_version,
         options.enable,

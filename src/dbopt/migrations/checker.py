@@ -21,7 +21,7 @@ from dbopt.migrations.ddl import (
     show,
     table_ref,
 )
-from dbopt.migrations.locks import lock_of
+from dbopt.migrations.locks import lock_of, reindex_concurrently
 from dbopt.migrations.statements import Statement
 from dbopt.postgres.render import ident
 
@@ -150,14 +150,14 @@ class Checker(AlterTableRules):
                 return
             ref = next((o for o in objs if o is not None), None)
         target = ref if ref is not None else (None, "?")
-        if lock.blocks_writes:
-            # a weaker lock in the queue does not hold up reads and writes behind it
-            self._locks(target)
+        # a weaker lock in the queue does not hold up reads and writes behind it
+        self._locks(target, queue=lock.blocks_writes or lock.blocks_reads)
         codes = {f.code for f in self._out} | {f.code for f in self.suppressed[before:]}
         long_held = lock.duration != "instant" or isinstance(node, (ast.TruncateStmt, ast.LockStmt))
         if isinstance(node, ast.DropStmt):
             long_held = node.removeType in (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW)
-        if not (lock.blocks_writes and long_held) or codes & _LOCK_RULES:
+        blocking = lock.blocks_writes or lock.blocks_reads
+        if not (blocking and long_held) or codes & _LOCK_RULES:
             return
         verb = _VERB.get(type(node).__name__, type(node).__name__.removesuffix("Stmt"))
         self._report(
@@ -408,7 +408,7 @@ class Checker(AlterTableRules):
         )
 
     def _ReindexStmt(self, node: Any) -> None:  # noqa: N802
-        concurrent = any(getattr(p, "defname", "") == "concurrently" for p in node.params or ())
+        concurrent = reindex_concurrently(node)
         target = show(table_ref(node.relation)) if node.relation is not None else node.name
         kind = node.kind.name.removeprefix("REINDEX_OBJECT_")
         if concurrent:
@@ -509,7 +509,7 @@ class Checker(AlterTableRules):
 
     def _InsertStmt(self, node: Any) -> None:  # noqa: N802
         ref = table_ref(node.relation)
-        self._duplicates(ref, [str(c.name) for c in node.cols or ()], "INSERT")
+        self._assignments(ref, node.cols, "INSERT")
         conflict = node.onConflictClause
         if conflict is not None and conflict.targetList:
             self._assignments(ref, conflict.targetList, "ON CONFLICT DO UPDATE")
@@ -520,7 +520,7 @@ class Checker(AlterTableRules):
             if int(when.commandType) == 2:  # UPDATE
                 self._assignments(ref, when.targetList, "MERGE ... UPDATE")
             elif when.targetList:
-                self._duplicates(ref, [str(t.name) for t in when.targetList], "MERGE ... INSERT")
+                self._assignments(ref, when.targetList, "MERGE ... INSERT")
 
     def _CreateForeignTableStmt(self, node: Any) -> None:  # noqa: N802
         base = node.base

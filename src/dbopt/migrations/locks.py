@@ -17,7 +17,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
-__all__ = ["MODES", "Lock", "lock_of"]
+__all__ = ["MODES", "Lock", "lock_of", "reindex_concurrently"]
 
 #: Lock modes in order of strength (LOCKMODE 1..8 in PostgreSQL's lockdefs.h).
 MODES = (
@@ -41,6 +41,9 @@ class Lock:
     mode: str
     duration: str
     relation: str | None = None
+    #: False for a materialized view: only REFRESH writes it, so a lock that blocks
+    #: writes blocks nothing else that runs
+    writable: bool = True
 
     @property
     def strength(self) -> int:
@@ -50,7 +53,7 @@ class Lock:
     @property
     def blocks_writes(self) -> bool:
         """SHARE and stronger conflict with ROW EXCLUSIVE (INSERT/UPDATE/DELETE)."""
-        return self.strength >= 5
+        return self.writable and self.strength >= 5
 
     @property
     def blocks_reads(self) -> bool:
@@ -61,7 +64,9 @@ class Lock:
     def blocks(self) -> list[str]:
         """What waits while the lock is held: ``reads``, ``writes``, ``schema changes``."""
         out = ["reads"] if self.blocks_reads else []
-        return [*out, "writes", "schema changes"] if self.blocks_writes else ["schema changes"]
+        if self.blocks_writes or (self.blocks_reads and self.writable):
+            out.append("writes")
+        return [*out, "schema changes"]
 
     def describe(self) -> str:
         """``ACCESS EXCLUSIVE (blocks reads, writes; held for a table rewrite)``."""
@@ -190,9 +195,9 @@ def lock_of(node: Any, proven_not_null: frozenset[str] = frozenset()) -> Lock | 
     if isinstance(node, ast.RefreshMatViewStmt):
         # CONCURRENTLY takes EXCLUSIVE: reads go on (a materialized view takes no writes)
         mode = "EXCLUSIVE" if node.concurrent else _ACCESS_EXCLUSIVE
-        return Lock(mode, "rewrite", _rel(node.relation))
+        return Lock(mode, "rewrite", _rel(node.relation), writable=False)
     if isinstance(node, ast.ReindexStmt):
-        concurrent = any(getattr(p, "defname", "") == "concurrently" for p in node.params or ())
+        concurrent = reindex_concurrently(node)
         rel = _rel(node.relation)
         if concurrent:
             return Lock("SHARE UPDATE EXCLUSIVE", "build", rel)
@@ -207,12 +212,26 @@ def lock_of(node: Any, proven_not_null: frozenset[str] = frozenset()) -> Lock | 
         mode = MODES[int(node.mode or 8) - 1]
         return Lock(mode, "transaction", _rel(rels[0]) if rels else None)
     if kind == "CommentStmt":
-        return Lock("SHARE UPDATE EXCLUSIVE", "instant")
+        parts: Any = node.object if isinstance(node.object, tuple) else ()
+        names = [str(p.sval) for p in parts if isinstance(p, ast.String)]
+        if node.objtype == ObjectType.OBJECT_COLUMN:
+            names = names[:-1]
+        elif node.objtype not in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_MATVIEW):
+            names = []
+        return Lock("SHARE UPDATE EXCLUSIVE", "instant", ".".join(names) or None)
     if isinstance(node, ast.RenameStmt) and node.relation is not None:
         return Lock(_ACCESS_EXCLUSIVE, "instant", _rel(node.relation))
     if isinstance(node, ast.CreateTrigStmt):
         return Lock("SHARE ROW EXCLUSIVE", "instant", _rel(node.relation))
     return None
+
+
+def reindex_concurrently(node: Any) -> bool:
+    """REINDEX ... CONCURRENTLY, or ``(CONCURRENTLY [true])`` but not ``(CONCURRENTLY false)``."""
+    return any(
+        getattr(p, "defname", "") == "concurrently" and (p.arg is None or _truthy(p.arg))
+        for p in node.params or ()
+    )
 
 
 def _truthy(arg: Any) -> bool:

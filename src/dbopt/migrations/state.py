@@ -116,9 +116,21 @@ class CheckerState:
         else:
             self._out.append(finding)
 
-    def _locks(self, ref: TableRef) -> None:
+    def _locks(self, ref: TableRef, *, queue: bool | None = None) -> None:
+        """MIG011/MIG023 at the first statement that locks an existing table.
+
+        ``queue``: the lock conflicts with reads or writes, so waiting for it
+        queues them (MIG011); any lock taken without statement_timeout is MIG023.
+        """
         lock = f" ({self._lock.mode})" if self._lock is not None else ""
-        if self.require_lock_timeout and not self.lock_timeout and not self.lock_timeout_reported:
+        if queue is None:
+            queue = self._lock is None or self._lock.blocks_writes or self._lock.blocks_reads
+        if (
+            queue
+            and self.require_lock_timeout
+            and not self.lock_timeout
+            and not self.lock_timeout_reported
+        ):
             self.lock_timeout_reported = True
             self._report(
                 "MIG011",
