@@ -152,6 +152,8 @@ class Checker(AlterTableRules):
         target = ref if ref is not None else (None, "?")
         # a weaker lock in the queue does not hold up reads and writes behind it
         self._locks(target, queue=lock.blocks_writes or lock.blocks_reads)
+        if self.in_transaction and (lock.blocks_writes or lock.blocks_reads) and ref:
+            self.locked_in_tx.setdefault(ref[1], lock.mode)
         codes = {f.code for f in self._out} | {f.code for f in self.suppressed[before:]}
         long_held = lock.duration != "instant" or isinstance(node, (ast.TruncateStmt, ast.LockStmt))
         if isinstance(node, ast.DropStmt):
@@ -200,6 +202,7 @@ class Checker(AlterTableRules):
                 )
             self.open_begin = None
             self.not_valid_in_tx.clear()
+            self.locked_in_tx.clear()
             self.in_transaction = False
             if self.lock_timeout_local:
                 self.lock_timeout = self.lock_timeout_local = False
@@ -506,6 +509,21 @@ class Checker(AlterTableRules):
 
     def _UpdateStmt(self, node: Any) -> None:  # noqa: N802
         self._assignments(table_ref(node.relation), node.targetList, "UPDATE")
+        self._backfill(table_ref(node.relation), "UPDATE")
+
+    def _DeleteStmt(self, node: Any) -> None:  # noqa: N802
+        self._backfill(table_ref(node.relation), "DELETE")
+
+    def _backfill(self, ref: TableRef, verb: str) -> None:
+        mode = self.locked_in_tx.get(ref[1]) if self.in_transaction else None
+        if mode is not None:
+            self._report(
+                "MIG044",
+                show(ref),
+                f"{verb} of {show(ref)} in the transaction that holds {mode} on it",
+                table=show(ref),
+                lock=mode,
+            )
 
     def _InsertStmt(self, node: Any) -> None:  # noqa: N802
         ref = table_ref(node.relation)

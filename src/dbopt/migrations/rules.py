@@ -465,6 +465,16 @@ _ALL = [
         "from the moment the migration commits until new code is deployed.",
         "Add the new value (or schema) alongside, migrate data and code, then remove the old.",
     ),
+    _r(
+        "MIG044",
+        "backfill-in-ddl-transaction",
+        "warning",
+        "UPDATE or DELETE of a table that the same transaction has altered under a lock.",
+        "The ALTER's lock (ACCESS EXCLUSIVE for most) is held until COMMIT, so every row the "
+        "backfill touches extends the time nobody can read or write the table.",
+        "Commit the schema change first, then backfill in batches outside the migration's "
+        "transaction (Alembic: a later revision or an autocommit_block()).",
+    ),
 ]
 
 #: Every migration rule by code.

@@ -74,6 +74,8 @@ class CheckerState:
         #: the BEGIN of a transaction this migration opened and has not ended
         self.open_begin: Statement | None = None
         self.dropped_constraints: set[str] = set()
+        #: tables the open transaction holds a read- or write-blocking lock on
+        self.locked_in_tx: dict[str, str] = {}
         self.statements = 0
         #: every finding of the migration, set by the runner once it is checked
         self.findings: list[Finding] = []
