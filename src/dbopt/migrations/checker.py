@@ -42,6 +42,7 @@ _LOCK_RULES = {
     "MIG020",
     "MIG021",
     "MIG022",
+    "MIG027",
     "MIG040",
 }
 _VERB = {
