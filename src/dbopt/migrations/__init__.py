@@ -9,8 +9,11 @@ type change, MIG009 rename, MIG010 drop column or table, MIG011 no
 lock_timeout, MIG012 integer primary key, MIG013 timestamp without time
 zone, MIG014 UNIQUE/PRIMARY KEY without USING INDEX, MIG015 NOT NULL column
 without default, MIG016 control characters, MIG017 Alembic op calls that
-cannot be read statically; MIG000 for statements that do not parse. Alembic
-revision files are parsed, never imported or run.
+cannot be read statically; MIG018-MIG044 the lock model's blocking statements
+and squawk's and strong_migrations' other rules (see ``RULES``; some are
+opt-in: ``check(..., enable=[...])``); MIG000 for statements that do not
+parse. Every finding carries its statement's lock (``dbopt.migrations.locks``).
+Alembic revision files are parsed, never imported or run.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from dbopt.migrations.ddl import (
     table_ref,
     volatility,
 )
+from dbopt.migrations.locks import lock_of
 from dbopt.migrations.state import CheckerState, flag_set
 from dbopt.postgres.render import ident, index_name
 
@@ -33,9 +34,18 @@ class AlterTableRules(CheckerState):
             return
         ref = table_ref(node.relation)
         new = self._new(ref)
+        self._schema(node.relation)
         for cmd in node.cmds or ():
             if cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
-                self._column_types(ref, cmd.def_)
+                primary = any(
+                    c.contype == ConstrType.CONSTR_PRIMARY for c in cmd.def_.constraints or ()
+                )
+                self._column_types(ref, cmd.def_, primary=primary)
+            self._robust_cmd(ref, cmd)
+            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(
+                cmd.def_, ast.Constraint
+            ):
+                self._note_constraint(ref, cmd.def_)
             if new:
                 continue
             handler = getattr(self, f"_at_{cmd.subtype.name[3:].lower()}", None)
@@ -93,8 +103,26 @@ class AlterTableRules(CheckerState):
                     functions=funcs,
                     volatility=verdict,
                 )
+        if (
+            default is not None
+            and self.pg_version is not None
+            and self.pg_version < 11
+            and not any(f.code == "MIG007" for f in self._out)
+        ):
+            self._report(
+                "MIG007",
+                obj,
+                f"adds column {name} to {show(ref)} with a default: before PostgreSQL 11 "
+                "every default rewrites the table",
+                table=show(ref),
+                column=name,
+            )
         not_null = col.is_not_null or any(c.contype == ConstrType.CONSTR_NOTNULL for c in cons)
-        if not_null and default is None and typ not in SERIAL and not flag_set(col.identity):
+        generated = flag_set(col.generated) or any(
+            c.contype in (ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED) for c in cons
+        )
+        # a stored generated or identity column is filled for existing rows: no failure
+        if not_null and default is None and typ not in SERIAL and not generated:
             self._report(
                 "MIG015",
                 obj,
@@ -111,6 +139,7 @@ class AlterTableRules(CheckerState):
                 f"primary key {name} of {show(ref)} is {typ}",
                 table=show(ref),
                 column=name,
+                type=typ,
             )
 
     def _at_addconstraint(self, ref: TableRef, node: Any, cmd: Any) -> None:
@@ -121,12 +150,26 @@ class AlterTableRules(CheckerState):
             return
         label = con.conname or "(unnamed)"
         obj = f"{show(ref)}.{ident(con.conname)}" if con.conname else show(ref)
+        if con.contype == ConstrType.CONSTR_EXCLUSION:
+            self._report(
+                "MIG040",
+                obj,
+                f"adds exclusion constraint {label} to {show(ref)}: index build and check of "
+                "every row under ACCESS EXCLUSIVE",
+                table=show(ref),
+                constraint=con.conname,
+            )
+            return
         if con.contype in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
             checked = is_not_null_check(con)
             if con.skip_validation:
                 if checked and con.conname:
                     self.pending_checks[(ref[1], con.conname)] = checked
+                if con.conname and self.in_transaction:
+                    self.not_valid_in_tx.add((ref[1], con.conname))
                 return
+            if checked:
+                self.proven_not_null.add((ref[1], checked))
             code = "MIG004" if con.contype == ConstrType.CONSTR_FOREIGN else "MIG005"
             kind = "foreign key" if code == "MIG004" else "CHECK"
             fix = None
@@ -172,13 +215,100 @@ class AlterTableRules(CheckerState):
                 constraint=con.conname,
             )
 
+    def _note_constraint(self, ref: TableRef, con: Any) -> None:
+        checked = is_not_null_check(con)
+        if checked and con.conname:
+            self.not_null_checks[(ref[1], con.conname)] = checked
+
     def _at_validateconstraint(self, ref: TableRef, node: Any, cmd: Any) -> None:
-        col = self.pending_checks.pop((ref[1], cmd.name), None)
+        key = (ref[1], cmd.name)
+        if key in self.not_valid_in_tx:
+            self._report(
+                "MIG019",
+                f"{show(ref)}.{ident(cmd.name)}",
+                f"validates {cmd.name} of {show(ref)} in the transaction that added it NOT "
+                "VALID: the ADD CONSTRAINT's lock is held through the validating scan",
+                f"COMMIT;  -- before:\nALTER TABLE {show(ref)} VALIDATE CONSTRAINT "
+                f"{ident(cmd.name)};",
+                table=show(ref),
+                constraint=cmd.name,
+            )
+        col = self.pending_checks.pop(key, None)
         if col is not None:
             self.proven_not_null.add((ref[1], col))
+        elif key not in self.not_null_checks:
+            self.validated_elsewhere.add(key)
+
+    def _at_detachpartition(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        if cmd.def_.concurrent:
+            if self.in_transaction:
+                self._report(
+                    "MIG003",
+                    show(ref),
+                    f"DETACH PARTITION CONCURRENTLY from {show(ref)} inside a transaction",
+                    table=show(ref),
+                )
+            return
+        part = table_ref(cmd.def_.name)
+        self._report(
+            "MIG021",
+            show(ref),
+            f"detaches partition {show(part)} from {show(ref)} without CONCURRENTLY "
+            "(ACCESS EXCLUSIVE on the partitioned table)",
+            f"ALTER TABLE {show(ref)} DETACH PARTITION {show(part)} CONCURRENTLY;  "
+            "-- outside a transaction",
+            table=show(ref),
+            partition=show(part),
+        )
+
+    def _at_dropnotnull(self, ref: TableRef, node: Any, cmd: Any) -> None:
+        self._report(
+            "MIG028",
+            f"{show(ref)}.{ident(cmd.name)}",
+            f"drops NOT NULL from {cmd.name} of {show(ref)}",
+            table=show(ref),
+            column=cmd.name,
+        )
+
+    def _proven(self, ref: TableRef, column: str) -> bool:
+        """A validated CHECK (column IS NOT NULL) exists (PostgreSQL 12+ uses it)."""
+        if self.pg_version is not None and self.pg_version < 12:
+            return False
+        if (ref[1], column) in self.proven_not_null:
+            return True
+        # VALIDATE of a constraint added by an earlier migration, named after the column
+        return any(
+            table == ref[1] and column.lower() in name.lower()
+            for table, name in self.validated_elsewhere
+        )
+
+    def _robust_cmd(self, ref: TableRef, cmd: Any) -> None:
+        if self.in_transaction:
+            if cmd.subtype == AlterTableType.AT_DropConstraint and cmd.name:
+                self.dropped_constraints.add(cmd.name)
+            return
+        what = None
+        if cmd.subtype == AlterTableType.AT_DropConstraint:
+            if cmd.name:
+                self.dropped_constraints.add(cmd.name)
+            what = None if cmd.missing_ok else "DROP CONSTRAINT without IF EXISTS"
+        elif cmd.subtype == AlterTableType.AT_AddColumn:
+            what = None if cmd.missing_ok else "ADD COLUMN without IF NOT EXISTS"
+        elif cmd.subtype == AlterTableType.AT_DropColumn:
+            what = None if cmd.missing_ok else "DROP COLUMN without IF EXISTS"
+        elif (
+            cmd.subtype == AlterTableType.AT_AddConstraint
+            and isinstance(cmd.def_, ast.Constraint)
+            and cmd.def_.conname not in self.dropped_constraints
+        ):
+            what = "ADD CONSTRAINT outside a transaction, not preceded by its DROP IF EXISTS"
+        if what is not None:
+            self._report("MIG032", show(ref), f"{what} on {show(ref)}", table=show(ref))
 
     def _at_setnotnull(self, ref: TableRef, node: Any, cmd: Any) -> None:
-        if (ref[1], cmd.name) in self.proven_not_null:
+        if self._proven(ref, cmd.name):
+            self.cheap_not_null.add(cmd.name)
+            self._lock = lock_of(node, frozenset(self.cheap_not_null))
             return
         con = index_name(ref[1], [cmd.name], "not_null")
         tbl, col = show(ref), ident(cmd.name)
@@ -210,6 +340,8 @@ class AlterTableRules(CheckerState):
             column=cmd.name,
             type=typ,
         )
+        if col is not None:
+            self._column_conventions(ref, col, cmd.name)
         if typ in ("timestamp", "timestamp[]"):
             self._report(
                 "MIG013",

@@ -14,6 +14,7 @@ __all__ = [
     "TableRef",
     "column_type",
     "deparse",
+    "deparse_indirection",
     "is_not_null_check",
     "table_ref",
     "volatility",
@@ -82,6 +83,10 @@ _STABLE = {
 }
 
 
+# Stable functions that take no arguments: called with some, they are another function.
+_NO_ARGS = {"now", "transaction_timestamp", "statement_timestamp"}
+
+
 def table_ref(relation: Any) -> TableRef:
     """The (schema, name) of a ``RangeVar``."""
     return (relation.schemaname or None, relation.relname)
@@ -121,7 +126,11 @@ def volatility(expr: Any) -> tuple[str, list[str]]:
             parts: Any = node.funcname
             name = str(parts[-1].sval).lower()
             names.append(name)
-            if name in _VOLATILE:
+            if name in _NO_ARGS and node.args:
+                # now(123) is not pg_catalog.now(): some other, unknown function
+                if verdict != "volatile":
+                    verdict = "unknown"
+            elif name in _VOLATILE:
                 verdict = "volatile"
             elif name not in _STABLE and verdict != "volatile":
                 verdict = "unknown"
@@ -142,6 +151,17 @@ def is_not_null_check(con: Any) -> str | None:
             if isinstance(last, ast.String):
                 return str(last.sval)
     return None
+
+
+def deparse_indirection(indirection: Any) -> str:
+    """``.x`` / ``[1]`` of an assignment target, as text (empty when there is none)."""
+    out = []
+    for part in indirection or ():
+        if isinstance(part, ast.String):
+            out.append("." + str(part.sval))
+        else:
+            out.append("[" + deparse(part.uidx) + "]" if part.uidx is not None else "[:]")
+    return "".join(out)
 
 
 def deparse(node: Any) -> str:

@@ -20,10 +20,22 @@ class MigrationRule:
     summary: str
     why: str
     recipe: str
+    #: False for opt-in (convention) rules: ``check(..., enable=[code or name])`` turns them on
+    default_enabled: bool = True
 
 
-def _r(code: str, name: str, severity: str, summary: str, why: str, recipe: str) -> MigrationRule:
-    return MigrationRule(code, name, Severity.parse(severity), summary, why, recipe)
+def _r(
+    code: str,
+    name: str,
+    severity: str,
+    summary: str,
+    why: str,
+    recipe: str,
+    default_enabled: bool = True,
+) -> MigrationRule:
+    return MigrationRule(
+        code, name, Severity.parse(severity), summary, why, recipe, default_enabled
+    )
 
 
 _ALL = [
@@ -204,6 +216,264 @@ _ALL = [
         "built from application code, op.get_bind() or the database is not checked.",
         "Write the operation with literal arguments, or check the `alembic upgrade --sql` "
         "output instead.",
+    ),
+    _r(
+        "MIG018",
+        "blocking-lock",
+        "warning",
+        "A statement holds a lock that blocks writes (or reads) on an existing table for "
+        "longer than an instant: CLUSTER, VACUUM FULL, REFRESH MATERIALIZED VIEW, TRUNCATE, "
+        "DROP VIEW, LOCK TABLE, ATTACH PARTITION and the like.",
+        "Every query on the table waits behind the lock for as long as it is held (the "
+        "finding's metadata names the lock, how long it is held and what it blocks).",
+        "Run it in a maintenance window, or use the non-blocking form: pg_repack for CLUSTER "
+        "and VACUUM FULL, REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index), "
+        "DELETE in batches instead of TRUNCATE, a weaker LOCK mode or none.",
+    ),
+    _r(
+        "MIG019",
+        "validate-in-same-transaction",
+        "warning",
+        "A constraint added NOT VALID is validated in the same transaction.",
+        "The ADD CONSTRAINT's lock (ACCESS EXCLUSIVE, or SHARE ROW EXCLUSIVE for a foreign "
+        "key) is held until the transaction commits, so the VALIDATE scan runs under it: "
+        "NOT VALID buys nothing.",
+        "COMMIT between ADD CONSTRAINT ... NOT VALID and VALIDATE CONSTRAINT (Alembic: put "
+        "the VALIDATE in the next revision or in an autocommit_block()).",
+    ),
+    _r(
+        "MIG020",
+        "require-concurrent-reindex",
+        "warning",
+        "REINDEX without CONCURRENTLY.",
+        "A plain REINDEX locks out writes to the table and every query that would use the "
+        "index being rebuilt (ACCESS EXCLUSIVE on the index) for the whole build.",
+        "REINDEX ... CONCURRENTLY (PostgreSQL 12+), outside a transaction.",
+    ),
+    _r(
+        "MIG021",
+        "require-concurrent-partition-detach",
+        "warning",
+        "DETACH PARTITION without CONCURRENTLY.",
+        "A plain DETACH PARTITION takes ACCESS EXCLUSIVE on the partitioned table: every "
+        "query on every partition waits.",
+        "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+), outside a "
+        "transaction; if it is interrupted, finish it with DETACH PARTITION ... FINALIZE.",
+    ),
+    _r(
+        "MIG022",
+        "prefer-repack",
+        "warning",
+        "CLUSTER or VACUUM FULL where REPACK CONCURRENTLY exists (PostgreSQL 19+).",
+        "CLUSTER and VACUUM FULL rewrite the table under ACCESS EXCLUSIVE: nothing can read or "
+        "write it until the rewrite ends.",
+        "REPACK (CONCURRENTLY) table (PostgreSQL 19+), or the pg_repack extension.",
+    ),
+    _r(
+        "MIG023",
+        "require-statement-timeout",
+        "warning",
+        "A slow or locking statement with no statement_timeout set earlier (opt-in).",
+        "Without statement_timeout a scan or rewrite that takes longer than planned keeps "
+        "its lock until someone cancels it.",
+        "SET statement_timeout = '5s'; at the top of the migration (raise it, or SET it to 0, "
+        "around statements meant to run long such as CREATE INDEX CONCURRENTLY).",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG024",
+        "ban-alter-domain-with-add-constraint",
+        "warning",
+        "ALTER DOMAIN ... ADD CONSTRAINT.",
+        "Adding a constraint to a domain checks every column of every table that uses the "
+        "domain, each under lock; NOT VALID + VALIDATE helps, but the columns are hard to see.",
+        "Put the CHECK on the tables' columns instead (NOT VALID, then VALIDATE).",
+    ),
+    _r(
+        "MIG025",
+        "ban-create-domain-with-constraint",
+        "warning",
+        "CREATE DOMAIN with a CHECK or NOT NULL constraint.",
+        "Changing a domain's constraint later scans every table that uses it under lock, and "
+        "a domain NOT NULL is not enforced everywhere (outer joins, composite values).",
+        "Use a plain domain (or the base type) and CHECK constraints on the columns.",
+    ),
+    _r(
+        "MIG026",
+        "ban-drop-database",
+        "error",
+        "DROP DATABASE in a migration.",
+        "Every table and row of the database is deleted; there is no rollback.",
+        "Drop databases by hand, never from a migration.",
+    ),
+    _r(
+        "MIG027",
+        "ban-truncate-cascade",
+        "error",
+        "TRUNCATE ... CASCADE.",
+        "CASCADE also empties every table with a foreign key to the truncated one, and the "
+        "tables that reference those, which the statement does not name.",
+        "TRUNCATE the tables by name, without CASCADE.",
+    ),
+    _r(
+        "MIG028",
+        "ban-drop-not-null",
+        "warning",
+        "ALTER COLUMN ... DROP NOT NULL.",
+        "Code still running may rely on the column never being NULL; once NULLs are written, "
+        "the constraint cannot come back without a backfill.",
+        "Deploy code that handles NULL first; suppress the finding when that is done.",
+    ),
+    _r(
+        "MIG029",
+        "ban-uncommitted-transaction",
+        "error",
+        "A BEGIN without a matching COMMIT at the end of the migration.",
+        "The migration's changes stay uncommitted and its locks held until the session ends, "
+        "and then they are rolled back.",
+        "End the transaction with COMMIT.",
+    ),
+    _r(
+        "MIG030",
+        "transaction-nesting",
+        "warning",
+        "BEGIN inside a transaction, or COMMIT/ROLLBACK with no transaction of this file open.",
+        "PostgreSQL has no nested transactions: a second BEGIN is ignored and the first "
+        "COMMIT ends the runner's transaction early, so later statements run outside it.",
+        "Leave transaction control to the runner (Alembic, psql -1, Flyway), or use it "
+        "consistently and only once.",
+    ),
+    _r(
+        "MIG031",
+        "ban-duplicate-column-assignments",
+        "error",
+        "A column is named twice in one SET list, INSERT column list, CREATE TABLE or view.",
+        "PostgreSQL rejects it (multiple assignments to the same column, column specified "
+        "more than once), so the migration fails at that statement.",
+        "Name each column once.",
+    ),
+    _r(
+        "MIG032",
+        "prefer-robust-stmts",
+        "warning",
+        "A statement outside a transaction that cannot be re-run: CREATE without IF NOT "
+        "EXISTS, DROP without IF EXISTS (opt-in).",
+        "A migration that fails part way through outside a transaction leaves some "
+        "statements applied: running it again fails on the first one.",
+        "Add IF [NOT] EXISTS, or run the migration in a transaction.",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG033",
+        "require-enum-value-ordering",
+        "info",
+        "ALTER TYPE ... ADD VALUE without BEFORE or AFTER (opt-in).",
+        "The new value sorts after every existing one; ORDER BY on the enum follows the "
+        "declaration order, which may not be the intended one.",
+        "ALTER TYPE ... ADD VALUE 'x' BEFORE 'y' (or AFTER).",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG034",
+        "prefer-identity",
+        "info",
+        "A serial column (opt-in).",
+        "serial makes a sequence that the table does not fully own (grants, dumps, "
+        "ALTER TYPE); identity columns are the SQL standard form.",
+        "bigint GENERATED BY DEFAULT AS IDENTITY (or ALWAYS).",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG035",
+        "prefer-text-field",
+        "info",
+        "A varchar(n) column (opt-in).",
+        "Raising the limit of varchar(n) later is cheap, but lowering it rewrites and a CHECK "
+        "(length(col) <= n) is easier to change; text and varchar cost the same.",
+        "text, with CHECK (char_length(col) <= n) NOT VALID if a limit is needed.",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG036",
+        "ban-char-field",
+        "info",
+        "A char(n) (bpchar) column.",
+        "char(n) pads with spaces, compares ignoring them and is no faster than text.",
+        "text (or varchar).",
+    ),
+    _r(
+        "MIG037",
+        "identifier-too-long",
+        "warning",
+        "An identifier longer than 63 bytes.",
+        "PostgreSQL silently truncates it to 63 bytes: two names that differ only after the "
+        "63rd byte collide, and code that uses the full name does not find the object.",
+        "Use a name of at most 63 bytes (UTF-8).",
+    ),
+    _r(
+        "MIG038",
+        "require-table-schema",
+        "info",
+        "A table named without a schema (opt-in).",
+        "The statement acts on whatever schema comes first in search_path.",
+        "Qualify the table: public.t.",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG039",
+        "prefer-bigint",
+        "info",
+        "An integer or smallint column that is not a primary key (opt-in).",
+        "Counters and foreign keys outgrow 32 bits; widening later rewrites the table.",
+        "bigint (8 bytes instead of 4).",
+        default_enabled=False,
+    ),
+    _r(
+        "MIG040",
+        "adding-exclusion-constraint",
+        "warning",
+        "ADD CONSTRAINT ... EXCLUDE on an existing table.",
+        "Adding an exclusion constraint builds its index and checks every row under ACCESS "
+        "EXCLUSIVE; it cannot be added NOT VALID or USING INDEX.",
+        "Add it while the table is small or in a maintenance window, or enforce the rule "
+        "in the application until then.",
+    ),
+    _r(
+        "MIG041",
+        "prefer-jsonb",
+        "info",
+        "A json column.",
+        "json has no equality operator: SELECT DISTINCT and UNION on the table fail, and "
+        "every access reparses the text.",
+        "jsonb.",
+    ),
+    _r(
+        "MIG042",
+        "index-too-many-columns",
+        "info",
+        "A non-unique index on more than three columns.",
+        "Wide non-unique indexes rarely help more than their first columns and cost space "
+        "and write time (strong_migrations' rule).",
+        "Index the most selective leading columns only.",
+    ),
+    _r(
+        "MIG043",
+        "renaming-schema-or-enum-value",
+        "warning",
+        "A schema or enum value is renamed.",
+        "Running code that names the schema, or writes or compares the old value, fails "
+        "from the moment the migration commits until new code is deployed.",
+        "Add the new value (or schema) alongside, migrate data and code, then remove the old.",
+    ),
+    _r(
+        "MIG044",
+        "backfill-in-ddl-transaction",
+        "warning",
+        "UPDATE or DELETE of a table that the same transaction has altered under a lock.",
+        "The ALTER's lock (ACCESS EXCLUSIVE for most) is held until COMMIT, so every row the "
+        "backfill touches extends the time nobody can read or write the table.",
+        "Commit the schema change first, then backfill in batches outside the migration's "
+        "transaction (Alembic: a later revision or an autocommit_block()).",
     ),
 ]
 
