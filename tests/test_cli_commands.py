@@ -189,6 +189,23 @@ def test_check_migrations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     )
 
 
+def test_check_migrations_opt_in_rules_and_server_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mig = tmp_path / "0001_cluster.sql"
+    mig.write_text("SET lock_timeout = '2s';\nCLUSTER posts USING posts_pkey;\n")
+    main(["check-migrations", str(mig), "--format", "json"])
+    default = {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert "MIG018" in default
+    assert "MIG022" not in default
+    assert "MIG023" not in default
+    main(["check-migrations", str(mig), "--format", "json", "--pg-version", "19"])
+    assert "MIG022" in {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    main(["check-migrations", str(mig), "--format", "json", "--enable", "MIG023"])
+    assert "MIG023" in {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert main(["check-migrations", str(mig), "--enable", "no-such-rule"]) != 0
+
+
 def test_diff_and_erd(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "cli_models_mod.py").write_text(
         textwrap.dedent(

@@ -63,6 +63,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mig.add_argument(
         "--no-lock-timeout-rule", action="store_true", help="do not require SET lock_timeout"
     )
+    mig.add_argument(
+        "--enable",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="turn on an opt-in rule (code or name; 'all' for every one); repeatable",
+    )
+    mig.add_argument(
+        "--pg-version",
+        type=int,
+        metavar="MAJOR",
+        help="the server version the migrations will run on (e.g. 15); some advice depends on it",
+    )
     _options(mig, ["text", "json", "sarif", "markdown"], fail_on="warning")
     mig.set_defaults(func=run_migrations)
 
@@ -160,7 +173,12 @@ def run_migrations(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not Path(path).exists():
             raise CliError(f"no such file or directory: {path}", ExitCode.INPUT)
-    report = check(args.paths, require_lock_timeout=not args.no_lock_timeout_rule)
+    report = check(
+        args.paths,
+        require_lock_timeout=not args.no_lock_timeout_rule,
+        pg_version=args.pg_version,
+        enable=args.enable,
+    )
     text = render_findings(
         report.findings,
         args.format,
