@@ -392,3 +392,55 @@ def test_flask_headers_and_scope_after_a_failing_request(engine: Engine) -> None
         assert dbopt.current_scope() is None
     finally:
         ext.close()
+
+
+def test_asgi_scope_holds_middleware_dependencies_and_templates(engine: Engine) -> None:
+    """FastAPI: a user middleware, a dependency that writes, the endpoint, a template."""
+    import httpx
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.responses import HTMLResponse
+
+    from dbopt.integrations.asgi import COUNT_HEADER as ASGI_COUNT
+    from dbopt.integrations.asgi import DboptMiddleware
+
+    app = FastAPI()
+    template = jinja2_env().from_string("{% for p in posts %}{{ p.author.name }}{% endfor %}")
+
+    @app.middleware("http")  # registered before dbopt's: it runs inside dbopt's scope
+    async def load_site(request: Request, call_next: Any) -> Any:
+        with Session(engine) as session:
+            session.scalar(select(func.count()).select_from(Article))
+        return await call_next(request)
+
+    def current_user() -> Iterator[int]:
+        with Session(engine) as session:
+            session.execute(update(Author).where(Author.id == 2).values(last_seen=func.now()))
+            session.commit()
+        yield 2
+
+    @app.get("/feed", response_class=HTMLResponse)
+    def page(user: int = Depends(current_user)) -> str:
+        with Session(engine) as session:
+            posts = session.scalars(select(Article).order_by(Article.id).limit(8)).all()
+            return template.render(posts=posts)
+
+    app.add_middleware(DboptMiddleware, targets=[engine], headers=True, detector=False)
+
+    async def main() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/feed")
+
+    with dbopt.capture_queries(engine) as queries:
+        response = asyncio.run(main())
+    assert response.status_code == 200
+    executed = [q for q in queries if q.kind != "transaction"]
+    assert len(executed) == 1 + 1 + 1 + 8  # middleware, dependency, page, 8 authors
+    assert response.headers[ASGI_COUNT] == str(len(executed))
+    assert {q.scope.name for q in queries if q.scope} == {"GET /feed"}
+
+
+def jinja2_env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(autoescape=True)
