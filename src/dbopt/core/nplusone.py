@@ -31,6 +31,7 @@ from dbopt.core.nplusone_findings import (
     n_plus_one_fix,
     repeated_query_fix,
 )
+from dbopt.core.nplusone_fixes import is_aggregate
 from dbopt.core.scope import Scope, current_scope
 from dbopt.errors import ConfigurationError
 
@@ -212,8 +213,8 @@ class NPlusOneDetector:
         state = self._states.get(scope) or self._open(scope)
         if state is None:
             return
-        if orm is not None and orm.kind == "query" and orm.entity:
-            state.parents[orm.entity] = event.sql
+        if orm is not None and orm.kind == "query" and orm.entity and not is_aggregate(event.sql):
+            state.parents[orm.entity] = event.sql  # a count (a paginator's) loads no parents
         key = (event.fingerprint, event.stack[: self.key_depth])
         group = state.groups.get(key)
         if group is None:

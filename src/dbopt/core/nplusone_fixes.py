@@ -29,7 +29,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["LoaderFit", "StatementShape", "aggregate_fix", "fit_loader_option", "sql_shape"]
+__all__ = [
+    "LoaderFit",
+    "StatementShape",
+    "aggregate_fix",
+    "fit_loader_option",
+    "is_aggregate",
+    "sql_shape",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +161,11 @@ def sql_shape(sql: str) -> StatementShape:
         set_operation=bool(found & {"union", "intersect", "except"}),
         limit="limit" in found,
     )
+
+
+def is_aggregate(sql: str) -> bool:
+    """Whether ``sql`` starts as a lone aggregate (``SELECT count(*) ... FROM``); cheap."""
+    return _AGGREGATE_HEAD.match(sql) is not None
 
 
 def aggregate_fix(sql: str, entity: str | None) -> str | None:
