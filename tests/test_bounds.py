@@ -163,3 +163,20 @@ def test_nplusone_tracks_at_most_max_scopes() -> None:
                 assert len(det._states) <= 5
     finally:
         conn.close()
+
+
+def test_parent_statement_shape_is_kept_bounded() -> None:
+    """The N+1 detector keeps a long parent query as a bounded stand-in of the same shape."""
+    from dbopt.core.nplusone_fixes import shape_text, sql_shape
+
+    long_select = "SELECT posts.id, " + ", ".join(f"posts.c{i}" for i in range(50_000))
+    grouped = (
+        long_select + " FROM posts WHERE posts.id IN (" + "1, " * 100_000 + "2) GROUP BY posts.id"
+    )
+    kept = shape_text(grouped, 4096)
+    assert len(kept) <= 4097
+    assert sql_shape(kept).group_by
+    assert sql_shape(grouped).group_by
+    plain = long_select + in_list
+    assert not sql_shape(shape_text(plain, 4096)).group_by
+    assert shape_text("SELECT 1", 4096) == "SELECT 1"

@@ -1,12 +1,31 @@
 """Find the application's frame that issued a statement, cheaply.
 
+A frame is the application's unless it is library code: installed packages
+(any file under ``site-packages`` or ``dist-packages``, so SQLModel,
+Flask-SQLAlchemy or Jinja2 need no special case), the standard library,
+frozen modules, and the top-level packages of :data:`DEFAULT_IGNORED_PACKAGES`
+(dbopt itself and the usual stacks, also when they are checked out rather
+than installed). :func:`ignore_packages` and :func:`ignore_paths` add to the
+exclusions, :func:`treat_as_application` overrides them for modules or
+packages of yours (an editable install, a vendored app).
+
+A statement issued while a Jinja2 template renders is attributed to the
+template file and its real line (Jinja2 keeps the compiled code's line map:
+``Template.get_corresponding_lineno``), with the view that rendered it as the
+next frame.
+
 The walk looks only at ``frame.f_code.co_filename`` and a cached decision per
-file, so it costs a few dict look-ups per frame; nothing is formatted until a
-report asks for it.
+file, and each call site is resolved once per code object and instruction,
+so it costs a few dict look-ups per frame; nothing is formatted until a
+report asks for it. :func:`display_path` writes a file relative to the
+project root (the working directory, or :func:`set_project_root`) for
+reports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import sysconfig
 import threading
@@ -17,7 +36,10 @@ from dbopt.core.events import CallSite
 __all__ = [
     "DEFAULT_IGNORED_PACKAGES",
     "capture_stack",
+    "display_path",
     "ignore_packages",
+    "ignore_paths",
+    "set_project_root",
     "treat_as_application",
 ]
 
@@ -64,9 +86,21 @@ DEFAULT_IGNORED_PACKAGES: frozenset[str] = frozenset(
 
 _ignored: set[str] = set(DEFAULT_IGNORED_PACKAGES)
 _application: set[str] = set()
+_ignored_paths: list[str] = []
 _decisions: dict[str, bool] = {}
 _lock = threading.Lock()
-_STDLIB = sysconfig.get_paths().get("stdlib", "\0")
+_STDLIB: tuple[str, ...] = tuple(
+    {
+        path
+        for key in ("stdlib", "platstdlib")
+        for path in (
+            sysconfig.get_paths().get(key),
+            sysconfig.get_path(key, vars={"base": sys.base_prefix, "platbase": sys.base_prefix}),
+        )
+        if path
+    }
+)
+_INSTALLED = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 
 
 def ignore_packages(*packages: str) -> None:
@@ -74,13 +108,40 @@ def ignore_packages(*packages: str) -> None:
     with _lock:
         _ignored.update(packages)
         _decisions.clear()
+        _sites.clear()
+
+
+def ignore_paths(*prefixes: str) -> None:
+    """Treat frames from files under these directories as library code (vendored code)."""
+    with _lock:
+        _ignored_paths.extend(os.path.abspath(p) for p in prefixes)
+        _decisions.clear()
+        _sites.clear()
 
 
 def treat_as_application(*modules: str) -> None:
-    """Treat frames from these exact modules as application code (demos, examples)."""
+    """Treat frames from these modules, or packages and their modules, as application code.
+
+    Overrides every exclusion: use it for your own package installed into
+    ``site-packages``, or for demos and examples inside a library.
+    """
     with _lock:
         _application.update(modules)
         _decisions.clear()
+        _sites.clear()
+
+
+def _is_application_module(module: str) -> bool:
+    if not _application:
+        return False
+    if module in _application:
+        return True
+    head, _, _ = module.rpartition(".")
+    while head:
+        if head in _application:
+            return True
+        head, _, _ = head.rpartition(".")
+    return False
 
 
 def _is_library(frame: FrameType) -> bool:
@@ -88,13 +149,38 @@ def _is_library(frame: FrameType) -> bool:
     filename = frame.f_code.co_filename
     module = frame.f_globals.get("__name__") or ""
     top = module.partition(".")[0]
-    decision = module not in _application and (
+    decision = not _is_application_module(module) and (
         top in _ignored
         or filename.startswith("<frozen")
-        or (filename.startswith(_STDLIB) and "site-packages" not in filename)
+        or any(marker in filename for marker in _INSTALLED)
+        or filename.startswith(_STDLIB)
+        or (bool(_ignored_paths) and filename.startswith(tuple(_ignored_paths)))
     )
     _decisions[filename] = decision
     return decision
+
+
+_root: list[str] = []
+
+
+def set_project_root(path: str | os.PathLike[str] | None) -> None:
+    """The directory call sites are shown relative to (None: the working directory)."""
+    _root[:] = [os.path.abspath(path)] if path is not None else []
+
+
+def display_path(file: str) -> str:
+    """``file`` relative to the project root when it is under it, else as given.
+
+    Never a bare base name: ``auth/routes.py`` and ``main/routes.py`` stay apart.
+    """
+    root = _root[0] if _root else os.getcwd()
+    if not os.path.isabs(file):
+        return file
+    try:
+        relative = os.path.relpath(file, root)
+    except ValueError:  # another drive (Windows)
+        return file
+    return file if relative.startswith(os.pardir) else relative
 
 
 def capture_stack(depth: int = 5, skip: int = 1) -> tuple[CallSite, ...]:
@@ -125,7 +211,7 @@ def capture_stack(depth: int = 5, skip: int = 1) -> tuple[CallSite, ...]:
 #: (id(code), f_lasti) → (code, its CallSite): computing ``f_lineno`` walks the
 #: code's line table, so each call site is resolved once. The code object is
 #: kept to tell a reused id apart.
-_sites: dict[tuple[int, int], tuple[CodeType, CallSite]] = {}
+_sites: dict[tuple[int, int], tuple[CodeType, CallSite | None]] = {}
 _SITES_MAX = 4096
 _new_site = tuple.__new__
 
@@ -133,6 +219,7 @@ _new_site = tuple.__new__
 def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
     decisions = _decisions
     sites = _sites
+    in_template = False
     while frame is not None:
         code = frame.f_code
         library = decisions.get(code.co_filename)
@@ -142,11 +229,51 @@ def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
             key = (id(code), frame.f_lasti)
             entry = sites.get(key)
             if entry is None or entry[0] is not code:
-                site = _new_site(CallSite, (code.co_filename, frame.f_lineno, code.co_name))
                 if len(sites) >= _SITES_MAX:
                     sites.clear()
-                entry = sites[key] = (code, site)
-            out.append(entry[1])
+                entry = sites[key] = (code, _site_of(frame, code))
+            site = entry[1]
+            if site is None:  # a template frame
+                if not in_template:
+                    in_template = True
+                    out.append(_template_site(frame, code))
+            else:
+                in_template = False
+                out.append(site)
             if len(out) >= depth:
                 return
         frame = frame.f_back
+
+
+def _site_of(frame: FrameType, code: CodeType) -> CallSite | None:
+    """The frame's call site, or None for a compiled Jinja2 template (see _template_site)."""
+    if "__jinja_template__" in frame.f_globals:
+        return None
+    return _new_site(CallSite, (code.co_filename, frame.f_lineno, code.co_name))
+
+
+_template_sites: dict[tuple[int, int], tuple[CodeType, CallSite]] = {}
+
+
+def _template_site(frame: FrameType, code: CodeType) -> CallSite:
+    """A template frame as its source file and line (``Template.get_corresponding_lineno``).
+
+    Only the innermost template frame of a render is kept: the layouts'
+    block calls and ``{% extends %}`` lines outside it say nothing more, and
+    the next frame is the view that rendered the template.
+    """
+    key = (id(code), frame.f_lineno)
+    entry = _template_sites.get(key)
+    if entry is not None and entry[0] is code:
+        return entry[1]
+    template = frame.f_globals["__jinja_template__"]
+    line = frame.f_lineno
+    with contextlib.suppress(Exception):  # keep the compiled line rather than fail
+        line = template.get_corresponding_lineno(line)
+    filename = getattr(template, "filename", None) or code.co_filename
+    name = getattr(template, "name", None) or code.co_name
+    site = _new_site(CallSite, (filename, line, f"template {name}"))
+    if len(_template_sites) >= _SITES_MAX:
+        _template_sites.clear()
+    _template_sites[key] = (code, site)
+    return site

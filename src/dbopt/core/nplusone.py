@@ -32,6 +32,7 @@ from dbopt.core.nplusone_findings import (
     n_plus_one_fix,
     repeated_query_fix,
 )
+from dbopt.core.nplusone_fixes import is_aggregate, shape_text
 from dbopt.core.params import check_policy
 from dbopt.core.scope import Scope, current_scope
 from dbopt.errors import ConfigurationError
@@ -61,10 +62,12 @@ _VOLATILE = re.compile(
 class _Group:
     """Statements of one fingerprint from one call-site key, in one scope."""
 
-    __slots__ = ("count", "event", "values")
+    __slots__ = ("count", "event", "parent_sql", "values")
 
-    def __init__(self, event: QueryEvent) -> None:
+    def __init__(self, event: QueryEvent, parent_sql: str | None = None) -> None:
         self.event = event
+        #: For a lazy load: the last ORM query of the owner entity before it (fix choice).
+        self.parent_sql = parent_sql
         self.count = 0
         #: Distinct value hashes, until there are ``threshold`` of them (then None).
         self.values: set[int] | None = set()
@@ -98,9 +101,11 @@ class _Run:
 
 
 class _ScopeState:
-    __slots__ = ("done", "groups", "runs")
+    __slots__ = ("done", "groups", "parents", "runs")
 
     def __init__(self) -> None:
+        #: entity name → SQL of its last ORM query in the scope (the parents of lazy loads).
+        self.parents: dict[str, str] = {}
         self.groups: dict[tuple[str, tuple[CallSite, ...]], _Group] = {}
         #: value hash → first group (seen once) or run (seen twice or more).
         self.runs: dict[int, _Group | _Run] = {}
@@ -225,12 +230,16 @@ class NPlusOneDetector:
         state = self._states.get(scope) or self._open(scope)
         if state is None:
             return
+        if orm is not None and orm.kind == "query" and orm.entity and not is_aggregate(event.sql):
+            # a count (a paginator's) loads no parents; a long text is kept bounded
+            state.parents[orm.entity] = shape_text(event.sql, _KEEP_CHARS)
         key = (event.fingerprint, event.stack[: self.key_depth])
         group = state.groups.get(key)
         if group is None:
             if len(state.groups) >= self.max_groups:
                 return
-            group = state.groups[key] = _Group(self._slim(event))
+            parent = state.parents.get(orm.entity) if orm is not None and orm.entity else None
+            group = state.groups[key] = _Group(self._slim(event), parent)
         group.count += 1
         value = _value_key(event.sql, event.parameters)
         values = group.values
@@ -360,7 +369,7 @@ class NPlusOneDetector:
 
     def _n_plus_one(self, group: _Group, scope: Scope) -> NPlusOneFinding:
         event = group.event
-        relationship, option, suggestion = n_plus_one_fix(event.orm)
+        relationship, option, suggestion = n_plus_one_fix(event.orm, event.sql, group.parent_sql)
         return _finding(
             "n_plus_one",
             event,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite
+from dbopt.core.nplusone_fixes import aggregate_fix, fit_loader_option, sql_shape
 from dbopt.errors import ReportedError
 
 if TYPE_CHECKING:
@@ -110,23 +111,35 @@ class NPlusOneError(ReportedError):
         super().__init__("\n".join([head + ":", *(f.describe() for f in self.findings)]))
 
 
-def n_plus_one_fix(orm: OrmContext | None) -> tuple[str | None, str | None, str]:
+def n_plus_one_fix(
+    orm: OrmContext | None, sql: str | None = None, parent_sql: str | None = None
+) -> tuple[str | None, str | None, str]:
     """``(relationship, loader_option, suggestion)`` for an N+1 of statements like ``orm``.
 
-    A lazy collection gets ``selectinload``, a lazy many-to-one (or
-    one-to-one) ``joinedload``; an ORM query or plain SQL gets a batched query.
+    A lazy collection gets ``selectinload``; a lazy many-to-one (or
+    one-to-one) ``joinedload``, unless the parent statement (``parent_sql``,
+    when known) has GROUP BY, DISTINCT or a set operation, where a join would
+    fail or change its result: then ``selectinload``. A lone aggregate per
+    parent (``sql``: ``SELECT count(*) ... WHERE fk = ?``) gets one grouped
+    query or a ``column_property``; other ORM queries or plain SQL a batched
+    query. The suggestion says why that option (see
+    :mod:`dbopt.core.nplusone_fixes`).
     """
     if orm is not None and orm.kind == "lazy_load" and orm.relationship:
         relationship = orm.relationship
-        loader = "joinedload" if orm.uselist is False else "selectinload"
-        option = f"{loader}({relationship})"
+        shape = sql_shape(parent_sql) if parent_sql else None
+        fit = fit_loader_option(orm.uselist is not False, shape)
+        option = fit.option(relationship)
         owner = orm.entity or relationship.partition(".")[0]
         return (
             relationship,
             option,
             f"add .options({option}) to the query that loads the {owner} objects "
-            "(or chain it onto the loader option that loads them)",
+            f"(or chain it onto the loader option that loads them); why: {fit.reason}",
         )
+    aggregate = aggregate_fix(sql, orm.entity if orm is not None else None) if sql else None
+    if aggregate is not None:
+        return None, None, aggregate
     if orm is not None and orm.kind == "query" and orm.entity:
         return (
             None,

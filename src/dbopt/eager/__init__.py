@@ -2,6 +2,8 @@
 
 * :func:`load` adds ``selectinload``/``joinedload`` options from dotted
   relationship paths (``"comments.author"``), checked against the mappers.
+* :func:`fit_loader` says which of the two fits a parent statement, and why
+  (``selectinload`` where a join would break ``GROUP BY``/``DISTINCT``/``UNION``).
 * :func:`strict` makes any lazy load in a session raise
   :class:`LazyLoadError`, naming the option to add (for tests).
 * :func:`auto` batches lazy loads: reading ``user.posts`` on one object of a
@@ -14,17 +16,21 @@ Both :func:`strict` and :func:`auto` return a handle whose ``close()`` (or
 from __future__ import annotations
 
 from dbopt.eager.auto import AutoEager, auto
+from dbopt.eager.fit import LoaderFit, fit_loader, statement_shape
 from dbopt.eager.load import LoaderName, load, loader_for, loader_options
 from dbopt.eager.strict import LazyLoadError, StrictEager, strict
 
 __all__ = [
     "AutoEager",
     "LazyLoadError",
+    "LoaderFit",
     "LoaderName",
     "StrictEager",
     "auto",
+    "fit_loader",
     "load",
     "loader_for",
     "loader_options",
+    "statement_shape",
     "strict",
 ]

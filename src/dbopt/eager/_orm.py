@@ -11,7 +11,13 @@ import weakref
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, RelationshipProperty, Session, sessionmaker
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    RelationshipProperty,
+    Session,
+    scoped_session,
+    sessionmaker,
+)
 
 from dbopt.errors import ConfigurationError
 
@@ -28,9 +34,14 @@ def event_target(target: Any) -> Any:
     """The object to attach session events to for ``target``.
 
     A ``Session``, a ``Session`` subclass, a ``sessionmaker`` (its sessions
-    only) or an ``AsyncSession`` (through its ``sync_session``). Raises
+    only), a ``scoped_session`` (Flask-SQLAlchemy's ``db.session``: its
+    ``session_factory``), an ``AsyncSession`` (through its ``sync_session``),
+    or an ``async_sessionmaker``/``async_scoped_session`` made with
+    ``sync_session_class=<a Session subclass>`` (that class). Raises
     :class:`ConfigurationError` for anything else.
     """
+    if isinstance(target, scoped_session):
+        return event_target(target.session_factory)
     sync = getattr(target, "sync_session", None)
     if isinstance(sync, Session):
         return sync
@@ -38,15 +49,26 @@ def event_target(target: Any) -> Any:
         return target
     if isinstance(target, type) and issubclass(target, Session):
         return target
-    hint = ""
-    if type(target).__name__ == "async_sessionmaker":
-        hint = (
-            "; for an async_sessionmaker, give it sync_session_class=<a Session subclass> "
-            "and pass that class"
+    kind = type(target).__name__
+    if kind == "async_scoped_session":
+        return event_target(target.session_factory)
+    if kind == "async_sessionmaker":
+        sync_class = getattr(target, "kw", {}).get("sync_session_class")
+        if (
+            isinstance(sync_class, type)
+            and issubclass(sync_class, Session)
+            and sync_class is not Session
+        ):
+            return sync_class
+        raise ConfigurationError(
+            "an async_sessionmaker (or async_scoped_session) is covered through the class of "
+            "its sync sessions: make it with sync_session_class=<a Session subclass of your "
+            "own> (class AppSession(Session): pass), so that only its sessions are affected, "
+            "or pass one AsyncSession"
         )
     raise ConfigurationError(
-        f"expected a Session, Session subclass, sessionmaker or AsyncSession, "
-        f"got {type(target).__qualname__}{hint}"
+        f"expected a Session, Session subclass, sessionmaker, scoped_session, AsyncSession, "
+        f"async_sessionmaker or async_scoped_session, got {type(target).__qualname__}"
     )
 
 

@@ -77,7 +77,9 @@ class AutoEager(Handle):
             raise ConfigurationError(f"batch_size must be an int >= 2, got {batch_size!r}")
         self.target = event_target(target)
         #: An AsyncSession's lazy loads can only run inside its greenlet (awaitable_attrs).
-        self._async = getattr(target, "sync_session", None) is self.target
+        self._async = getattr(target, "sync_session", None) is self.target or type(
+            target
+        ).__name__ in ("async_sessionmaker", "async_scoped_session")
         self.batch_size = batch_size
         self.batches = 0
         self.batched = 0
@@ -255,7 +257,10 @@ def auto(session: Any, *, batch_size: int = 500) -> AutoEager:
 
     ``session`` is a ``Session``, an ``AsyncSession`` (lazy loads there run
     through ``await obj.awaitable_attrs.<name>`` or ``run_sync``), a
-    ``sessionmaker`` or a ``Session`` subclass (every session it makes).
+    ``sessionmaker`` or a ``Session`` subclass (every session it makes), a
+    ``scoped_session`` such as Flask-SQLAlchemy's ``db.session`` (every
+    session of its factory), or an ``async_sessionmaker`` /
+    ``async_scoped_session`` made with ``sync_session_class=<a Session subclass>``.
     ``batch_size`` (default 500, as ``selectinload``) bounds the parents per
     batch statement. Returns a handle: ``close()``, or use it as a ``with``
     block. See docs/eager.md for what is batched and what is left alone.

@@ -4,7 +4,10 @@
 ``select(Post).options(joinedload(Post.author),
 selectinload(Post.comments).joinedload(Comment.author))``: collections get
 ``selectinload``, scalar relationships (many-to-one, one-to-one)
-``joinedload``, unless ``loaders`` says otherwise. Paths are checked against
+``joinedload``, unless ``loaders`` says otherwise or the statement has
+``GROUP BY``, ``DISTINCT`` or a set operation, where a join would fail
+(PostgreSQL's ``GroupingError``) or change the result: there a scalar
+relationship gets ``selectinload`` too (:func:`dbopt.eager.fit_loader`). Paths are checked against
 the mappers when the options are built, so a typo fails at once, naming the
 relationships that exist.
 """
@@ -27,6 +30,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.interfaces import LoaderOption
 from typing_extensions import Self
 
+from dbopt.core.nplusone_fixes import StatementShape, fit_loader_option
 from dbopt.errors import ConfigurationError
 
 __all__ = ["LoaderName", "load", "loader_for", "loader_options"]
@@ -40,6 +44,10 @@ _LOADERS: dict[str, Any] = {
     "subquery": subqueryload,
     "immediate": immediateload,
 }
+
+
+#: ``lazy=`` settings whose relationships no loader option can fill.
+_NOT_LOADABLE = frozenset({"write_only", "dynamic"})
 
 
 class _Statement(Protocol):
@@ -77,7 +85,10 @@ def load(
     that is not a step of any path.
     """
     root = entity if entity is not None else _first_entity(stmt)
-    options = loader_options(root, *paths, loaders=loaders)
+    from dbopt.eager.fit import statement_shape
+
+    shape = statement_shape(stmt)
+    options = _options(root, paths, loaders, shape)
     return stmt.options(*options) if options else stmt
 
 
@@ -89,6 +100,15 @@ def loader_options(
     One option per first step, with the deeper steps nested under it through
     ``.options()``, so shared prefixes are loaded once.
     """
+    return _options(entity, paths, loaders, None)
+
+
+def _options(
+    entity: Any,
+    paths: tuple[str, ...],
+    loaders: Mapping[str, LoaderName] | None,
+    shape: StatementShape | None,
+) -> list[LoaderOption]:
     mapper, owner = _mapper_of(entity)
     chosen = dict(loaders or {})
     for name, loader in chosen.items():
@@ -105,7 +125,8 @@ def loader_options(
             node = node.setdefault(step.strip(), {})
     used: set[str] = set()
     options = [
-        _build(mapper, owner, name, children, name, chosen, used) for name, children in tree.items()
+        _build(mapper, owner, name, children, name, chosen, used, shape)
+        for name, children in tree.items()
     ]
     unused = sorted(set(chosen) - used)
     if unused:
@@ -123,12 +144,28 @@ def _build(
     dotted: str,
     loaders: Mapping[str, LoaderName],
     used: set[str],
+    shape: StatementShape | None = None,
 ) -> Any:
     prop = _relationship(mapper, name, dotted)
+    if prop.lazy in _NOT_LOADABLE:
+        owner_name = mapper.class_.__name__
+        raise ConfigurationError(
+            f"{owner_name}.{name} (in path {dotted!r}) is a {prop.lazy!r} relationship: it is "
+            "never loaded into the object (reading it gives a query builder), so no loader "
+            "option applies; query it explicitly (session.scalars(obj.rel.select())), or "
+            "count per parent with one grouped query / a column_property"
+        )
     loader = loaders.get(dotted)
     if loader is not None:
         used.add(dotted)
-    option = _LOADERS[loader or loader_for(prop)](getattr(owner, name))
+    if loader is None:
+        # A first step joins into the parent statement itself: it must fit it.
+        loader = (
+            "joined"
+            if fit_loader_option(bool(prop.uselist), shape).loader == "joined"
+            else "selectin"
+        )
+    option = _LOADERS[loader](getattr(owner, name))
     target = prop.mapper
     nested = [
         _build(target, target.class_, child, grandchildren, f"{dotted}.{child}", loaders, used)

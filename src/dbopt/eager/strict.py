@@ -120,8 +120,11 @@ class StrictEager(Handle):
 def strict(session: Any, *, allow: Iterable[str] = ()) -> StrictEager:
     """Make every lazy load in ``session`` raise :class:`LazyLoadError`.
 
-    ``session`` is a ``Session``, ``AsyncSession``, ``sessionmaker`` or
-    ``Session`` subclass (then every session it makes is strict). A lazy load
+    ``session`` is a ``Session``, ``AsyncSession``, ``sessionmaker``,
+    ``Session`` subclass or ``scoped_session`` (Flask-SQLAlchemy's
+    ``db.session``; then every session it makes is strict), or an
+    ``async_sessionmaker``/``async_scoped_session`` made with
+    ``sync_session_class=<a Session subclass>``. A lazy load
     is any relationship load that runs SQL because an unloaded attribute was
     read (or ``immediateload``); a many-to-one found in the identity map runs
     no SQL and is not refused. Lazy loads that ``flush()`` itself runs (to

@@ -4,21 +4,29 @@
 
     db_ext = DboptFlask(app, targets=[engine])      # or DboptFlask(); ext.init_app(app)
 
-Each request runs in a scope named ``"GET /users/<int:id>"`` (the URL rule,
-so one name per view) with tags ``endpoint`` and ``path``. Statements of
+The scope is opened at the WSGI boundary (``init_app`` wraps
+``app.wsgi_app``), so it holds every statement of the request: the
+``before_request``/``before_app_request`` hooks registered before the
+extension, the view, template rendering, ``after_request`` and
+``teardown_request``/``teardown_appcontext`` handlers. It is named
+``"GET /users/<int:id>"`` (the URL rule, so one name per view; the raw path
+when no rule matched) with tags ``endpoint`` and ``path``. Statements of
 ``targets`` run inside it are counted and checked by an
 :class:`dbopt.NPlusOneDetector`; its findings are logged at WARNING on
 ``app.logger`` when the request ends. With ``headers=True`` (default: the
 ``DBOPT_DEBUG_HEADERS`` config key, else ``app.debug``) responses carry
-``X-DB-Query-Count`` and ``X-DB-Query-Time`` (milliseconds).
+``X-DB-Query-Count`` and ``X-DB-Query-Time`` (milliseconds), added once the
+request, teardown included, has run (statements of a streamed body run
+later and are not in them).
 
 Needs the ``flask`` extra: ``pip install 'dbopt[flask]'``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dbopt.core.nplusone import NPlusOneDetector
@@ -36,7 +44,13 @@ __all__ = ["COUNT_HEADER", "TIME_HEADER", "DboptFlask"]
 
 COUNT_HEADER = "X-DB-Query-Count"
 TIME_HEADER = "X-DB-Query-Time"
-_G_SCOPE = "_dbopt_scope"
+
+#: (extension, app, scope) of the request this thread or task is serving.
+_current: contextvars.ContextVar[tuple[DboptFlask, flask.Flask, Scope] | None] = (
+    contextvars.ContextVar("dbopt_flask_request", default=None)
+)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class DboptFlask(Handle):
@@ -67,14 +81,15 @@ class DboptFlask(Handle):
             self.init_app(app)
 
     def init_app(self, app: flask.Flask) -> None:
-        """Register the request hooks on ``app`` and attach its sink to the targets."""
+        """Wrap ``app.wsgi_app`` in a request scope and attach its sink to the targets."""
+        if app in self._sinks:
+            return  # init_app twice: one scope per request is enough
         sinks = RequestSinks(make_detector(self.detector, app.logger))
         self._sinks[app] = sinks
         self._handles.extend(instrument_all(self.targets, sinks))
         app.extensions["dbopt"] = self
-        app.before_request(self._open)
-        app.after_request(self._add_headers)
-        app.teardown_request(self._close)
+        app.wsgi_app = self._wrap(app, app.wsgi_app)  # type: ignore[method-assign,assignment]
+        app.url_value_preprocessor(self._name_scope)  # runs before every before_request
 
     def sinks_for(self, app: flask.Flask) -> RequestSinks:
         """The request sink of ``app`` (its detector is ``.detector``)."""
@@ -83,51 +98,109 @@ class DboptFlask(Handle):
 
     def stats(self) -> RequestStats | None:
         """What the current request ran so far, or None outside a request."""
-        current: tuple[DboptFlask, Any, Scope] | None = flask.g.get(_G_SCOPE)
+        current = _current.get()
         if current is None or current[0] is not self:
             return None
-        return self.sinks_for(flask.current_app).stats(current[2])
+        return self._sinks[current[1]].stats(current[2])
 
     def close(self) -> None:
-        """Detach from the targets (the apps' hooks stay, and do nothing more)."""
+        """Detach from the targets (the apps' wrappers stay, and only count nothing more)."""
         for handle in self._handles:
             handle.close()
         self._handles.clear()
 
-    # Hooks
+    # The WSGI boundary
 
-    def _open(self) -> None:
-        if _G_SCOPE in flask.g:
-            return  # opened already (init_app twice, or another DboptFlask on this app)
-        request = flask.request
-        rule = request.url_rule.rule if request.url_rule is not None else request.path
-        manager = scope(f"{request.method} {rule}", endpoint=request.endpoint, path=request.path)
-        opened: Scope = manager.__enter__()
-        self.sinks_for(flask.current_app).begin(opened)
-        setattr(flask.g, _G_SCOPE, (self, manager, opened))
+    def _wrap(self, app: flask.Flask, inner: WSGIApp) -> WSGIApp:
+        def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            if _current.get() is not None:
+                return inner(environ, start_response)  # another DboptFlask scopes it already
+            return self._serve(app, inner, environ, start_response)
 
-    def _add_headers(self, response: flask.Response) -> flask.Response:
-        app = flask.current_app
+        wsgi_app.__wrapped__ = inner  # type: ignore[attr-defined]
+        return wsgi_app
+
+    def _serve(
+        self,
+        app: flask.Flask,
+        inner: WSGIApp,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Any:
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = str(environ.get("PATH_INFO", "") or "/")
+        sinks = self._sinks[app]
+        manager = scope(f"{method} {path}", endpoint=None, path=path)
+        opened = manager.__enter__()
+        sinks.begin(opened)
+        token = _current.set((self, app, opened))
+        started: list[tuple[str, list[tuple[str, str]], Any]] = []
+
+        def deferred(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [(status, headers, exc_info)]
+            return _late_write(start_response, started, self._header_values(app, sinks, opened))
+
+        failure: BaseException | None = None
+        try:
+            body = inner(environ, deferred)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            _current.reset(token)
+            try:
+                if failure is None:
+                    manager.__exit__(None, None, None)
+                else:
+                    manager.__exit__(type(failure), failure, failure.__traceback__)
+            finally:
+                final = sinks.end(opened)
+        if started:
+            status, headers, exc_info = started[0]
+            extra = self._header_values(app, sinks, opened, final)
+            start_response(status, [*headers, *extra], exc_info)
+        return body
+
+    def _header_values(
+        self,
+        app: flask.Flask,
+        sinks: RequestSinks,
+        opened: Scope,
+        final: RequestStats | None = None,
+    ) -> list[tuple[str, str]]:
         enabled = self.headers
         if enabled is None:
             enabled = bool(app.config.get("DBOPT_DEBUG_HEADERS", app.debug))
-        if enabled:
-            stats = self.stats()
-            if stats is not None:
-                response.headers[COUNT_HEADER] = str(stats.queries)
-                response.headers[TIME_HEADER] = f"{stats.milliseconds:.3f}"
-        return response
+        stats = final if final is not None else sinks.stats(opened)
+        if not enabled or stats is None:
+            return []
+        return [(COUNT_HEADER, str(stats.queries)), (TIME_HEADER, f"{stats.milliseconds:.3f}")]
 
-    def _close(self, exc: BaseException | None) -> None:
-        current = flask.g.get(_G_SCOPE)
+    # Hooks
+
+    def _name_scope(self, endpoint: str | None, values: dict[str, Any] | None) -> None:
+        current = _current.get()
         if current is None or current[0] is not self:
             return
-        flask.g.pop(_G_SCOPE)
-        _, manager, opened = current
-        try:
-            if exc is None:
-                manager.__exit__(None, None, None)
-            else:
-                manager.__exit__(type(exc), exc, exc.__traceback__)
-        finally:
-            self.sinks_for(flask.current_app).end(opened)
+        request = flask.request
+        opened = current[2]
+        if request.url_rule is not None:
+            opened.name = f"{request.method} {request.url_rule.rule}"
+        opened.tags["endpoint"] = endpoint
+
+
+def _late_write(
+    start_response: Callable[..., Any],
+    started: list[tuple[str, list[tuple[str, str]], Any]],
+    extra: list[tuple[str, str]],
+) -> Callable[[bytes], Any]:
+    """PEP 3333's ``write`` callable, for the rare app that uses it: headers go out first."""
+    sent: list[Callable[[bytes], Any]] = []
+
+    def write(data: bytes) -> Any:
+        if not sent:
+            status, headers, exc_info = started.pop()
+            sent.append(start_response(status, [*headers, *extra], exc_info))
+        return sent[0](data)
+
+    return write

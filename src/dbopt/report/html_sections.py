@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+from dbopt.core.callsite import display_path
 from dbopt.report.html_charts import before_after_bars, hbar_chart, line_chart, timeline
 from dbopt.report.html_plan import plan_text
 
@@ -72,8 +73,18 @@ def _label(sql: str) -> str:
 
 
 def _site(site: str) -> str:
-    """``file.py:42`` of ``/long/path/file.py:42 in f`` (the path stays in the tooltip)."""
-    return site.replace("\\", "/").rsplit("/", 1)[-1]
+    """``app/auth/routes.py:42 in f`` of ``/project/app/auth/routes.py:42 in f``.
+
+    The file relative to the project root (:func:`dbopt.core.callsite.display_path`),
+    never a bare base name, so two ``routes.py`` stay apart; the full text
+    stays in the tooltip.
+    """
+    where, found, function = site.partition(" in ")
+    file, sep, line = where.rpartition(":")
+    if not sep or not line.isdigit():
+        file, line = where, ""
+    shown = display_path(file).replace("\\", "/") + (f":{line}" if line else "")
+    return f"{shown} in {function}" if found else shown
 
 
 def _severity(value: str) -> str:

@@ -1,0 +1,210 @@
+"""Which fix an N+1 finding suggests, and why: loader options that run, aggregate fixes.
+
+A lazy relationship load repeated per parent is fixed by a loader option on
+the query that loads the parents. Which one depends on that query:
+
+* ``selectinload`` runs a second ``SELECT ... WHERE key IN (...)``; it works
+  whatever the parent statement is (``GROUP BY``, ``DISTINCT``, ``UNION``,
+  ``LIMIT``) and never multiplies its rows, so it is the choice for
+  collections and for any parent statement that is not a plain ``SELECT``.
+* ``joinedload`` adds a ``LEFT OUTER JOIN`` to the parent statement: one
+  query less, but the joined columns must then fit the statement. Under
+  ``GROUP BY`` they are not grouped (PostgreSQL: ``GroupingError``), under
+  ``DISTINCT`` or a set operation they change what is distinct or unioned,
+  and a joined collection multiplies the rows (a ``LIMIT`` then counts joined
+  rows; two collections give a Cartesian product). It is suggested only for
+  a many-to-one or one-to-one under a plain ``SELECT``.
+
+A per-row aggregate (``COUNT(*)`` of a ``WriteOnlyMapped`` or dynamic
+relationship for each parent) has no loader option: it gets one grouped
+query, or a ``column_property``/``with_expression``.
+
+:func:`dbopt.eager.fit_loader` applies the same rules to a statement you
+hold; the detector applies them to the SQL text of the parent query when it
+saw one, and otherwise says when to switch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "LoaderFit",
+    "StatementShape",
+    "aggregate_fix",
+    "fit_loader_option",
+    "is_aggregate",
+    "shape_text",
+    "sql_shape",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementShape:
+    """What in a parent statement decides between ``joinedload`` and ``selectinload``."""
+
+    group_by: bool = False
+    distinct: bool = False
+    set_operation: bool = False
+    limit: bool = False
+    #: Collections the statement already loads with ``joinedload``.
+    joined_collections: int = 0
+
+    def obstacles(self, collection: bool) -> list[str]:
+        """Why ``joinedload`` would break or multiply rows here (empty: it fits)."""
+        found: list[str] = []
+        if self.group_by:
+            found.append("the query has GROUP BY (the joined columns are not grouped)")
+        if self.distinct:
+            found.append("the query is DISTINCT (the joined columns would change what is distinct)")
+        if self.set_operation:
+            found.append("the query is a UNION/INTERSECT/EXCEPT")
+        if collection and self.limit:
+            found.append("the query has LIMIT and a joined collection multiplies its rows")
+        if collection and self.joined_collections:
+            found.append(
+                "the query already joins a collection (two give a Cartesian product of rows)"
+            )
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class LoaderFit:
+    """The loader chosen for one relationship of one parent statement, and the reason."""
+
+    loader: str  # "selectin" or "joined"
+    reason: str
+
+    def option(self, relationship: str) -> str:
+        """``"selectinload(User.posts)"``."""
+        return f"{self.loader}load({relationship})"
+
+
+def fit_loader_option(collection: bool, shape: StatementShape | None) -> LoaderFit:
+    """The loader for a relationship (``collection``: one-to-many/many-to-many) of a parent.
+
+    ``shape`` is the parent statement's shape, or None when it is unknown.
+    """
+    if collection:
+        obstacles = shape.obstacles(True) if shape is not None else []
+        why = (
+            "selectinload: a collection loaded by one extra SELECT ... IN (parent keys); "
+            "a joinedload would repeat each parent row once per child"
+        )
+        if obstacles:
+            why += " (and here " + "; ".join(obstacles) + ")"
+        return LoaderFit("selectin", why)
+    if shape is None:
+        return LoaderFit(
+            "joined",
+            "joinedload: a many-to-one adds one LEFT OUTER JOIN and no query; if the query "
+            "that loads the parents has GROUP BY, DISTINCT or a UNION, use selectinload "
+            "instead (the joined columns would not fit it)",
+        )
+    obstacles = shape.obstacles(False)
+    if obstacles:
+        return LoaderFit(
+            "selectin",
+            "selectinload, not joinedload: " + "; ".join(obstacles) + ", so a join would "
+            "fail or change its result; selectinload runs one SELECT ... IN (keys) beside it",
+        )
+    return LoaderFit(
+        "joined",
+        "joinedload: a many-to-one under a plain SELECT, one LEFT OUTER JOIN and no extra query",
+    )
+
+
+_WORD = r"[A-Za-z_][A-Za-z0-9_$]*"
+_QUOTED = r'(?:"[^"]+"|' + _WORD + r")"
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_AGGREGATE_HEAD = re.compile(
+    r"^\s*select\s+(?:count|sum|avg|min|max)\s*\([^()]*\)(?:\s+as\s+" + _QUOTED + r")?\s+from\b",
+    re.IGNORECASE,
+)
+_KEY_COLUMN = re.compile(
+    r"(?:=\s*("
+    + _QUOTED
+    + r")\.("
+    + _QUOTED
+    + r"))|(?:("
+    + _QUOTED
+    + r")\.("
+    + _QUOTED
+    + r")\s*=)",
+)
+_TOP_LEVEL = re.compile(r"\b(group\s+by|distinct|union|intersect|except|limit)\b", re.IGNORECASE)
+
+
+def _top_level(sql: str) -> str:
+    """``sql`` with string literals and parenthesised sub-statements blanked out."""
+    text = _STRINGS.sub("''", sql)
+    out: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(char)
+            continue
+        out.append(" ")
+    return "".join(out)
+
+
+def shape_text(sql: str, limit: int = 4096) -> str:
+    """``sql``, or for a longer text a bounded stand-in with the same top-level shape.
+
+    The head and the tail (where ``DISTINCT``, ``GROUP BY``, ``UNION`` and
+    ``LIMIT`` stand) are blanked separately, so a parenthesis the cut leaves
+    open cannot hide the tail. A tail that starts inside a sub-statement may
+    show its clauses as top level: that can only turn a ``joinedload`` into a
+    ``selectinload``, which runs on any parent statement.
+    """
+    if len(sql) <= limit:
+        return sql
+    half = limit // 2
+    return _top_level(sql[:half]) + " " + _top_level(sql[-half:])
+
+
+def sql_shape(sql: str) -> StatementShape:
+    """The shape of a parent statement from its SQL text (top level only)."""
+    found = {match.group(1).lower().split()[0] for match in _TOP_LEVEL.finditer(_top_level(sql))}
+    return StatementShape(
+        group_by="group" in found,
+        distinct="distinct" in found,
+        set_operation=bool(found & {"union", "intersect", "except"}),
+        limit="limit" in found,
+    )
+
+
+def is_aggregate(sql: str) -> bool:
+    """Whether ``sql`` starts as a lone aggregate (``SELECT count(*) ... FROM``); cheap."""
+    return _AGGREGATE_HEAD.match(sql) is not None
+
+
+def aggregate_fix(sql: str, entity: str | None) -> str | None:
+    """The fix for an aggregate run once per parent (``SELECT count(*) FROM ... WHERE fk = ?``).
+
+    None when ``sql`` is not a lone aggregate without ``GROUP BY``.
+    """
+    if not _AGGREGATE_HEAD.match(sql) or sql_shape(sql).group_by:
+        return None
+    key = _KEY_COLUMN.search(_STRINGS.sub("''", sql))
+    if key is not None:
+        table, column = (
+            (key.group(1), key.group(2)) if key.group(1) else (key.group(3), key.group(4))
+        )
+        column_ref = f"{table.strip(chr(34))}.{column.strip(chr(34))}"
+    else:
+        column_ref = "<key column>"
+    model = entity or "<Child>"
+    return (
+        f"one grouped query instead of one aggregate per parent: "
+        f"select({column_ref}, func.count()).where({column_ref}.in_(keys))"
+        f".group_by({column_ref}) -> dict (parents without a row count 0); or map it once: "
+        f"a column_property(select(func.count()).where(...).correlate_except({model})"
+        ".scalar_subquery()) on the parent, or query_expression() + "
+        "options(with_expression(...)) on the query that loads the parents"
+    )
