@@ -170,9 +170,8 @@ def test_parent_statement_shape_is_kept_bounded() -> None:
     from dbopt.core.nplusone_fixes import shape_text, sql_shape
 
     long_select = "SELECT posts.id, " + ", ".join(f"posts.c{i}" for i in range(50_000))
-    grouped = (
-        long_select + " FROM posts WHERE posts.id IN (" + "1, " * 100_000 + "2) GROUP BY posts.id"
-    )
+    in_list = " FROM posts WHERE posts.id IN (" + "1, " * 100_000 + "2)"
+    grouped = long_select + in_list + " GROUP BY posts.id"
     kept = shape_text(grouped, 4096)
     assert len(kept) <= 4097
     assert sql_shape(kept).group_by
