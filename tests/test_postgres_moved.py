@@ -67,10 +67,11 @@ def test_unknown_and_ambiguous_names_raise_attribute_error(name: str) -> None:
         getattr(dbopt.postgres, name)
 
 
-def test_probing_private_names_imports_no_feature_package() -> None:
+def test_probes_and_the_layers_own_modules_import_no_feature_package() -> None:
     code = (
         "import sys, dbopt.postgres\n"
         "assert not hasattr(dbopt.postgres, '__wrapped__')\n"
+        "from dbopt.postgres import catalog, connect, render\n"
         "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
         "[['dbopt', p] for p in ('advisor', 'partitions', 'health', 'lint')]))\n"
     )

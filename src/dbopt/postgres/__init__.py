@@ -19,6 +19,7 @@ here, never the other way round. Names that used to live here (``IndexAdvisor``,
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import warnings
 from typing import Any
 
@@ -35,7 +36,9 @@ def _new_home(name: str) -> str | None:
     """The feature package that now owns ``dbopt.postgres.<name>`` (None: none, or several)."""
     if name in _MOVED_TO:
         return f"dbopt.{name}"
-    if name.startswith("_"):  # probes such as __wrapped__ import no feature package
+    # Neither probes such as __wrapped__ nor ``from dbopt.postgres import render`` (which
+    # asks this hook before importing the module) may import the feature packages.
+    if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return None
     homes = [
         f"dbopt.{package}"
