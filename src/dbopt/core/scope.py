@@ -92,6 +92,16 @@ class scope:  # noqa: N801 - used like a function, as contextlib's helpers are
         ended.ended = time.monotonic()
         end_scope(ended, failed=exc_info[1] is not None)
 
+    def end(self, failure: BaseException | None = None) -> None:
+        """Leave the scope entered with ``__enter__()``, for middleware that cannot use ``with``.
+
+        ``failure`` is the exception that ended the unit of work, if any.
+        """
+        if failure is None:
+            self.__exit__(None, None, None)
+        else:
+            self.__exit__(type(failure), failure, failure.__traceback__)
+
     async def __aenter__(self) -> Scope:
         return self.__enter__()
 
