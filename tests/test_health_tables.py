@@ -96,6 +96,40 @@ def test_table_and_index_bloat(pg_url: str) -> None:
         assert quiet["table_bloat"].status is HealthStatus.OK
 
 
+def test_cache_and_index_hit_ratios_judge_the_blocks_read(pg_url: str) -> None:
+    ddl = """CREATE TABLE hits (id int PRIMARY KEY, pad text);
+    INSERT INTO hits SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g;"""
+    # every ratio is below 1.01: warn once any block was read at all
+    strict = HealthThresholds(hit_ratio_min_blocks=1, hit_ratio_warn=1.01, hit_ratio_critical=0)
+    checks = ["cache_hit_ratio", "index_hit_ratio"]
+    with fresh_schema(pg_url, ddl, prefix="health") as name, connect(pg_url) as conn:
+        conn.execute(f'SELECT count(*) FROM "{name}".hits WHERE id > 0')
+        conn.execute(f'SELECT pad FROM "{name}".hits WHERE id = 7')
+        flush_stats(conn)
+        report = health(pg_url, checks=checks, schemas=[name], thresholds=strict)
+        for check, kind, obj in zip(
+            checks, ("table", "index"), (f"{name}.hits", f"{name}.hits_pkey"), strict=True
+        ):
+            result = report[check]
+            assert result.status is HealthStatus.WARN
+            assert result.summary.startswith(f"{kind} hit ratio ")
+            assert 0 < (result.value or 0) <= 1
+            (row,) = result.details
+            assert f"{row['schema']}.{row[kind]}" == obj
+            assert row["reads"] + row["hits"] > 0
+            (finding,) = result.findings
+            assert finding.object == report.database
+            assert finding.message == result.summary
+            assert finding.metadata["ratio"] == result.value
+        # below the minimum number of blocks nothing is judged
+        few = HealthThresholds(hit_ratio_min_blocks=10**9)
+        quiet = health(pg_url, checks=checks, schemas=[name], thresholds=few)
+        for check in checks:
+            assert quiet[check].status is HealthStatus.OK
+            assert quiet[check].summary.startswith("too few ")
+            assert not quiet[check].findings
+
+
 def test_bloat_estimates_match_fresh_relations(pg_url: str) -> None:
     ddl = """CREATE TABLE f (id int PRIMARY KEY, a bigint, b text);
     INSERT INTO f SELECT g, g, md5(g::text) FROM generate_series(1, 50000) g; ANALYZE f;"""

@@ -387,6 +387,7 @@ def test_every_handle_is_undone_by_close(name: str, engine: Engine, pg_url: str)
 
     if case.old_verb is not None:
         old = case.make()
-        with pytest.warns(DeprecationWarning, match=r"is now close\(\)"):
+        with pytest.warns(DeprecationWarning, match=r"is now close\(\)") as record:
             getattr(old, case.old_verb)()
+        assert record[0].filename == __file__  # the warning points at the caller
         assert not case.active(old)

@@ -111,6 +111,27 @@ def test_reported_error_propagates_at_scope_end_only() -> None:
         conn.close()
 
 
+def test_end_leaves_a_scope_entered_without_with() -> None:
+    sink = RaisingAtEnd()
+    conn = dbopt.wrap_dbapi(sqlite3.connect(":memory:"), sink)
+    try:
+        ok = dbopt.scope("ok")
+        entered = ok.__enter__()
+        assert dbopt.current_scope() is entered
+        with pytest.raises(Boom, match="scope ok had problems"):
+            ok.end()
+        assert dbopt.current_scope() is None
+        assert entered.ended is not None
+        # ended by a failure: the sink's error does not replace the application's
+        failing = dbopt.scope("failing")
+        failing.__enter__()
+        failing.end(KeyError("app error"))
+        assert dbopt.current_scope() is None
+    finally:
+        conn.detach()
+        conn.close()
+
+
 def test_threads_get_their_own_scopes() -> None:
     rec = ScopeRecorder()
     errors: list[BaseException] = []

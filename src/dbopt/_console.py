@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from types import TracebackType
 from typing import TextIO
 
 __all__ = ["Progress", "Style", "table"]
@@ -159,12 +158,7 @@ class Progress:
             self.stream.write("\r\x1b[2K" + line)
             self.stream.flush()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -5,18 +5,26 @@ the eager loading handles, a :class:`~dbopt.pool.PoolMonitor` and its
 :class:`~dbopt.pool.PeriodicLog`, the framework integrations) is a
 :class:`Handle`: ``close()`` undoes it (idempotent) and a ``with`` block
 closes it on exit. The verbs they had before (``detach``, ``undo``, ``stop``)
-remain as deprecated aliases.
+remain as deprecated aliases (:func:`deprecated_verb`).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
-__all__ = ["Handle"]
+from typing_extensions import Unpack
+
+__all__ = ["ExcInfo", "Handle", "deprecated_verb"]
 
 _H = TypeVar("_H", bound="Handle")
+
+#: What ``__exit__`` receives: the exception's type, the exception and its
+#: traceback (all None when the block ended normally). Context managers take
+#: it as ``def __exit__(self, *exc_info: Unpack[ExcInfo])``.
+ExcInfo: TypeAlias = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
 
 
 class Handle:
@@ -29,12 +37,7 @@ class Handle:
     def __enter__(self: _H) -> _H:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: Unpack[ExcInfo]) -> None:
         self.close()
 
     def _deprecated_verb(self, old: str) -> None:
@@ -45,3 +48,18 @@ class Handle:
             DeprecationWarning,
             stacklevel=3,
         )
+
+
+def deprecated_verb(old: str) -> Callable[[Handle], None]:
+    """The method ``old()`` a handle had before ``close()``: it warns, then closes.
+
+    In the class body: ``undo = deprecated_verb("undo")``.
+    """
+
+    def verb(self: Handle) -> None:
+        self._deprecated_verb(old)
+        self.close()
+
+    verb.__name__ = old
+    verb.__doc__ = "Deprecated: use :meth:`close`."
+    return verb

@@ -17,7 +17,7 @@ from dbopt.adapters.dbapi import ConnectionProxy, DbapiAdapter, dialect_of
 from dbopt.core.capture import CapturedQueries
 from dbopt.core.pipeline import Pipeline, collect
 from dbopt.errors import InstrumentationError
-from dbopt.handle import Handle
+from dbopt.handle import Handle, deprecated_verb
 
 if TYPE_CHECKING:
     from dbopt.typing import Sink
@@ -108,10 +108,7 @@ class Instrumentation(Handle):
             elif entry is None:
                 self.adapter.detach()
 
-    def detach(self) -> None:
-        """Deprecated: use :meth:`close`."""
-        self._deprecated_verb("detach")
-        self.close()
+    detach = deprecated_verb("detach")
 
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dbopt.advisor.catalog import Relation
@@ -53,7 +54,14 @@ class KeyElem:
 
     def sql(self) -> str:
         """The key as it appears in CREATE INDEX."""
-        text = self.expr if self.is_column else f"({self.expr})"
+        return self._with_options(self.expr if self.is_column else f"({self.expr})")
+
+    def label(self) -> str:
+        """The key as people read it: ``user_id``, ``lower(email)``, ``created_at DESC``."""
+        return self._with_options(self.columns[0] if self.is_column else self.expr)
+
+    def _with_options(self, text: str) -> str:
+        """``text`` followed by this key's operator class, direction and NULLS order."""
         if self.opclass:
             text += f" {self.opclass}"
         if self.desc:
@@ -99,15 +107,8 @@ class IndexSpec:
 
     def label(self, rel: Relation) -> str:
         """Short human form: ``public.posts (user_id, blog_id DESC)``."""
-        keys = ", ".join(_label_key(k) for k in self.keys)
-        text = f"{rel.schema}.{rel.name} ({keys})"
-        if self.method != "btree":
-            text += f" USING {self.method}"
-        if self.include:
-            text += f" INCLUDE ({', '.join(self.include)})"
-        if self.predicate:
-            text += f" WHERE {self.predicate}"
-        return text
+        keys = [k.label() for k in self.keys]
+        return index_label(rel.schema, rel.name, keys, self.method, self.include, self.predicate)
 
     def covers(self, other: IndexSpec) -> bool:
         """True if this index serves every scan ``other`` would (leading-prefix rule)."""
@@ -133,14 +134,22 @@ def _same_key(a: KeyElem, b: KeyElem) -> bool:
     return (a.expr, a.opclass, a.desc, a.nulls_first) == (b.expr, b.opclass, b.desc, b.nulls_first)
 
 
-def _label_key(k: KeyElem) -> str:
-    text = k.columns[0] if k.is_column else k.expr
-    if k.opclass:
-        text += f" {k.opclass}"
-    if k.desc:
-        text += " DESC"
-    if k.nulls_first is not None:
-        text += " NULLS FIRST" if k.nulls_first else " NULLS LAST"
+def index_label(
+    schema: str,
+    table: str,
+    keys: Sequence[str],
+    method: str,
+    include: Sequence[str],
+    predicate: str | None,
+) -> str:
+    """``schema.table (keys)`` plus the method, INCLUDE and WHERE when present."""
+    text = f"{schema}.{table} ({', '.join(keys)})"
+    if method != "btree":
+        text += f" USING {method}"
+    if include:
+        text += f" INCLUDE ({', '.join(include)})"
+    if predicate:
+        text += f" WHERE {predicate}"
     return text
 
 

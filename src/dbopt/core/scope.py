@@ -7,12 +7,12 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
-from typing_extensions import ParamSpec, Self
+from typing_extensions import ParamSpec, Self, Unpack
 
 from dbopt.core.sinks import end_scope
+from dbopt.handle import ExcInfo
 
 __all__ = ["Scope", "current_scope", "scope"]
 
@@ -83,30 +83,30 @@ class scope:  # noqa: N801 - used like a function, as contextlib's helpers are
         self._token = _current.set(self._scope)
         return self._scope
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: Unpack[ExcInfo]) -> None:
         if self._token is None or self._scope is None:
             raise RuntimeError("dbopt.scope exited without being entered")
         _current.reset(self._token)
         self._token = None
         ended, self._scope = self._scope, None
         ended.ended = time.monotonic()
-        end_scope(ended, failed=exc is not None)
+        end_scope(ended, failed=exc_info[1] is not None)
+
+    def end(self, failure: BaseException | None = None) -> None:
+        """Leave the scope entered with ``__enter__()``, for middleware that cannot use ``with``.
+
+        ``failure`` is the exception that ended the unit of work, if any.
+        """
+        if failure is None:
+            self.__exit__(None, None, None)
+        else:
+            self.__exit__(type(failure), failure, failure.__traceback__)
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: Unpack[ExcInfo]) -> None:
+        self.__exit__(*exc_info)
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         import functools

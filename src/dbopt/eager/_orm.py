@@ -8,6 +8,7 @@ it, and whether a session is flushing.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -150,3 +151,12 @@ class FlushTracker:
 
     def _rollback(self, session: Session, previous_transaction: Any) -> None:
         self._flushing.discard(session)
+
+
+def detach_listeners(
+    target: Any, on_execute: Callable[[ORMExecuteState], Any], flush: FlushTracker
+) -> None:
+    """Take an eager handle's ``do_orm_execute`` listener and its flush tracker off ``target``."""
+    if event.contains(target, "do_orm_execute", on_execute):
+        event.remove(target, "do_orm_execute", on_execute)
+    flush.remove()

@@ -49,9 +49,15 @@ from sqlalchemy.sql.visitors import iterate
 
 from dbopt.core.events import EAGER_BATCH_OPTION
 from dbopt.eager import _cohorts
-from dbopt.eager._orm import FlushTracker, event_target, lazy_relationship, relationship_name
+from dbopt.eager._orm import (
+    FlushTracker,
+    detach_listeners,
+    event_target,
+    lazy_relationship,
+    relationship_name,
+)
 from dbopt.errors import ConfigurationError
-from dbopt.handle import Handle
+from dbopt.handle import Handle, deprecated_verb
 
 __all__ = ["AutoEager", "auto"]
 
@@ -231,18 +237,12 @@ class AutoEager(Handle):
 
     def close(self) -> None:
         """Stop batching (idempotent); objects already filled keep their values."""
-        if not self.active:
-            return
-        self.active = False
-        if event.contains(self.target, "do_orm_execute", self._on_execute):
-            event.remove(self.target, "do_orm_execute", self._on_execute)
-        self._flush.remove()
-        _cohorts.uninstall(self._covers)
+        if self.active:
+            self.active = False
+            detach_listeners(self.target, self._on_execute, self._flush)
+            _cohorts.uninstall(self._covers)
 
-    def undo(self) -> None:
-        """Deprecated: use :meth:`close`."""
-        self._deprecated_verb("undo")
-        self.close()
+    undo = deprecated_verb("undo")
 
     def __repr__(self) -> str:
         state = "active" if self.active else "undone"

@@ -19,13 +19,14 @@ from sqlalchemy.orm import ORMExecuteState
 
 from dbopt.eager._orm import (
     FlushTracker,
+    detach_listeners,
     event_target,
     lazy_relationship,
     loader_chain,
     relationship_name,
 )
 from dbopt.errors import ReportedError
-from dbopt.handle import Handle
+from dbopt.handle import Handle, deprecated_verb
 
 __all__ = ["LazyLoadError", "StrictEager", "strict"]
 
@@ -100,17 +101,11 @@ class StrictEager(Handle):
 
     def close(self) -> None:
         """Remove the listener; lazy loads work again (idempotent)."""
-        if not self.active:
-            return
-        self.active = False
-        if event.contains(self.target, "do_orm_execute", self._check):
-            event.remove(self.target, "do_orm_execute", self._check)
-        self._flush.remove()
+        if self.active:
+            self.active = False
+            detach_listeners(self.target, self._check, self._flush)
 
-    def undo(self) -> None:
-        """Deprecated: use :meth:`close`."""
-        self._deprecated_verb("undo")
-        self.close()
+    undo = deprecated_verb("undo")
 
     def __repr__(self) -> str:
         state = "active" if self.active else "undone"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, level, register_check, worst
+from dbopt.health.base import (
+    Context,
+    HealthCheck,
+    database_ratio,
+    level,
+    register_check,
+    worst,
+)
 from dbopt.health.model import CheckResult, HealthStatus
 
 __all__: list[str] = []
@@ -44,29 +51,18 @@ def connections(check: HealthCheck, ctx: Context) -> CheckResult:
     t = ctx.thresholds
     usable = max(int(row["usable"]), 1)
     ratio = row["used"] / usable
-    status = level(ratio, t.connections_warn, t.connections_critical)
-    summary = f"{row['used']} of {usable} usable connections ({ratio:.0%})"
-    findings = []
-    if status is not HealthStatus.OK:
-        findings.append(
-            check.finding(
-                status,
-                ctx.database,
-                summary,
-                "Put a pooler (PgBouncer, or a smaller application pool) in front of the server; "
-                "find idle sessions in the details.",
-                used=row["used"],
-                usable=usable,
-            )
-        )
-    return check.result(
-        status,
-        summary,
+    return database_ratio(
+        check,
+        ctx,
+        level(ratio, t.connections_warn, t.connections_critical),
+        f"{row['used']} of {usable} usable connections ({ratio:.0%})",
+        "Put a pooler (PgBouncer, or a smaller application pool) in front of the server; "
+        "find idle sessions in the details.",
         value=ratio,
-        unit="ratio",
         threshold=f"warn >= {t.connections_warn}, critical >= {t.connections_critical}",
         details=by_state,
-        findings=findings,
+        used=row["used"],
+        usable=usable,
     )
 
 

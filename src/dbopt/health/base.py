@@ -119,6 +119,37 @@ def health_check(code: str, name: str, summary: str, why: str) -> Callable[[Run]
     return register_check(code, name, summary, why)
 
 
+def database_ratio(
+    check: HealthCheck,
+    ctx: Context,
+    status: HealthStatus,
+    summary: str,
+    fix: str,
+    *,
+    value: float,
+    threshold: str,
+    details: list[dict[str, Any]],
+    **meta: Any,
+) -> CheckResult:
+    """The result of a check that measures one ratio for the whole database.
+
+    Unless ``status`` is ok it carries one finding on the database, with
+    ``summary`` as its message, ``fix`` and ``meta``.
+    """
+    findings = []
+    if status is not HealthStatus.OK:
+        findings.append(check.finding(status, ctx.database, summary, fix, **meta))
+    return check.result(
+        status,
+        summary,
+        value=value,
+        unit="ratio",
+        threshold=threshold,
+        details=details,
+        findings=findings,
+    )
+
+
 def level(value: float, warn: float, critical: float, *, above: bool = True) -> HealthStatus:
     """``critical``, ``warn`` or ``ok`` for ``value``; ``above``: higher values are worse."""
     if above:

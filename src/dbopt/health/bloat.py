@@ -10,6 +10,7 @@ underestimate for B-trees that deduplicate (PostgreSQL 13+).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from dbopt.health.base import Context, HealthCheck, register_check, worst
@@ -106,17 +107,42 @@ def estimate_index_pages(
     return math.ceil(max(tuples, 0) / per_page) + 1
 
 
+def _table_pages(row: dict[str, Any], block_size: int) -> int:
+    fillfactor = _fillfactor(row["reloptions"], 100)
+    return estimate_table_pages(
+        row["tuples"], row["columns"], row["width"], row["has_nulls"], block_size, fillfactor
+    )
+
+
+def _index_pages(row: dict[str, Any], block_size: int) -> int:
+    fillfactor = _fillfactor(row["reloptions"], 90)
+    return estimate_index_pages(
+        row["tuples"], row["width"], row["has_nulls"], block_size, fillfactor
+    )
+
+
 def _judge(
-    check: HealthCheck, ctx: Context, rows: list[dict[str, Any]], kind: str, fix: str
+    check: HealthCheck,
+    ctx: Context,
+    sql: str,
+    estimate: Callable[[dict[str, Any], int], int],
+    kind: str,
+    fix: str,
 ) -> CheckResult:
+    """Bloat of the relations ``sql`` reads, each against the pages ``estimate`` expects.
+
+    Relations whose columns are not all analyzed are counted as not judged.
+    """
     t = ctx.thresholds
+    block_size = int(ctx.setting("block_size") or 8192)
     details, findings, statuses, unknown = [], [], [], 0
-    for row in rows:
-        if row.get("expected") is None:
+    for row in ctx.rows(sql, {"schemas": list(ctx.schemas)}):
+        if row["with_stats"] != row["columns"] or row["tuples"] < 0:
             unknown += 1
             continue
-        wasted = max(row["pages"] - row["expected"], 0) * row["block_size"]
-        ratio = wasted / (row["pages"] * row["block_size"])
+        expected = estimate(row, block_size)
+        wasted = max(row["pages"] - expected, 0) * block_size
+        ratio = wasted / (row["pages"] * block_size)
         if ratio < t.bloat_warn_ratio or wasted < t.bloat_min_bytes:
             continue
         status = HealthStatus.CRITICAL if ratio >= t.bloat_critical_ratio else HealthStatus.WARN
@@ -126,7 +152,7 @@ def _judge(
             {
                 kind: name,
                 "pages": row["pages"],
-                "expected_pages": row["expected"],
+                "expected_pages": expected,
                 "wasted_bytes": wasted,
                 "bloat": round(ratio, 3),
             }
@@ -160,10 +186,6 @@ def _judge(
     )
 
 
-def _block_size(ctx: Context) -> int:
-    return int(ctx.setting("block_size") or 8192)
-
-
 @register_check(
     "HEALTH009",
     "table_bloat",
@@ -172,26 +194,11 @@ def _block_size(ctx: Context) -> int:
     "space reusable but rarely returns it; only a rewrite does.",
 )
 def table_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
-    bs = _block_size(ctx)
-    rows = ctx.rows(_TABLES, {"schemas": list(ctx.schemas)})
-    for row in rows:
-        row["block_size"] = bs
-        row["expected"] = (
-            estimate_table_pages(
-                row["tuples"],
-                row["columns"],
-                row["width"],
-                row["has_nulls"],
-                bs,
-                _fillfactor(row["reloptions"], 100),
-            )
-            if row["with_stats"] == row["columns"] and row["tuples"] >= 0
-            else None
-        )
     return _judge(
         check,
         ctx,
-        rows,
+        _TABLES,
+        _table_pages,
         "table",
         "VACUUM FULL {name};  -- ACCESS EXCLUSIVE for the whole rewrite; "
         "pg_repack or pg_squeeze rebuild it online",
@@ -206,19 +213,5 @@ def table_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
     "REINDEX CONCURRENTLY rebuilds it without blocking writes.",
 )
 def index_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
-    bs = _block_size(ctx)
-    rows = ctx.rows(_INDEXES, {"schemas": list(ctx.schemas)})
-    for row in rows:
-        row["block_size"] = bs
-        row["expected"] = (
-            estimate_index_pages(
-                row["tuples"],
-                row["width"],
-                row["has_nulls"],
-                bs,
-                _fillfactor(row["reloptions"], 90),
-            )
-            if row["with_stats"] == row["columns"] and row["tuples"] >= 0
-            else None
-        )
-    return _judge(check, ctx, rows, "index", "REINDEX INDEX CONCURRENTLY {name};")
+    fix = "REINDEX INDEX CONCURRENTLY {name};"
+    return _judge(check, ctx, _INDEXES, _index_pages, "index", fix)

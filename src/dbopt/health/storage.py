@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, level, register_check, worst
+from dbopt.health.base import (
+    Context,
+    HealthCheck,
+    database_ratio,
+    level,
+    register_check,
+    worst,
+)
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.lint.rules.types import sequence_overflows
 from dbopt.postgres import catalog
@@ -20,49 +27,52 @@ _SCOPE = """
 """
 
 
-def _ratio(
-    check: HealthCheck,
-    ctx: Context,
-    hit: float,
-    read: float,
-    what: str,
-    details: list[dict[str, Any]],
+def _hit_ratio(
+    check: HealthCheck, ctx: Context, view: str, prefix: str, name: str, what: str
 ) -> CheckResult:
+    """The share of ``view``'s ``{prefix}_blks_*`` reads served from shared buffers.
+
+    The details list the ten objects (``name`` column, shown as ``what``) that
+    read the most blocks from disk.
+    """
+    params = {"schemas": list(ctx.schemas)}
+    total = ctx.rows(
+        f"""SELECT coalesce(sum({prefix}_blks_hit), 0)::float8 AS hit,
+                   coalesce(sum({prefix}_blks_read), 0)::float8 AS read
+            FROM {view} WHERE {_SCOPE}""",
+        params,
+    )[0]
+    details = ctx.rows(
+        f"""SELECT schemaname AS schema, {name} AS {what}, {prefix}_blks_read AS reads,
+                   {prefix}_blks_hit AS hits FROM {view} WHERE {_SCOPE}
+            ORDER BY {prefix}_blks_read DESC NULLS LAST LIMIT 10""",
+        params,
+    )
+    hit, read = total["hit"], total["read"]
     t = ctx.thresholds
-    total = hit + read
+    blocks = hit + read
     threshold = f"warn < {t.hit_ratio_warn:.0%}, critical < {t.hit_ratio_critical:.0%}"
-    if total < t.hit_ratio_min_blocks:
+    if blocks < t.hit_ratio_min_blocks:
         return check.result(
             HealthStatus.OK,
-            f"too few {what} block reads to judge ({total:.0f})",
-            value=hit / total if total else None,
+            f"too few {what} block reads to judge ({blocks:.0f})",
+            value=hit / blocks if blocks else None,
             unit="ratio",
             threshold=threshold,
             details=details,
         )
-    ratio = hit / total
-    status = level(ratio, t.hit_ratio_warn, t.hit_ratio_critical, above=False)
-    summary = f"{what} hit ratio {ratio:.2%} ({total:.0f} block reads)"
-    findings = []
-    if status is not HealthStatus.OK:
-        findings.append(
-            check.finding(
-                status,
-                ctx.database,
-                summary,
-                "Give shared_buffers (and the machine) more memory, or read less: the tables "
-                "in the details do the most disk reads.",
-                ratio=ratio,
-            )
-        )
-    return check.result(
-        status,
-        summary,
+    ratio = hit / blocks
+    return database_ratio(
+        check,
+        ctx,
+        level(ratio, t.hit_ratio_warn, t.hit_ratio_critical, above=False),
+        f"{what} hit ratio {ratio:.2%} ({blocks:.0f} block reads)",
+        "Give shared_buffers (and the machine) more memory, or read less: the tables "
+        "in the details do the most disk reads.",
         value=ratio,
-        unit="ratio",
         threshold=threshold,
         details=details,
-        findings=findings,
+        ratio=ratio,
     )
 
 
@@ -74,20 +84,7 @@ def _ratio(
     "latency becomes erratic.",
 )
 def cache_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
-    params = {"schemas": list(ctx.schemas)}
-    total = ctx.rows(
-        f"""SELECT coalesce(sum(heap_blks_hit), 0)::float8 AS hit,
-                   coalesce(sum(heap_blks_read), 0)::float8 AS read
-            FROM pg_statio_user_tables WHERE {_SCOPE}""",
-        params,
-    )[0]
-    top = ctx.rows(
-        f"""SELECT schemaname AS schema, relname AS table, heap_blks_read AS reads,
-                   heap_blks_hit AS hits FROM pg_statio_user_tables WHERE {_SCOPE}
-            ORDER BY heap_blks_read DESC NULLS LAST LIMIT 10""",
-        params,
-    )
-    return _ratio(check, ctx, total["hit"], total["read"], "table", top)
+    return _hit_ratio(check, ctx, "pg_statio_user_tables", "heap", "relname", "table")
 
 
 @register_check(
@@ -98,20 +95,7 @@ def cache_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
     "at oversized or unused indexes competing for the cache.",
 )
 def index_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
-    params = {"schemas": list(ctx.schemas)}
-    total = ctx.rows(
-        f"""SELECT coalesce(sum(idx_blks_hit), 0)::float8 AS hit,
-                   coalesce(sum(idx_blks_read), 0)::float8 AS read
-            FROM pg_statio_user_indexes WHERE {_SCOPE}""",
-        params,
-    )[0]
-    top = ctx.rows(
-        f"""SELECT schemaname AS schema, indexrelname AS index, idx_blks_read AS reads,
-                   idx_blks_hit AS hits FROM pg_statio_user_indexes WHERE {_SCOPE}
-            ORDER BY idx_blks_read DESC NULLS LAST LIMIT 10""",
-        params,
-    )
-    return _ratio(check, ctx, total["hit"], total["read"], "index", top)
+    return _hit_ratio(check, ctx, "pg_statio_user_indexes", "idx", "indexrelname", "index")
 
 
 def _options(reloptions: list[str] | None) -> dict[str, str]:

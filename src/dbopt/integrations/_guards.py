@@ -13,8 +13,9 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
-from types import TracebackType
 from typing import Any
+
+from typing_extensions import Unpack
 
 from dbopt.core.capture import CapturedQueries
 from dbopt.core.events import CallSite, QueryEvent
@@ -23,6 +24,7 @@ from dbopt.core.nplusone_allow import NPlusOneAllow
 from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding
 from dbopt.core.scope import Scope, scope
 from dbopt.errors import ConfigurationError, ReportedError
+from dbopt.handle import ExcInfo
 from dbopt.instrument import capture_queries
 
 __all__ = ["NPlusOneAssertionError", "NPlusOneGuard", "QueryBudget", "QueryBudgetError"]
@@ -119,16 +121,11 @@ class QueryBudget:
         self._captured = self._stack.enter_context(capture_queries())
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: Unpack[ExcInfo]) -> None:
         __tracebackhide__ = True  # pytest: show the test's line, not this one
         self._stack.close()
         self.queries = [e for e in self._captured or () if e.kind != "transaction"]
-        if exc_type is None and len(self.queries) > self.limit:
+        if exc_info[0] is None and len(self.queries) > self.limit:
             raise QueryBudgetError(self.limit, self.queries)
 
 
@@ -167,16 +164,11 @@ class NPlusOneGuard:
         self._captured = self._stack.enter_context(capture_queries())
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: Unpack[ExcInfo]) -> None:
         __tracebackhide__ = True  # pytest: show the test's line, not this one
         # Ending the scope may raise for sinks configured to; that error wins.
-        self._stack.__exit__(exc_type, exc, tb)
-        if exc_type is not None:
+        self._stack.__exit__(*exc_info)
+        if exc_info[0] is not None:
             return
         self.findings = self.check(self._captured or ())
         if self.findings:

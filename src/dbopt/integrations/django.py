@@ -190,9 +190,6 @@ class DboptMiddleware:
             if isinstance(route, str) and route:
                 opened.name = f"{request.method} {route}"
             try:
-                if failure is None:
-                    manager.__exit__(None, None, None)
-                else:
-                    manager.__exit__(type(failure), failure, failure.__traceback__)
+                manager.end(failure)
             finally:
                 self.sinks.end(opened)

@@ -1,27 +1,11 @@
-"""What the linter knows about a database: the shared snapshot of :mod:`dbopt.postgres.catalog`."""
+"""What the linter knows about a database: the shared snapshot of :mod:`dbopt.postgres.catalog`.
+
+This module only re-exports that one, under the name lint's rules import.
+"""
 
 from __future__ import annotations
 
-from dbopt.postgres.catalog import (
-    PARTS,
-    Catalog,
-    Column,
-    ColumnStats,
-    Constraint,
-    Index,
-    SequenceInfo,
-    Table,
-    load,
-)
+from dbopt.postgres import catalog as _catalog
+from dbopt.postgres.catalog import *  # noqa: F403
 
-__all__ = [
-    "PARTS",
-    "Catalog",
-    "Column",
-    "ColumnStats",
-    "Constraint",
-    "Index",
-    "SequenceInfo",
-    "Table",
-    "load",
-]
+__all__ = _catalog.__all__

@@ -8,7 +8,7 @@ per-checkout waits).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbopt.errors import MissingDependencyError
@@ -16,6 +16,7 @@ from dbopt.pool._sources import percentile
 
 if TYPE_CHECKING:
     from dbopt.pool.monitor import PoolMonitor
+    from dbopt.pool.snapshot import PoolSnapshot
 
 __all__ = ["register_otel", "register_prometheus"]
 
@@ -73,6 +74,18 @@ class PrometheusCollector:
             yield GaugeMetricFamily(f"{self.prefix}_{name}", help_text, labels=names)
         yield SummaryMetricFamily(f"{self.prefix}_checkout_wait_seconds", "", labels=names)
 
+    def _families(
+        self, family_type: Any, table: Sequence[tuple[str, str, str]], total: PoolSnapshot
+    ) -> Iterator[Any]:
+        """One ``family_type`` per ``(field, name, help)`` of ``table`` that ``total`` has."""
+        names, values = list(self.labels), list(self.labels.values())
+        for field, name, help_text in table:
+            value = getattr(total, field)
+            if value is not None:
+                family = family_type(f"{self.prefix}_{name}", help_text, labels=names)
+                family.add_metric(values, value)
+                yield family
+
     def collect(self) -> Iterator[Any]:
         """The pool's metrics now (prometheus_client calls this on each scrape)."""
         from prometheus_client.core import (
@@ -85,12 +98,7 @@ class PrometheusCollector:
         now = self.monitor.mark()
         window = self.monitor.source.recent_waits(self.quantile_window)
         total = self.monitor.snapshot_between(self._start, now)
-        for field, name, help_text in _COUNTERS:
-            value = getattr(total, field)
-            if value is not None:
-                family = CounterMetricFamily(f"{self.prefix}_{name}", help_text, labels=names)
-                family.add_metric(values, value)
-                yield family
+        yield from self._families(CounterMetricFamily, _COUNTERS, total)
         busy = CounterMetricFamily(
             f"{self.prefix}_busy_seconds",
             "Connection-seconds spent checked out (rate / connections_max = utilization)",
@@ -98,12 +106,7 @@ class PrometheusCollector:
         )
         busy.add_metric(values, now.busy_seconds - self._start.busy_seconds)
         yield busy
-        for field, name, help_text in _GAUGES:
-            value = getattr(total, field)
-            if value is not None:
-                gauge = GaugeMetricFamily(f"{self.prefix}_{name}", help_text, labels=names)
-                gauge.add_metric(values, value)
-                yield gauge
+        yield from self._families(GaugeMetricFamily, _GAUGES, total)
         wait = SummaryMetricFamily(
             f"{self.prefix}_checkout_wait_seconds",
             "Time from asking the pool for a connection to having it",

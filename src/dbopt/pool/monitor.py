@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from dbopt.findings import Finding
-from dbopt.handle import Handle
+from dbopt.handle import Handle, deprecated_verb
 from dbopt.pool._sources import Mark, Source, percentile, source_for
 from dbopt.pool.snapshot import PoolSnapshot, Thresholds
 
@@ -217,10 +217,7 @@ class PeriodicLog(Handle):
             except Exception:  # a monitor must not kill its thread on a bad read
                 self.logger.debug("pool snapshot failed", exc_info=True)
 
-    def stop(self) -> None:
-        """Deprecated: use :meth:`close`."""
-        self._deprecated_verb("stop")
-        self.close()
+    stop = deprecated_verb("stop")
 
     def close(self) -> None:
         """Stop the thread and wait for it (idempotent)."""

@@ -58,10 +58,28 @@ def _app_name(name: str | None) -> str:
     return script or "python"
 
 
+#: Timeouts of a process serving requests behind a proxy (web, async_web, pgbouncer).
+_REQUEST_TIMEOUTS = {
+    "pool_timeout": 10.0,
+    "statement_timeout_ms": 30_000,
+    "lock_timeout_ms": 5_000,
+    "idle_in_transaction_timeout_ms": 60_000,
+}
+_REQUEST_REASONS = {
+    "pool_timeout": "fail the request rather than queue it past the proxy timeout",
+    "statement_timeout_ms": "the common proxy/router timeout",
+}
+
+
 def _build(
-    name: str, fields: dict[str, Any], reasons: dict[str, str], overrides: dict[str, Any]
+    name: str,
+    fields: dict[str, Any],
+    reasons: dict[str, str],
+    application_name: str | None,
+    overrides: dict[str, Any],
 ) -> PoolConfig:
     merged = {**_COMMON, **reasons}
+    fields = {**fields, "application_name": _app_name(application_name)}
     config = PoolConfig(name=name, **fields, reasons=merged)
     if overrides:
         changed = dict.fromkeys(overrides, "set by the caller")
@@ -85,14 +103,7 @@ def web(
     )
     return _build(
         "web",
-        {
-            "pool_size": size,
-            "pool_timeout": 10.0,
-            "statement_timeout_ms": 30_000,
-            "lock_timeout_ms": 5_000,
-            "idle_in_transaction_timeout_ms": 60_000,
-            "application_name": _app_name(application_name),
-        },
+        {"pool_size": size, **_REQUEST_TIMEOUTS},
         {
             "pool_size": f"{_SIZE}; a thread holds one connection at a time",
             "pool_timeout": "a request that waited this long for a connection is "
@@ -100,6 +111,7 @@ def web(
             "statement_timeout_ms": "the common proxy/router timeout: after it the "
             "client is gone, and the query would only burn the server",
         },
+        application_name,
         overrides,
     )
 
@@ -125,19 +137,12 @@ def async_web(
     )
     return _build(
         "async_web",
-        {
-            "pool_size": size,
-            "pool_timeout": 10.0,
-            "statement_timeout_ms": 30_000,
-            "lock_timeout_ms": 5_000,
-            "idle_in_transaction_timeout_ms": 60_000,
-            "application_name": _app_name(application_name),
-        },
+        {"pool_size": size, **_REQUEST_TIMEOUTS},
         {
             "pool_size": f"{_SIZE}; tasks wait for a connection instead of each opening one",
-            "pool_timeout": "fail the request rather than queue it past the proxy timeout",
-            "statement_timeout_ms": "the common proxy/router timeout",
+            **_REQUEST_REASONS,
         },
+        application_name,
         overrides,
     )
 
@@ -164,7 +169,6 @@ def worker(
             "statement_timeout_ms": 300_000,
             "lock_timeout_ms": 30_000,
             "idle_in_transaction_timeout_ms": 300_000,
-            "application_name": _app_name(application_name),
         },
         {
             "pool_size": f"{_SIZE}; one connection per concurrent job",
@@ -175,6 +179,7 @@ def worker(
             "idle_in_transaction_timeout_ms": "jobs may call out between statements "
             "inside a transaction; longer holds locks and the vacuum horizon",
         },
+        application_name,
         overrides,
     )
 
@@ -209,7 +214,6 @@ def serverless(
             "lock_timeout_ms": 3_000,
             "idle_in_transaction_timeout_ms": 30_000,
             "idle_session_timeout_ms": 300_000,
-            "application_name": _app_name(application_name),
         },
         {
             "pool_size": "an instance serves one request at a time; the one connection "
@@ -224,6 +228,7 @@ def serverless(
             "idle_session_timeout_ms": "frozen instances keep their sessions open; the "
             "server closes them so they do not eat the connection budget",
         },
+        application_name,
         overrides,
     )
 
@@ -257,11 +262,7 @@ def pgbouncer(
         "pgbouncer",
         {
             "pool_size": size,
-            "pool_timeout": 10.0,
-            "statement_timeout_ms": 30_000,
-            "lock_timeout_ms": 5_000,
-            "idle_in_transaction_timeout_ms": 60_000,
-            "application_name": _app_name(application_name),
+            **_REQUEST_TIMEOUTS,
             "startup_options": False,
             "prepared_statements": prepared_statements,
         },
@@ -275,9 +276,9 @@ def pgbouncer(
             "not exist",
             "idle_in_transaction_timeout_ms": "an idle transaction pins a server "
             "connection that every other client is waiting for",
-            "pool_timeout": "fail the request rather than queue it past the proxy timeout",
-            "statement_timeout_ms": "the common proxy/router timeout",
+            **_REQUEST_REASONS,
         },
+        application_name,
         overrides,
     )
 
@@ -306,7 +307,6 @@ def analytics(
             "lock_timeout_ms": 60_000,
             "idle_in_transaction_timeout_ms": 600_000,
             "read_only": True,
-            "application_name": _app_name(application_name),
         },
         {
             "pool_size": f"{_SIZE}; heavy queries each use a core (or several with "
@@ -319,6 +319,7 @@ def analytics(
             "transactions open, holding back vacuum",
             "read_only": "a report cannot write by accident",
         },
+        application_name,
         overrides,
     )
 

@@ -19,6 +19,7 @@ here, never the other way round. Names that used to live here (``IndexAdvisor``,
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import warnings
 from typing import Any
 
@@ -26,50 +27,29 @@ from dbopt.postgres.explain import Explainer
 
 __all__ = ["Explainer"]
 
-#: Old ``dbopt.postgres.<name>`` -> the feature package that now owns it.
-_MOVED = {
-    **dict.fromkeys(
-        [
-            "AdvisorError",
-            "AdvisorReport",
-            "ExistingOptions",
-            "IndexAdvisor",
-            "Measurement",
-            "PgStatStatements",
-            "Recommendation",
-            "StatementImpact",
-            "StatementResult",
-            "Workload",
-            "WorkloadStatement",
-            "advisor",
-        ],
-        "dbopt.advisor",
-    ),
-    **dict.fromkeys(
-        [
-            "ApplyResult",
-            "CheckReport",
-            "ConversionError",
-            "ConversionResult",
-            "DrainResult",
-            "IndexResult",
-            "LockTimeoutError",
-            "PartitionLockedError",
-            "PartitionManager",
-            "PartitionSpec",
-            "PartitionSpecError",
-            "Plan",
-            "partitions",
-        ],
-        "dbopt.partitions",
-    ),
-    **dict.fromkeys(["HealthReport", "HealthStatus", "HealthThresholds", "health"], "dbopt.health"),
-    **dict.fromkeys(["LintConfig", "LintReport", "lint"], "dbopt.lint"),
-}
+#: The feature packages that took over names of ``dbopt.postgres``: each package
+#: itself and every name in its ``__all__`` still resolve here, with a warning.
+_MOVED_TO = ("advisor", "partitions", "health", "lint")
+
+
+def _new_home(name: str) -> str | None:
+    """The feature package that now owns ``dbopt.postgres.<name>`` (None: none, or several)."""
+    if name in _MOVED_TO:
+        return f"dbopt.{name}"
+    # Neither probes such as __wrapped__ nor ``from dbopt.postgres import render`` (which
+    # asks this hook before importing the module) may import the feature packages.
+    if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return None
+    homes = [
+        f"dbopt.{package}"
+        for package in _MOVED_TO
+        if name in importlib.import_module(f"dbopt.{package}").__all__
+    ]
+    return homes[0] if len(homes) == 1 else None
 
 
 def __getattr__(name: str) -> Any:
-    home = _MOVED.get(name)
+    home = _new_home(name)
     if home is None:
         raise AttributeError(f"module 'dbopt.postgres' has no attribute {name!r}")
     warnings.warn(
