@@ -29,7 +29,6 @@ from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
 from dbopt.advisor.writes import WRITE_WINDOWS, TableWrites, WriteWindow, choose_window, observed
 from dbopt.errors import ConfigurationError
-from dbopt.postgres.catalog import load as load_lint_catalog
 from dbopt.postgres.connect import connect, conninfo, translate
 
 if TYPE_CHECKING:
@@ -134,9 +133,9 @@ class IndexAdvisor:
         notes: list[str] = []
         with self._connect() as conn:
             try:
-                # the lint catalog the index findings judge, read before any index is tried
-                index_catalog = load_lint_catalog(conn) if self.findings else None
                 evaluator, catalog = self._evaluator(conn, notes)
+                # the snapshot the index findings judge, read before any index is tried
+                index_catalog = catalog.snapshot if self.findings else None
                 try:
                     wl = load_workload(workload, conn)
                     notes.extend(n for n in wl.notes if n not in notes)
