@@ -166,30 +166,30 @@ def _queryids(url: str) -> list[tuple[int, ...] | None]:
         psycopg.connect(dsn, autocommit=True) as watch,
     ):
         conn.prepare_threshold = watch.prepare_threshold = None  # no prepared statements of its own
-        conn.execute(SETUP)  # type: ignore[arg-type]  # our own constant text
+        conn.execute(SETUP)
 
         def snapshot() -> dict[int, int]:
-            return dict(watch.execute(_SNAPSHOT).fetchall())  # type: ignore[arg-type]
+            return dict(watch.execute(_SNAPSHOT).fetchall())
 
         for case in CASES:
             text = case["input"]
             for statement in PRELUDE.get(text, []):
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
             before = snapshot()
             try:
                 count = max(map(int, re.findall(r"\$(\d+)", text.split("$$")[0])), default=0)
                 if count and " AS $" not in text:
-                    conn.execute(f"PREPARE dbopt_fp AS {text}")  # type: ignore[arg-type]
+                    conn.execute(f"PREPARE dbopt_fp AS {text}")
                     args = ", ".join(["NULL"] * count)
                     try:
-                        conn.execute(f"EXECUTE dbopt_fp({args})")  # type: ignore[arg-type]
+                        conn.execute(f"EXECUTE dbopt_fp({args})")
                     finally:
                         conn.execute("DEALLOCATE dbopt_fp")
                 elif text.startswith("COPY"):
-                    with conn.cursor().copy(text):  # type: ignore[arg-type]
+                    with conn.cursor().copy(text):
                         pass
                 else:
-                    conn.execute(text)  # type: ignore[arg-type]
+                    conn.execute(text)
             except psycopg.Error:
                 out.append(None)
             else:
