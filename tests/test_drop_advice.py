@@ -270,6 +270,15 @@ def test_combined_drop_advice_keeps_keys_and_columns_indexed(
     database: str, old_statistics: bool
 ) -> None:
     dsn = libpq_url(database)
+    if not old_statistics:
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT has_function_privilege('pg_catalog.pg_stat_file(text, boolean)', 'EXECUTE')"
+            ).fetchone()
+        if not (row and row[0]):
+            pytest.skip(
+                "the database's age is unknown without pg_stat_file: statistics count as old"
+            )
     before = _shape(dsn)
     advice = _advice(database, old_statistics=old_statistics)
     assert advice, "the duplicates added must be found"
