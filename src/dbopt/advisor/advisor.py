@@ -29,6 +29,7 @@ from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.workload import Workload, load_workload
 from dbopt.advisor.writes import WRITE_WINDOWS, TableWrites, WriteWindow, choose_window, observed
 from dbopt.errors import ConfigurationError
+from dbopt.lint.samples import load_extra
 from dbopt.postgres.connect import connect, conninfo, translate
 
 if TYPE_CHECKING:
@@ -136,6 +137,10 @@ class IndexAdvisor:
                 evaluator, catalog = self._evaluator(conn, notes)
                 # the snapshot the index findings judge, read before any index is tried
                 index_catalog = catalog.snapshot if self.findings else None
+                if index_catalog is not None:
+                    # how long the statistics cover (never reset: the database's age),
+                    # so that IDX003 waits for them as LINT006 does
+                    load_extra(conn, index_catalog, {"stats_period"})
                 try:
                     wl = load_workload(workload, conn)
                     notes.extend(n for n in wl.notes if n not in notes)
