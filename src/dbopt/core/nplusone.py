@@ -202,6 +202,8 @@ class NPlusOneDetector:
         self.max_values = max_values
         #: Statements seen outside any scope (not checked).
         self.unscoped = 0
+        #: Findings reported so far by kind, never trimmed (metrics export reads it).
+        self.reported: dict[str, int] = {}
         self._allow_hits = [0] * len(self.allow)
         self._states: dict[Scope, _ScopeState] = {}
         self._lock = threading.Lock()
@@ -314,6 +316,8 @@ class NPlusOneDetector:
         findings = self._evaluate(state, scope, record=True)
         if findings:
             self._history.extend(findings)
+            for finding in findings:
+                self.reported[finding.kind] = self.reported.get(finding.kind, 0) + 1
             self._report(findings)
 
     def pending(self, scope: Scope | None = None) -> list[NPlusOneFinding]:
