@@ -22,6 +22,9 @@ def configure(pg_url: str) -> bool:
 
     if settings.configured:
         return bool(getattr(settings, "DBOPT_TEST_BLOG", False))
+    from docs_snippets import run_snippet
+
+    documented = run_snippet("django-settings", DEBUG=True)  # docs/integrations.md's settings
     url = make_url(pg_url)
     database: dict[str, Any] = {
         "ENGINE": "django.db.backends.postgresql",
@@ -39,13 +42,13 @@ def configure(pg_url: str) -> bool:
         USE_TZ=True,
         ROOT_URLCONF="django_blog.urls",
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_blog"],
-        MIDDLEWARE=["dbopt.integrations.django.DboptMiddleware"],
+        MIDDLEWARE=documented["MIDDLEWARE"],
         TEMPLATES=[
             {"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}
         ],
         DATABASES={"default": database},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-        DBOPT={"HEADERS": True},
+        DBOPT=documented["DBOPT"],
         DBOPT_TEST_BLOG=True,
         LOGGING_CONFIG=None,
     )
