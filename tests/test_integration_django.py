@@ -1,7 +1,8 @@
 """Django: the execute_wrapper adapter and the middleware, in a small real app on PostgreSQL.
 
-The app is django.contrib.auth: users in groups, a view that reads each
-user's groups (an N+1 of many-to-many queries) and one that prefetches them.
+The app (tests/django_blog) has django.contrib.auth users in groups, a view
+that reads each user's groups (an N+1 of many-to-many queries) and one that
+prefetches them.
 """
 
 from __future__ import annotations
@@ -9,96 +10,23 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
 import dbopt
 
 django = pytest.importorskip("django")
 
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.http import HttpRequest, JsonResponse  # noqa: E402
-from django.urls import path  # noqa: E402
-
 from dbopt.integrations import django as dbopt_django  # noqa: E402
-
-
-def users_view(request: HttpRequest) -> JsonResponse:
-    from django.contrib.auth.models import User
-
-    users = User.objects.order_by("id")
-    return JsonResponse([[g.name for g in u.groups.all()] for u in users], safe=False)
-
-
-def users_prefetched(request: HttpRequest) -> JsonResponse:
-    from django.contrib.auth.models import User
-
-    users = User.objects.order_by("id").prefetch_related("groups")
-    return JsonResponse([[g.name for g in u.groups.all()] for u in users], safe=False)
-
-
-def user_view(request: HttpRequest, pk: int) -> JsonResponse:
-    from django.contrib.auth.models import User
-
-    return JsonResponse({"groups": [g.name for g in User.objects.get(pk=pk).groups.all()]})
-
-
-def boom(request: HttpRequest) -> JsonResponse:
-    from django.contrib.auth.models import User
-
-    User.objects.count()
-    raise RuntimeError("boom")
-
-
-URLS = types.ModuleType("dbopt_test_urls")  # ROOT_URLCONF may be a module object
-URLS.urlpatterns = [  # type: ignore[attr-defined]
-    path("users/", users_view),
-    path("users/prefetched/", users_prefetched),
-    path("users/<int:pk>/", user_view),
-    path("boom/", boom),
-]
+from django_blog import configure  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def app(pg_url: str) -> Iterator[None]:
-    if settings.configured:
+    if not configure(pg_url):
         pytest.skip("Django settings were configured elsewhere in this process")
-    url = make_url(pg_url)
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="dbopt-tests",
-        ALLOWED_HOSTS=["testserver"],
-        USE_TZ=True,
-        ROOT_URLCONF=URLS,
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
-        MIDDLEWARE=["dbopt.integrations.django.DboptMiddleware"],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.postgresql",
-                "NAME": url.database,
-                "USER": url.username or "postgres",
-                "PASSWORD": url.password or "",
-                # the embedded server listens on a socket directory (?host=...)
-                "HOST": url.host or str(url.query.get("host", "127.0.0.1")),
-                "PORT": str(url.port or 5432),
-            }
-        },
-        DBOPT={"HEADERS": True},
-        LOGGING_CONFIG=None,
-    )
-    django.setup()
-    call_command("migrate", verbosity=0)
-    from django.contrib.auth.models import Group, User
-
-    groups = [Group.objects.create(name=f"g{i}") for i in range(3)]
-    for i in range(5):
-        user = User.objects.create(username=f"user{i}")
-        user.groups.set(groups[: i % 3 + 1])
     yield
     from django.db import connections
 
@@ -139,8 +67,10 @@ def test_middleware_reports_the_n_plus_one_of_the_request(
     assert finding["scope"] == "GET users/"
     assert finding["count"] == 5
     assert "auth_user_groups" in finding["sql"]
-    assert "test_integration_django.py" in finding["callsite"]
-    assert "users_view" in finding["callsite"] or "<listcomp>" in finding["callsite"]
+    assert "django_blog/views.py" in finding["callsite"]
+    assert "users" in finding["callsite"] or "<listcomp>" in finding["callsite"]
+    assert finding["relationship"] == "User.groups"
+    assert finding["loader_option"] == 'prefetch_related("groups")'
     assert lazy[dbopt_django.COUNT_HEADER] == "6"  # the users, then one query per user
     assert prefetched[dbopt_django.COUNT_HEADER] == "2"
     assert float(lazy[dbopt_django.TIME_HEADER]) > 0

@@ -12,7 +12,10 @@ packages of yours (an editable install, a vendored app).
 A statement issued while a Jinja2 template renders is attributed to the
 template file and its real line (Jinja2 keeps the compiled code's line map:
 ``Template.get_corresponding_lineno``), with the view that rendered it as the
-next frame.
+next frame. Django templates likewise: frames of ``django.template`` are
+library code, but the innermost ``Node.render_annotated`` frame of a render
+names the node's template (``node.origin``) and the line of its tag
+(``node.token.lineno``).
 
 The walk looks only at ``frame.f_code.co_filename`` and a cached decision per
 file, and each call site is resolved once per code object and instruction,
@@ -87,7 +90,8 @@ DEFAULT_IGNORED_PACKAGES: frozenset[str] = frozenset(
 _ignored: set[str] = set(DEFAULT_IGNORED_PACKAGES)
 _application: set[str] = set()
 _ignored_paths: list[str] = []
-_decisions: dict[str, bool] = {}
+#: file name → 0 (application), 1 (library) or _DJANGO_NODES (Django's template base module).
+_decisions: dict[str, int] = {}
 _lock = threading.Lock()
 _STDLIB: tuple[str, ...] = tuple(
     {
@@ -144,7 +148,12 @@ def _is_application_module(module: str) -> bool:
     return False
 
 
-def _is_library(frame: FrameType) -> bool:
+#: The decision for the module of Django's template nodes: library code whose
+#: ``render_annotated`` frames locate the template line (see _django_template_site).
+_DJANGO_NODES = 2
+
+
+def _is_library(frame: FrameType) -> int:
     """Decide (and cache by file name) whether ``frame`` belongs to library code."""
     filename = frame.f_code.co_filename
     module = frame.f_globals.get("__name__") or ""
@@ -156,8 +165,11 @@ def _is_library(frame: FrameType) -> bool:
         or filename.startswith(_STDLIB)
         or (bool(_ignored_paths) and filename.startswith(tuple(_ignored_paths)))
     )
-    _decisions[filename] = decision
-    return decision
+    result = int(decision)
+    if decision and module == "django.template.base":
+        result = _DJANGO_NODES
+    _decisions[filename] = result
+    return result
 
 
 _root: list[str] = []
@@ -242,6 +254,13 @@ def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
                 out.append(site)
             if len(out) >= depth:
                 return
+        elif library == _DJANGO_NODES and code.co_name == "render_annotated" and not in_template:
+            node_site = _django_template_site(frame)
+            if node_site is not None:
+                in_template = True
+                out.append(node_site)
+                if len(out) >= depth:
+                    return
         frame = frame.f_back
 
 
@@ -276,4 +295,31 @@ def _template_site(frame: FrameType, code: CodeType) -> CallSite:
     if len(_template_sites) >= _SITES_MAX:
         _template_sites.clear()
     _template_sites[key] = (code, site)
+    return site
+
+
+_node_sites: dict[int, tuple[object, CallSite | None]] = {}
+
+
+def _django_template_site(frame: FrameType) -> CallSite | None:
+    """A Django template node being rendered, as its template file and tag line.
+
+    Only the innermost node of a render is kept (the ``{% for %}`` or
+    ``{{ variable }}`` that ran the statement); the enclosing blocks and the
+    ``{% extends %}`` say nothing more, and the next frame is the view.
+    """
+    node = frame.f_locals.get("self")
+    entry = _node_sites.get(id(node))
+    if entry is not None and entry[0] is node:
+        return entry[1]
+    site: CallSite | None = None
+    with contextlib.suppress(Exception):  # a node without origin or token: no site
+        origin = node.origin  # type: ignore[union-attr]
+        line = node.token.lineno  # type: ignore[union-attr]
+        name = getattr(origin, "template_name", None) or origin.name
+        if isinstance(line, int):
+            site = _new_site(CallSite, (str(origin.name), line, f"template {name}"))
+    if len(_node_sites) >= _SITES_MAX:
+        _node_sites.clear()
+    _node_sites[id(node)] = (node, site)
     return site

@@ -113,6 +113,17 @@ class _ScopeState:
         self.done: dict[int, _Run] = {}
 
 
+def _reloads(event: QueryEvent) -> bool:
+    """A lazy load of an ORM without identity map (Django): rows sharing a value each query it.
+
+    Such a group is an N+1 by its count, even with one distinct value (ten
+    posts of one author run ``post.author`` ten times); ``select_related``
+    fixes it, not a cache.
+    """
+    orm = event.orm
+    return orm is not None and orm.kind == "lazy_load" and event.adapter == "django"
+
+
 def _value_key(sql: str, parameters: Any) -> int:
     """A hash of the statement text and its values; never raises."""
     try:
@@ -334,8 +345,9 @@ class NPlusOneDetector:
     def _evaluate(self, state: _ScopeState, scope: Scope, *, record: bool) -> list[NPlusOneFinding]:
         candidates: list[NPlusOneFinding] = []
         flagged: set[int] = set()
+        threshold = self.threshold
         for group in list(state.groups.values()):
-            if group.values is None:
+            if group.values is None or (group.count >= threshold and _reloads(group.event)):
                 flagged.add(id(group))
                 candidates.append(self._n_plus_one(group, scope))
         limit = self.repeat_threshold

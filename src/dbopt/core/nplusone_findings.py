@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite
-from dbopt.core.nplusone_fixes import aggregate_fix, fit_loader_option, sql_shape
+from dbopt.core.nplusone_fixes import aggregate_fix, django_fix, fit_loader_option, sql_shape
 from dbopt.errors import ReportedError
 
 if TYPE_CHECKING:
@@ -123,8 +123,12 @@ def n_plus_one_fix(
     parent (``sql``: ``SELECT count(*) ... WHERE fk = ?``) gets one grouped
     query or a ``column_property``; other ORM queries or plain SQL a batched
     query. The suggestion says why that option (see
-    :mod:`dbopt.core.nplusone_fixes`).
+    :mod:`dbopt.core.nplusone_fixes`). Django's statements get Django's
+    fixes (:func:`~dbopt.core.nplusone_fixes.django_fix`).
     """
+    if orm is not None and orm.strategy is not None and orm.strategy.startswith("django:"):
+        option, suggestion = django_fix(orm.strategy, orm.relationship, orm.entity, orm.target)
+        return (orm.relationship if orm.kind == "lazy_load" else None), option, suggestion
     if orm is not None and orm.kind == "lazy_load" and orm.relationship:
         relationship = orm.relationship
         shape = sql_shape(parent_sql) if parent_sql else None

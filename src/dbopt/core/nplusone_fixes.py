@@ -21,7 +21,10 @@ query, or a ``column_property``/``with_expression``.
 
 :func:`dbopt.eager.fit_loader` applies the same rules to a statement you
 hold; the detector applies them to the SQL text of the parent query when it
-saw one, and otherwise says when to switch.
+saw one, and otherwise says when to switch. Statements of Django's ORM get
+Django's fixes (:func:`django_fix`): ``select_related`` for a foreign key,
+``prefetch_related`` for a collection, a ``Prefetch`` with a queryset where
+the loop filters, ``annotate(Count(...))`` for a count per row.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "LoaderFit",
     "StatementShape",
     "aggregate_fix",
+    "django_fix",
     "fit_loader_option",
     "is_aggregate",
     "shape_text",
@@ -207,4 +211,67 @@ def aggregate_fix(sql: str, entity: str | None) -> str | None:
         f"a column_property(select(func.count()).where(...).correlate_except({model})"
         ".scalar_subquery()) on the parent, or query_expression() + "
         "options(with_expression(...)) on the query that loads the parents"
+    )
+
+
+def django_fix(
+    strategy: str, relationship: str | None, entity: str | None, target: str | None
+) -> tuple[str | None, str]:
+    """``(loader_option, suggestion)`` for an N+1 of Django ORM statements.
+
+    ``strategy`` is what the Django integration found the statement doing
+    (``"django:select_related"``, ``"django:prefetch_related"``,
+    ``"django:prefetch_filtered"``, ``"django:count:<lookup>"`` or
+    ``"django:query"``); ``relationship`` is ``"Post.author"``.
+    """
+    owner, _, path = (relationship or "").partition(".")
+    owner = owner or entity or "<Model>"
+    queryset = f"the queryset that loads the {owner} objects"
+    if strategy == "django:select_related" and path:
+        option = f'select_related("{path}")'
+        return option, (
+            f"add .{option} to {queryset}; why: a foreign key (or one-to-one) is "
+            "fetched by a JOIN in that same query, so no query runs per row (Django has no "
+            "identity map: rows sharing one value each run their own query)"
+        )
+    if strategy == "django:prefetch_related" and path:
+        option = f'prefetch_related("{path}")'
+        return option, (
+            f"add .{option} to {queryset}; why: a reverse foreign key or a many-to-many "
+            "is a collection, which select_related cannot follow; prefetch_related loads it "
+            "for every row in one more query (WHERE key IN (...))"
+        )
+    if strategy == "django:prefetch_filtered" and path:
+        child = target or "<Related>"
+        option = f'prefetch_related(Prefetch("{path}", queryset={child}.objects.filter(...)))'
+        return option, (
+            f"add .{option} to {queryset}, with the filter, order or slice the loop "
+            f'applies (to_attr="..." keeps it beside the plain relation), and read '
+            f"that attribute in the loop; why: a filtered related manager runs a query per "
+            "row and ignores a plain prefetch_related, while a Prefetch loads the filtered "
+            "rows for every parent in one query"
+        )
+    if strategy.startswith("django:count:") and path:
+        lookup = strategy.rpartition(":")[2]
+        name = f"{lookup}_count"
+        option = f'annotate({name}=Count("{lookup}"))'
+        return option, (
+            f"add .{option} to {queryset} (from django.db.models import Count) and read "
+            f"{owner.lower()}.{name} instead of {owner.lower()}.{path}.count(); why: one "
+            "grouped count in the parent query instead of a COUNT(*) per row (with "
+            "distinct=True when the queryset already joins another collection)"
+        )
+    model = entity or "<Model>"
+    if path:
+        option = f'prefetch_related("{path}")'
+        return option, (
+            f"the loop filters {model} by one {owner} per row: add .{option} to "
+            f"{queryset} and read {owner.lower()}.{path}.all() in the loop, or load them "
+            f"all at once ({model}.objects.filter(<fk>__in=...)) and group them in a dict"
+        )
+    return None, (
+        f"load the {model} rows for every key in one query before the loop "
+        f"({model}.objects.in_bulk(keys), or .filter(<field>__in=keys)) and look them up "
+        "in a dict; if the keys come from a foreign key of the rows you loop over, "
+        "select_related/prefetch_related that relation instead"
     )

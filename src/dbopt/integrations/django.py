@@ -9,8 +9,16 @@ they are installed for a block:
         ...
 
 The middleware does that for each request, in a :func:`dbopt.scope` named
-after the URL route (``"GET users/<int:pk>/"``), with per-request counts and
-an :class:`dbopt.NPlusOneDetector`. Settings, all optional::
+after the URL route (``"GET users/<int:pk>/"``; a ``re_path`` regex as
+``"GET post/<pk>/"``, or its view name), with per-request counts and an
+:class:`dbopt.NPlusOneDetector`. Put it first in ``MIDDLEWARE`` so the
+statements of every other middleware are in the request's scope.
+
+Statements of the ORM carry what it was doing (:mod:`._django_orm`): a lazy
+foreign key, a related manager, a count per row; findings then name
+``select_related``/``prefetch_related`` (or a ``Prefetch``, or
+``annotate(Count(...))``) for the exact relation. Statements issued while a
+template renders are located at the template file and the line of its tag. Settings, all optional::
 
     DBOPT = {
         "DETECTOR": True,        # or False, or an NPlusOneDetector of your own
@@ -25,6 +33,7 @@ Needs the ``django`` extra: ``pip install 'dbopt[django]'``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,6 +44,7 @@ from dbopt.core.pipeline import Pipeline
 from dbopt.core.scope import scope as dbopt_scope
 from dbopt.errors import MissingDependencyError
 from dbopt.handle import Handle
+from dbopt.integrations._django_orm import orm_context
 from dbopt.integrations._requests import RequestSinks, make_detector
 from dbopt.typing import Sink
 
@@ -46,7 +56,14 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised with django hidden
     raise MissingDependencyError("Django", "django") from exc
 
-__all__ = ["COUNT_HEADER", "TIME_HEADER", "DboptMiddleware", "DjangoAdapter", "instrument"]
+__all__ = [
+    "COUNT_HEADER",
+    "TIME_HEADER",
+    "DboptMiddleware",
+    "DjangoAdapter",
+    "instrument",
+    "route_name",
+]
 
 COUNT_HEADER = "X-DB-Query-Count"
 TIME_HEADER = "X-DB-Query-Time"
@@ -93,6 +110,7 @@ class DjangoAdapter(Handle):
         if not pipeline.active:
             return execute(sql, params, many, context)
         stack = capture_stack(pipeline.callsite_depth)
+        orm = orm_context()
         wall = time.time()
         started = time.perf_counter()
         try:
@@ -107,6 +125,7 @@ class DjangoAdapter(Handle):
                 executemany=many,
                 error=exc,
                 stack=stack,
+                orm=orm,
             )
             raise
         duration = time.perf_counter() - started
@@ -122,6 +141,7 @@ class DjangoAdapter(Handle):
             rowcount=rowcount,
             executemany=many,
             stack=stack,
+            orm=orm,
         )
         return result
 
@@ -185,11 +205,61 @@ class DboptMiddleware:
             failure = exc
             raise
         finally:
-            match = getattr(request, "resolver_match", None)
-            route = getattr(match, "route", None)
-            if isinstance(route, str) and route:
+            route = route_name(getattr(request, "resolver_match", None))
+            if route:
                 opened.name = f"{request.method} {route}"
             try:
                 manager.end(failure)
             finally:
                 self.sinks.end(opened)
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>")
+_REGEX_SYNTAX = re.compile(r"[\\^$()\[\]{}*+?|]")
+
+
+def _readable_regex(pattern: str) -> str | None:
+    """``^post/(?P<pk>[0-9]+)/$`` as ``post/<pk>/``; None when it stays a regex."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        match = _NAMED_GROUP.match(pattern, index)
+        if match is None:
+            out.append(pattern[index])
+            index += 1
+            continue
+        depth, index = 1, match.end()
+        while index < len(pattern) and depth:  # skip the group's body
+            char = pattern[index]
+            if char == "\\":
+                index += 1
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            index += 1
+        out.append(f"<{match.group(1)}>")
+    text = "".join(out).replace("^", "").replace("$", "").replace("\\.", ".")
+    text = text.replace("\\-", "-").replace("\\/", "/")
+    return None if _REGEX_SYNTAX.search(text) else text
+
+
+def route_name(match: Any) -> str | None:
+    """A readable name for the route of a request's ``resolver_match``.
+
+    A ``path()`` route as written (``users/<int:pk>/``); a ``re_path()`` regex
+    with its named groups as ``<name>`` (``post/<pk>/``), or, when it is no
+    plain path, the URL pattern's view name (``blog:post_detail``).
+    """
+    if match is None:
+        return None
+    route = getattr(match, "route", None)
+    if not isinstance(route, str) or not route:
+        return None  # the root: the request's path says it
+    if not _REGEX_SYNTAX.search(route):
+        return route
+    readable = _readable_regex(route)
+    if readable is not None:
+        return readable or None
+    name = getattr(match, "view_name", None)
+    return name if isinstance(name, str) and name else route
