@@ -32,7 +32,8 @@ class NPlusOneAllow:
 
     * ``sql``: a glob over the normalized statement; the pattern is normalized
       the same way, so ``"SELECT * FROM pages ORDER BY id LIMIT ? OFFSET ?"``
-      matches whatever literals or placeholders the real statement had.
+      matches whatever literals or placeholders the real statement had, and
+      ``"*legs*"`` matches inside an identifier (``pro_legs``).
     * ``fingerprint``: the exact fingerprint (``QueryEvent.fingerprint``).
     * ``path``: a file of any frame of the finding's stack: a path suffix
       (``"app/reports.py"``) or a glob (``"*/reports/*.py"``), with an optional
@@ -95,8 +96,24 @@ class NPlusOneAllow:
 
 
 def _normalized_pattern(pattern: str) -> str:
-    normalized, _ = normalize(pattern)
-    return normalized
+    """``pattern`` normalized like a statement, its ``*`` wildcards kept where they were.
+
+    Each piece between two ``*`` is normalized on its own, and a space is put
+    beside a ``*`` only where the pattern had one: ``"*legs*"`` matches inside
+    the identifier ``pro_legs``, ``"select * from t *"`` stays as written.
+    """
+    out: list[str] = []
+    for piece in pattern.split("*"):
+        text = normalize(piece)[0] if piece.strip() else ""
+        if text:
+            if piece[:1].isspace():
+                text = " " + text
+            if piece[-1:].isspace():
+                text += " "
+        elif piece:
+            text = " "
+        out.append(text)
+    return "*".join(out)
 
 
 def _split_line(pattern: str) -> tuple[str, int | None]:
