@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NPlusOneAllow", "parse_allow"]
 
-_KINDS = ("n_plus_one", "repeated_query")
+_KINDS = ("n_plus_one", "repeated_query", "write_loop", "unbounded_query", "cartesian_product")
 _GLOB = frozenset("*?[")
 
 
@@ -40,7 +40,8 @@ class NPlusOneAllow:
       ``":line"``.
     * ``function``: a function name (glob) of any frame of the stack.
     * ``relationship``: ``"User.posts"`` (glob, e.g. ``"Audit.*"``).
-    * ``kind``: ``"n_plus_one"`` or ``"repeated_query"``.
+    * ``kind``: ``"n_plus_one"``, ``"repeated_query"``, or one of the opt-in
+      checks' kinds (``"write_loop"``, ``"unbounded_query"``, ``"cartesian_product"``).
     * ``reason``: free text for the next reader; never matched.
 
     String entries in ``NPlusOneDetector(allow=[...])`` are parsed with
