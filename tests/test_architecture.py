@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("eager", "pool", "integrations"),
     ("schema", "lint", "health", "migrations", "advisor", "partitions"),
     ("report",),
+    ("dashboard",),
     ("cli", "demo", "testing", "__main__"),
 )
 
