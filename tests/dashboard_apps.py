@@ -198,8 +198,7 @@ def django_app(w: Wiring, mount: bool = True) -> Any:
         with dbopt.scope("GET posts/<int:post_id>"):
             return JsonResponse(post_view(w.engine, post_id))
 
-    global urlpatterns
-    urlpatterns = [path("users", users), path("posts/<int:post_id>", post)]
+    urlpatterns[:] = [path("users", users), path("posts/<int:post_id>", post)]
     if mount:
         urlpatterns.append(path(MOUNT.strip("/") + "/", include(w.dashboard.django_urls())))
     django.setup()

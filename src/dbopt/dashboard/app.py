@@ -235,14 +235,15 @@ class Dashboard:
         from dbopt.dashboard.pages import queries_page
 
         joined, error = None, None
-        if self.dsn is not None and self.stats is not None:
+        stats = self.stats
+        if self.dsn is not None and stats is not None:
             from dbopt.health.statements import statements
 
             try:
                 joined, _ = self._cached(
                     "statements",
                     lambda: statements(
-                        self.dsn, self.stats, statement_timeout_ms=self.statement_timeout_ms
+                        self.dsn, stats, statement_timeout_ms=self.statement_timeout_ms
                     ),
                     refresh=request.query.get("refresh") == "1",
                 )
