@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("eager", "pool", "integrations", "export", "tags"),
     ("schema", "lint", "health", "migrations", "advisor", "partitions", "replicas"),
     ("report",),
+    ("dashboard",),
     ("cli", "demo", "testing", "__main__"),
 )
 
