@@ -72,7 +72,9 @@ class SelectionOptions:
     move must save. ``page_cost`` charges each 8 kB page of an index this
     many planner units (once, not per call): between two indexes that serve
     the workload about equally well, the smaller one wins. ``extend`` lets
-    the search append key columns to chosen indexes, up to ``max_columns``.
+    the search append key columns to chosen indexes, up to ``max_columns``;
+    under a byte budget the swap pass tries dropping the ``swap_trials``
+    largest chosen indexes.
     """
 
     max_indexes: int | None = 20
@@ -81,6 +83,7 @@ class SelectionOptions:
     page_cost: float = 0.01
     extend: bool = True
     max_columns: int = 4
+    swap_trials: int = 4
 
 
 @dataclass
@@ -374,18 +377,16 @@ class Selector:
     def _swap(self, chosen: list[int], moves: Sequence[_Move]) -> list[int]:
         """Drop each chosen index in turn and refill by gain per byte; keep improvements."""
         best, best_obj = chosen, self.objective(chosen)
-        improved = True
-        rounds = 0
-        while improved and rounds < 2:
-            improved = False
-            rounds += 1
-            for cid in list(best):
-                rest = [c for c in best if c != cid]
-                trial = self._greedy(moves, True, rest, frozenset([cid]))
-                obj = self.objective(trial)
-                if obj < best_obj * (1 - 1e-4):
-                    best, best_obj, improved = trial, obj, True
-                    break
+        # the largest indexes first: they block the most budget
+        order = sorted(best, key=lambda c: -self.budget_size(c))[: self.options.swap_trials]
+        for cid in order:
+            if cid not in best:
+                continue
+            rest = [c for c in best if c != cid]
+            trial = self._greedy(moves, True, rest, frozenset([cid]))
+            obj = self.objective(trial)
+            if obj < best_obj * (1 - 1e-4):
+                best, best_obj = trial, obj
         return best
 
     def run(self) -> Selection:
