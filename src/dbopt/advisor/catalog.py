@@ -35,6 +35,7 @@ class Column:
     avg_width: int | None = None
     mcv: list[str] | None = None
     mcf: list[float] | None = None
+    correlation: float | None = None
 
 
 @dataclass
@@ -180,7 +181,7 @@ ORDER BY a.attrelid, a.attnum
 
 _STATS = """
 SELECT c.oid, s.attname, s.null_frac::float8, s.n_distinct::float8, s.avg_width,
-       s.most_common_vals::text, s.most_common_freqs::float8[]
+       s.most_common_vals::text, s.most_common_freqs::float8[], s.correlation::float8
 FROM pg_stats s
 JOIN pg_namespace n ON n.nspname = s.schemaname
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
@@ -262,6 +263,7 @@ def load_catalog(conn: psycopg.Connection[Any]) -> Catalog:
         col.null_frac, col.n_distinct, col.avg_width = row[2], row[3], row[4]
         col.mcv = _parse_text_array(row[5]) if row[5] else None
         col.mcf = list(row[6]) if row[6] else None
+        col.correlation = row[7]
     indexes = [
         ExistingIndex(
             oid=row[0],
