@@ -129,7 +129,6 @@ def test_ctrl_c_cleans_up(server_url: str, tmp_path: Path) -> None:
 def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
     pytest.importorskip("pgserver")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
-    started = time.monotonic()
     result = subprocess.run(  # noqa: S603 - our own interpreter
         [
             sys.executable,
@@ -144,7 +143,7 @@ def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a hang guard only: the demo's time is measured in bench/, not here
         check=False,
         env=env,
     )
@@ -153,4 +152,3 @@ def test_demo_on_the_embedded_server(tmp_path: Path) -> None:
     assert "real indexes built in a transaction that is rolled back" in result.stdout
     assert "Traceback" not in result.stderr
     assert (tmp_path / "embedded.html").exists()
-    assert time.monotonic() - started < 60

@@ -38,6 +38,7 @@ class Column:
     avg_width: int | None = None
     mcv: list[str] | None = None
     mcf: list[float] | None = None
+    correlation: float | None = None
 
 
 @dataclass
@@ -192,6 +193,7 @@ def load_catalog(conn: psycopg.Connection[Any]) -> Catalog:
             if st is not None:
                 col.null_frac, col.n_distinct = st.null_frac, st.n_distinct
                 col.avg_width = st.avg_width
+                col.correlation = st.correlation
                 col.mcv = st.values or None
                 col.mcf = st.freqs or None
             rel.columns[c.name] = col

@@ -12,7 +12,8 @@ key, a status) is often a third of that. This estimate follows what
   key and up to about 812 bytes of posting list (the build's limit, 10 % of a
   page), 6 bytes per row;
 * the number of distinct keys from ``pg_stats.n_distinct`` (a product over
-  the key columns, at most the row count); rows from ``reltuples``; key
+  the key columns, at most the row count; corrected upwards for a column
+  stored in order, whose sampled n_distinct is too low); rows from ``reltuples``; key
   widths from ``pg_stats.avg_width``;
 * leaf pages filled to the default fillfactor (90 %), a high key per page,
   internal levels of truncated pivot tuples at 70 %, and the metapage.
@@ -101,6 +102,12 @@ def _distinct(col: Column | None, rows: float) -> float | None:
     d = col.n_distinct
     if d < 0:
         d = -d * rows
+    elif col.correlation is not None and abs(col.correlation) > 0.9 and d < rows:
+        # ANALYZE samples whole pages: on a column stored in order, equal values share
+        # pages, and a positive (fixed) n_distinct underestimates the distinct count;
+        # take the geometric mean with "all distinct" (l_orderkey of TPC-H: 0.38M
+        # estimated, 1.5M real, 1.5M by this)
+        d = math.sqrt(d * rows)
     return max(1.0, min(rows, d))
 
 

@@ -190,6 +190,7 @@ ORDER BY i.indrelid, ic.relname
 STATS = """
 SELECT s.schemaname AS schema, s.tablename AS table, s.attname AS column,
        s.inherited, s.null_frac::float8, s.n_distinct::float8, s.avg_width,
+       s.correlation::float8 AS correlation,
        s.most_common_vals::text::text[] AS values,
        s.most_common_freqs::float8[] AS freqs
 FROM pg_stats s
@@ -401,6 +402,7 @@ class ColumnStats:
     values: list[str]
     freqs: list[float]
     avg_width: int | None = None
+    correlation: float | None = None
 
 
 @dataclass
@@ -595,6 +597,7 @@ def _load_stats(
             values=list(row["values"] or ()),
             freqs=list(row["freqs"] or ()),
             avg_width=row["avg_width"],
+            correlation=row["correlation"],
         )
         if params["planner"]:
             cat.planner_stats[(rel.oid, row["column"])] = stats
