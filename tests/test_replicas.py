@@ -102,6 +102,23 @@ def test_reads_to_the_replica_writes_and_read_your_writes_to_the_primary(
     assert router.counts["read_your_writes"] == 1
 
 
+def test_a_write_that_looks_like_a_read_reruns_on_the_primary(
+    pair: ReplicaPair, engines: tuple[Any, Any]
+) -> None:
+    router = ReplicaRouter(engines[0], [engines[1]], read_your_writes_s=0)
+    Session = router.sessionmaker()
+    with Session() as session:
+        assert session.scalar(WHERE) == pair.replica.port
+        cte = text("WITH d AS (INSERT INTO events VALUES (9, 'cte') RETURNING id) SELECT id FROM d")
+        assert session.scalar(cte) == 9  # refused by the standby (25006), rerun on the primary
+        assert session.scalar(WHERE) == pair.primary.port
+        session.commit()
+    assert pair.primary.execute("SELECT count(*) FROM events WHERE id = 9") == [(1,)]
+    assert router.counts["retried"] == 1
+    [status] = router.status()
+    assert status.available  # a refused write says nothing against the replica
+
+
 def test_read_your_writes_window_is_per_writer(pair: ReplicaPair, engines: tuple[Any, Any]) -> None:
     who = threading.local()
     router = ReplicaRouter(

@@ -18,9 +18,11 @@ A replica is checked in the request path at most once per
 ``check_interval_s`` (one thread checks, the others use the last answer), so
 a replica that stops or falls behind stops receiving reads within about
 ``check_interval_s`` plus its connect timeout. A read that fails on a
-replica for a connection-level reason (the server went away, a recovery
-conflict) marks it down, rolls the read-only transaction back and runs again
-on the primary: no request fails because of the routing.
+replica because of the routing runs again on the primary, after rolling the
+read-only transaction back: the server went away (the replica is marked
+down), a recovery conflict canceled it, or the standby refused a write that
+looked like a read (``WITH d AS (DELETE ...) SELECT``, a ``SELECT`` of a
+function that writes). No request fails because of the routing.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ _replica_failure: contextvars.ContextVar[BaseException | None] = contextvars.Con
     "dbopt_replica_failure", default=None
 )
 _WROTE = "dbopt_wrote"
+#: Set when a read was rerun on the primary: the transaction stays there.
+_PINNED = "dbopt_pinned"
 _LAST = "dbopt_last_bind"
 _MAX_WRITERS = 100_000
 
@@ -166,7 +170,7 @@ class ReplicaRouter:
     def bind_for(self, session: Session, clause: Any, force_primary: bool = False) -> Engine:
         """The engine ``clause`` runs on in ``session`` (called by ``get_bind``)."""
         info = session.info
-        if force_primary or info.get(_WROTE):
+        if force_primary or info.get(_WROTE) or info.get(_PINNED):
             return self._to_primary(info, "write" if info.get(_WROTE) else "fallback")
         if _writes(clause):
             info[_WROTE] = True
@@ -258,16 +262,30 @@ class ReplicaRouter:
         at = self._writes.get(self._key())
         return at is not None and time.monotonic() - at < self.read_your_writes_s
 
-    def _retryable(self, session: Session, error: exc.DBAPIError) -> bool:
-        """Whether ``error`` is a replica's failure that a rerun on the primary avoids."""
+    def _retryable(self, session: Session, error: exc.DBAPIError) -> str | None:
+        """Why ``error``, raised on a replica, goes away when the statement reruns on the primary.
+
+        ``"write"``: the statement wrote (a ``SELECT`` calling a writing
+        function, a ``WITH ... DELETE``) and the standby refused it (SQLSTATE
+        25006); ``"conflict"``: a recovery conflict canceled it (40001);
+        ``"down"``: the replica's connection broke (the replica is marked
+        down). None: not the routing's doing, or not on a replica.
+        """
         engine = session.info.get(_LAST)
         if engine is None or id(engine) not in self._by_engine or session.info.get(_WROTE):
-            return False
-        if not (error.connection_invalidated or isinstance(error, exc.OperationalError)):
-            return False
-        self.mark_down(engine, error)
+            return None
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        if sqlstate == "25006":
+            why = "write"
+        elif sqlstate == "40001":
+            why = "conflict"
+        elif error.connection_invalidated or isinstance(error, exc.OperationalError):
+            why = "down"
+            self.mark_down(engine, error)
+        else:
+            return None
         self.counts["retried"] += 1
-        return True
+        return why
 
 
 class RoutingSession(Session):
@@ -285,9 +303,12 @@ class RoutingSession(Session):
         try:
             return call()
         except exc.DBAPIError as error:
-            if not self.router._retryable(self, error):
+            why = self.router._retryable(self, error)
+            if why is None:
                 raise
             self.rollback()  # only reads ran in this transaction: nothing is lost
+            # the rerun and the rest of this transaction stay on the primary
+            self.info[_WROTE if why == "write" else _PINNED] = True
             return call()
 
     def execute(self, *args: Any, **kw: Any) -> Any:
@@ -314,17 +335,20 @@ class RoutingSession(Session):
             self.router.counts["retried"] += 1
             self._ending(super().rollback)
             return
+        self.info.pop(_PINNED, None)
         if self.info.pop(_WROTE, False):
             self.router.note_write()
 
     def rollback(self) -> None:
         """Roll back; the session may read from replicas again."""
         self.info.pop(_WROTE, None)
+        self.info.pop(_PINNED, None)
         self._ending(super().rollback)
 
     def close(self) -> None:
         """Close; the session may read from replicas again."""
         self.info.pop(_WROTE, None)
+        self.info.pop(_PINNED, None)
         self._ending(super().close)
 
     def _ending(self, end: Callable[[], None]) -> None:

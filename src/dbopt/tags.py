@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from dbopt.core.callsite import capture_stack, display_path
+from dbopt.core.events import CallSite
 from dbopt.core.scope import current_scope
 from dbopt.errors import ConfigurationError, MissingDependencyError
 from dbopt.postgres.render import sqlcommenter
@@ -176,11 +177,21 @@ def _scope_names() -> tuple[str | None, str | None]:
     return (_cut(str(route)) if route else None), (_cut(inner) if inner else None)
 
 
+#: CallSite -> its "file:line" tag value (display_path is too slow to run per statement).
+_site_values: dict[CallSite, str] = {}
+
+
 def _callsite() -> str | None:
     stack = capture_stack(1)
     if not stack:
         return None
-    return _cut(f"{display_path(stack[0].file)}:{stack[0].line}")
+    site = stack[0]
+    value = _site_values.get(site)
+    if value is None:
+        if len(_site_values) >= _MAX_CACHED:
+            _site_values.clear()
+        value = _site_values[site] = _cut(f"{display_path(site.file)}:{site.line}")
+    return value
 
 
 def _trace_context() -> Callable[[], str | None]:
