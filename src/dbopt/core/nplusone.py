@@ -355,8 +355,12 @@ class NPlusOneDetector:
                 done = runs.get(value)
                 runs[value] = seen if done is None else done.merged(seen)
             for run in runs.values():
-                if run.count < limit or (len(run.groups) == 1 and id(run.groups[0]) in flagged):
+                if run.count < limit:
                     continue
+                if any(id(g) in flagged for g in run.groups) and (
+                    sum(g.count for g in run.groups if id(g) not in flagged) < limit
+                ):
+                    continue  # the N+1 found in the same statements explains the repeats
                 if not self._is_volatile(run.event):
                     candidates.append(self._repeated(run, scope))
         return [f for f in candidates if not self._allowed(f, record)]
