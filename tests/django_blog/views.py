@@ -81,3 +81,13 @@ def boom(request: HttpRequest) -> JsonResponse:
 
     User.objects.count()
     raise RuntimeError("boom")
+
+
+def profiles(request: HttpRequest) -> HttpResponse:
+    posts = Post.objects.order_by("-id")[:6]
+    return render(request, "blog/profiles.html", {"posts": posts})
+
+
+def profiles_fixed(request: HttpRequest) -> HttpResponse:
+    posts = Post.objects.order_by("-id").select_related("author__profile")[:6]
+    return render(request, "blog/profiles.html", {"posts": posts})
