@@ -180,7 +180,10 @@ def test_hot_updates_prevented_are_charged(url: str) -> None:
     assert hot[0] > 5000
     report = IndexAdvisor(url, findings=False, write_window="counters").advise(
         [
-            WorkloadStatement("UPDATE hot SET status = %(s)s WHERE id = %(i)s", {"s": "a", "i": 3}),
+            # as frequent as the reads: min_saving is a share of the whole workload's cost
+            WorkloadStatement(
+                "UPDATE hot SET status = %(s)s WHERE id = %(i)s", {"s": "a", "i": 3}, calls=1000
+            ),
             WorkloadStatement("SELECT * FROM hot WHERE status = 's7'", calls=1000),
             WorkloadStatement("SELECT * FROM hot WHERE kind = 7", calls=1000),
         ]

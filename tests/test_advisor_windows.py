@@ -130,7 +130,7 @@ def test_min_saving_reason(url: str) -> None:
     assert report.recommendations == []
     [rej] = [r for r in report.rejected if r.label == "public.customers (email)"]
     assert rej.reason == "min_saving"
-    assert "below min_saving 100%" in rej.message
+    assert "of the workload's cost, below min_saving 100.00%" in rej.message
 
 
 def test_workload_window_charges_its_own_writes(url: str) -> None:

@@ -36,9 +36,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the package root binds only base names and instrument eagerly; the rest
     # resolve on first attribute access through importlib (not an import edge)
     ("dbopt",),
-    ("eager", "pool", "integrations"),
-    ("schema", "lint", "health", "migrations", "advisor", "partitions"),
+    ("eager", "pool", "integrations", "export", "tags"),
+    ("schema", "lint", "health", "migrations", "advisor", "partitions", "replicas"),
     ("report",),
+    ("dashboard",),
     ("cli", "demo", "testing", "__main__"),
 )
 

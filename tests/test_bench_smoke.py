@@ -148,3 +148,12 @@ def test_big_statements_runs(
     held = {row[0]: row for row in result["state"]}
     assert held["QueryStats entries"][1] == "400"  # every distinct fingerprint, none evicted
     assert held["QueryStats bytes (estimate)"][3] == "PASS"
+
+
+def test_fleet_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    fleet = importlib.import_module("fleet")
+    results = fleet.main(["--quick"])
+    out = capsys.readouterr().out
+    assert all(list(samples) == list(fleet.CONFIGS) for samples in results.values())
+    assert "one Prometheus scrape" in out

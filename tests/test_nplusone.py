@@ -332,6 +332,8 @@ def _allow_cases() -> list[Any]:
         pytest.param("sql:select v from t where id = ?", id="sql normalized"),
         pytest.param("sql:SELECT v FROM t WHERE id = 5", id="sql with other literal"),
         pytest.param("sql:select * from t *", id="sql glob"),
+        pytest.param("sql:*where i*", id="sql glob inside an identifier"),
+        pytest.param("sql:*FROM t WHERE*", id="sql glob around a clause"),
         pytest.param(f"fingerprint:{dbopt.fingerprint(QUERY)}", id="fingerprint"),
         pytest.param(f"path:{here}", id="path suffix"),
         pytest.param(f"path:tests/{here}", id="longer path suffix"),
@@ -359,6 +361,8 @@ def test_allow_entries_match(conn: sqlite3.Connection, entry: str | NPlusOneAllo
     "entry",
     [
         "sql:select id from t *",
+        "sql:*legs*",
+        "sql:*where id*x*",
         "fingerprint:0000000000000000",
         "path:other.py",
         "path:nplusone.py",

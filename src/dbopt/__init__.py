@@ -8,7 +8,7 @@ statement becomes a :class:`QueryEvent` that :class:`QueryLogger`,
 ``import dbopt`` is cheap and imports no database driver or ORM: the names
 below and the feature packages (``dbopt.postgres``, ``dbopt.advisor``,
 ``dbopt.partitions``, ``dbopt.lint``, ``dbopt.health``, ``dbopt.migrations``,
-``dbopt.schema``, ``dbopt.eager``, ``dbopt.pool``, ...) load on first use.
+``dbopt.schema``, ``dbopt.eager``, ``dbopt.pool``, ``dbopt.dashboard``, ...) load on first use.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from dbopt.instrument import Instrumentation, capture_queries, instrument, wrap_
 
 if TYPE_CHECKING:
     from dbopt import advisor as advisor
+    from dbopt import dashboard as dashboard
     from dbopt import eager, pool
     from dbopt import health as health
     from dbopt import lint as lint
@@ -98,6 +99,7 @@ _PACKAGES = (
     "advisor",
     "cli",
     "core",
+    "dashboard",
     "demo",
     "eager",
     "health",

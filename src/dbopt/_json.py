@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["jsonable"]
+__all__ = ["jsonable", "key_text"]
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
@@ -41,7 +41,7 @@ def _jsonable(value: Any, _depth: int) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, Mapping):
-        return {_key(k): jsonable(v, _depth + 1) for k, v in value.items()}
+        return {key_text(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v, _depth + 1) for v in value]
     try:
@@ -50,7 +50,7 @@ def _jsonable(value: Any, _depth: int) -> Any:
         return f"<unrepresentable {type(value).__name__}>"
 
 
-def _key(key: Any) -> str:
+def key_text(key: Any) -> str:
     """A mapping key as a string; never raises."""
     if type(key) is str:
         return key

@@ -66,6 +66,29 @@ def _query_context(mapper: Any) -> OrmContext:
     return ctx
 
 
+def _column_context(state: ORMExecuteState) -> OrmContext:
+    """A ``column_load`` context: ``strategy`` is ``"expired"`` or ``"deferred"``.
+
+    ``relationship`` names the deferred attributes (``"User.bio"``); an
+    expired object's refresh (every column again) names none.
+    """
+    mapper = state.bind_mapper
+    owner = mapper.class_.__name__ if mapper is not None else None
+    options = getattr(state.statement, "_compile_options", None)
+    keys = tuple(sorted(getattr(options, "_only_load_props", None) or ()))
+    refreshed = getattr(state.load_options, "_refresh_state", None)
+    expired = getattr(refreshed, "expired_attributes", None) or ()
+    strategy = "expired" if not keys or any(key in expired for key in keys) else "deferred"
+    key = ("column", mapper, strategy, keys if strategy == "deferred" else ())
+    ctx = _contexts.get(key)
+    if ctx is None:
+        names = ", ".join(f"{owner}.{k}" for k in keys) if strategy == "deferred" else None
+        ctx = OrmContext(kind="column_load", entity=owner, relationship=names, strategy=strategy)
+        if len(_contexts) < 10_000:
+            _contexts[key] = ctx
+    return ctx
+
+
 def _on_orm_execute(state: ORMExecuteState) -> None:
     try:
         batch = state.execution_options.get(EAGER_BATCH_OPTION)
@@ -79,6 +102,10 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
                     relationship=str(batch),
                 ),
             )
+        elif state.is_column_load:
+            # deferred or expired columns of one object: also under
+            # joinedload(...).load_only(...), where the path is a relationship's
+            ctx = _column_context(state)
         elif state.is_relationship_load:
             path = state.loader_strategy_path
             prop = path[-1] if path is not None and len(path) else None

@@ -21,15 +21,16 @@ from dbopt.advisor.evaluate import (
 )
 from dbopt.advisor.existing import ExistingOptions, existing_findings, existing_specs
 from dbopt.advisor.heuristic import HeuristicEvaluator
-from dbopt.advisor.model import IndexSpec, PartialPred
+from dbopt.advisor.model import IndexSpec, KeyElem, PartialPred
 from dbopt.advisor.reasons import rejections
 from dbopt.advisor.recommend import build_report
 from dbopt.advisor.report import AdvisorError, Rejection
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
+from dbopt.advisor.sizes import btree_size
 from dbopt.advisor.workload import Workload, load_workload
 from dbopt.advisor.writes import WRITE_WINDOWS, TableWrites, WriteWindow, choose_window, observed
 from dbopt.errors import ConfigurationError
-from dbopt.postgres.catalog import load as load_lint_catalog
+from dbopt.lint.samples import load_extra
 from dbopt.postgres.connect import connect, conninfo, translate
 
 if TYPE_CHECKING:
@@ -50,9 +51,10 @@ class IndexAdvisor:
     back, only on tables up to ``real_index_max_table_bytes``. It never
     creates an extension unless ``install_hypopg`` is True.
 
-    Selection: at most ``max_indexes`` indexes and ``max_total_bytes``;
-    each must save at least ``min_saving`` (0..1) of the cost of the
-    statements it helps, net of its write overhead: rows inserted, updated
+    Selection: at most ``max_indexes`` indexes and ``max_total_bytes``
+    (estimated built sizes, B-tree deduplication included); each index
+    must save at least ``min_saving`` (0..1, default 0.3 %) of the whole
+    workload's cost, net of its write overhead: rows inserted, updated
     (non-HOT, and HOT updates it would prevent) and deleted in the
     workload's window (``write_window``, see :mod:`dbopt.advisor.writes`:
     by default the table counters only when they cover the same period as
@@ -67,7 +69,7 @@ class IndexAdvisor:
         *,
         max_indexes: int | None = 20,
         max_total_bytes: int | None = None,
-        min_saving: float = 0.3,
+        min_saving: float = 0.003,
         max_columns: int = 4,
         max_include: int = 3,
         partial_max_selectivity: float = 0.5,
@@ -93,7 +95,10 @@ class IndexAdvisor:
             raise ConfigurationError(f"write_window must be one of {', '.join(WRITE_WINDOWS)}")
         self.write_window = write_window
         self.conninfo = conninfo(target, "IndexAdvisor")
-        self.selection = SelectionOptions(max_indexes, max_total_bytes, min_saving)
+        self.selection = SelectionOptions(
+            max_indexes, max_total_bytes, min_saving, max_columns=max_columns
+        )
+        self._context: tuple[Any, ...] = ()
         self.candidate_options = CandidateOptions(
             max_columns, max_include, partial_max_selectivity=partial_max_selectivity
         )
@@ -134,9 +139,13 @@ class IndexAdvisor:
         notes: list[str] = []
         with self._connect() as conn:
             try:
-                # the lint catalog the index findings judge, read before any index is tried
-                index_catalog = load_lint_catalog(conn) if self.findings else None
                 evaluator, catalog = self._evaluator(conn, notes)
+                # the snapshot the index findings judge, read before any index is tried
+                index_catalog = catalog.snapshot if self.findings else None
+                if index_catalog is not None:
+                    # how long the statistics cover (never reset: the database's age),
+                    # so that IDX003 waits for them as LINT006 does
+                    load_extra(conn, index_catalog, {"stats_period"})
                 try:
                     wl = load_workload(workload, conn)
                     notes.extend(n for n in wl.notes if n not in notes)
@@ -243,8 +252,21 @@ class IndexAdvisor:
             heuristic = HeuristicEvaluator(conn, catalog)
             for cand in candidates:
                 cand.heuristic = cand.spec.method != "btree"  # hypopg has no GIN
-        selector = Selector(evaluator, good, candidates, base, self.selection, heuristic)
+        selector = Selector(
+            evaluator,
+            good,
+            candidates,
+            base,
+            self.selection,
+            heuristic,
+            attributes=_attributes(catalog, good),
+            variant=self._variant,
+            sizer=self._estimate,
+        )
         selection = selector.run()
+        candidates = [
+            c for c in selector.cands.values() if not c.generated or c.id in selection.chosen
+        ]
         for error in sorted({c.error for c in candidates if c.error is not None}):
             notes.append(f"candidate skipped: {error}")
         report = build_report(
@@ -353,6 +375,7 @@ class IndexAdvisor:
             for i, s in existing_specs(catalog).items()
             if any(e.oid == i and e.valid for e in catalog.indexes)
         ]
+        self._context = (catalog, updates, preds, window)
         unique_oids = {i.oid for i in catalog.indexes if i.unique and i.valid}
         unique = [(i, s) for i, s in existing if i in unique_oids]
         names = {i.oid: i.name for i in catalog.indexes}
@@ -393,6 +416,7 @@ class IndexAdvisor:
                         rel = catalog.relations[spec.table_oid]
                         cand = Candidate(len(found), spec, rel)
                         cand.write_cost = self._write_cost(spec, catalog, updates, preds, window)
+                        cand.estimated_bytes = self._estimate(spec)
                         found[spec.identity] = cand
         for cand in found.values():
             lead = cand.spec.keys[0]
@@ -414,6 +438,19 @@ class IndexAdvisor:
             out = [c for c in out if evaluator.eligible(c.relation)]
         return out
 
+    def _variant(self, spec: IndexSpec, _base: Candidate) -> float:
+        """Write cost of a candidate the selection derived from another one."""
+        catalog, updates, preds, window = self._context
+        return self._write_cost(spec, catalog, updates, preds, window)
+
+    def _estimate(self, spec: IndexSpec) -> int | None:
+        """Built size of a B-tree candidate with deduplication (None for other methods)."""
+        catalog, _, preds, _ = self._context
+        if spec.method != "btree":
+            return None
+        rel = catalog.relations[spec.table_oid]
+        return btree_size(spec, rel, catalog, _fraction(spec, rel, preds))
+
     def _write_cost(
         self,
         spec: IndexSpec,
@@ -425,12 +462,7 @@ class IndexAdvisor:
         """Planner units an index costs to maintain over the workload's window."""
         rel = catalog.relations[spec.table_oid]
         per_row = self.index_write_cost * (3.0 if spec.method == "gin" else 1.0)
-        fraction = 1.0
-        if spec.predicate is not None:
-            pred = preds.get(spec.predicate)
-            col = rel.columns.get(pred.column) if pred is not None else None
-            share = selectivity(pred, col) if pred is not None else None
-            fraction = share if share is not None else 0.5
+        fraction = _fraction(spec, rel, preds)
         writes = window.writes(rel.oid)
         calls = sum(w for w, _ in updates.get(rel.oid, []))
         hitting = sum(w for w, cols in updates.get(rel.oid, []) if cols & spec.columns)
@@ -440,6 +472,39 @@ class IndexAdvisor:
         cost = fraction * per_row * (rows + 0.1 * writes.deleted)
         cost += hot_prevented * others * self.index_write_cost
         return self.write_scale * cost
+
+
+def _fraction(spec: IndexSpec, rel: Any, preds: dict[str, PartialPred]) -> float:
+    """Share of the table's rows a (partial) index holds."""
+    if spec.predicate is None:
+        return 1.0
+    pred = preds.get(spec.predicate)
+    col = rel.columns.get(pred.column) if pred is not None else None
+    share = selectivity(pred, col) if pred is not None else None
+    return share if share is not None else 0.5
+
+
+def _attributes(catalog: Catalog, targets: list[Target]) -> dict[int, list[KeyElem]]:
+    """Per table, the keys the workload filters, joins, groups or sorts on (most used first)."""
+    weight: dict[int, dict[tuple[str, str | None], float]] = defaultdict(dict)
+    keys: dict[int, dict[tuple[str, str | None], KeyElem]] = defaultdict(dict)
+    for t in targets:
+        for access in t.shape.accesses:
+            root = catalog.root(access.relation).oid
+            for key in [
+                *access.eq,
+                *access.join,
+                *access.ranges,
+                *(access.order or []),
+                *(access.group or []),
+            ]:
+                k = key.plain()
+                keys[root].setdefault(k.ident, k)
+                weight[root][k.ident] = weight[root].get(k.ident, 0.0) + t.weight
+    return {
+        oid: sorted(found.values(), key=lambda k, oid=oid: -weight[oid][k.ident])  # type: ignore[misc]
+        for oid, found in keys.items()
+    }
 
 
 def _plan_written_rows(plan: Any) -> float:

@@ -1,13 +1,12 @@
 """What the advisor knows about the database: relations, columns, statistics, indexes.
 
 The planner-facing view the cost model needs (sizes, write rates, every
-relation kind including views, index definitions). Foreign keys and the
-findings on existing indexes come from the shared snapshot,
-:mod:`dbopt.postgres.catalog`, which lint reads too.
+relation kind including views, index definitions), built from the shared
+snapshot :mod:`dbopt.postgres.catalog` read with its planner part; the
+findings on existing indexes judge that same snapshot (lint's rules).
 
-Loaded once per :meth:`IndexAdvisor.advise` with a handful of catalog
-queries (read-only). Everything here is plain data; nothing is cached across
-calls.
+Loaded once per :meth:`IndexAdvisor.advise` (read-only). Everything here is
+plain data; nothing is cached across calls.
 """
 
 from __future__ import annotations
@@ -16,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+
+from dbopt.errors import QueryCanceledError
+from dbopt.postgres.catalog import PARTS, PLANNER, load
+from dbopt.postgres.catalog import Catalog as Snapshot
 
 __all__ = ["Catalog", "Column", "ExistingIndex", "Relation"]
 
@@ -109,6 +112,8 @@ class Catalog:
     stats_reset: Any
     stats_age_s: float | None
     settings: dict[str, float]
+    #: The shared snapshot this view was built from (lint's index rules judge it).
+    snapshot: Snapshot | None = field(default=None, repr=False, compare=False)
     _viewdefs: dict[int, str | None] = field(default_factory=dict)
 
     def lookup(self, schema: str | None, name: str) -> Relation | None:
@@ -150,89 +155,46 @@ class Catalog:
         return self._viewdefs[oid]
 
 
-_RELATIONS = """
-SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.reltuples::float8, c.relpages,
-       CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END,
-       (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition),
-       coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0),
-       coalesce(s.n_tup_hot_upd, 0), coalesce(s.n_live_tup, 0),
-       (s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL
-        OR EXISTS (SELECT 1 FROM pg_statistic st WHERE st.starelid = c.oid))
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
-WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-"""
-
-_COLUMNS = """
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
-       t.typcategory::text, co.collname, a.attnotnull
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_collation co ON co.oid = a.attcollation
-WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum
-"""
-
-_STATS = """
-SELECT c.oid, s.attname, s.null_frac::float8, s.n_distinct::float8, s.avg_width,
-       s.most_common_vals::text, s.most_common_freqs::float8[]
-FROM pg_stats s
-JOIN pg_namespace n ON n.nspname = s.schemaname
-JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
-WHERE c.oid = ANY(%s) AND s.inherited = (c.relkind = 'p')
-"""
-
-_INDEXES = """
-SELECT i.indexrelid, ic.relname, n.nspname, i.indrelid, am.amname, i.indisunique,
-       i.indisprimary, i.indisvalid, i.indisready, pg_get_indexdef(i.indexrelid),
-       CASE WHEN ic.relkind = 'i' THEN pg_relation_size(i.indexrelid) ELSE 0 END,
-       coalesce(s.idx_scan, 0),
-       (SELECT con.contype::text FROM pg_constraint con
-         WHERE con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x') LIMIT 1),
-       ic.relkind = 'I',
-       (SELECT inh.inhparent FROM pg_inherits inh WHERE inh.inhrelid = i.indexrelid),
-       i.indnkeyatts
-FROM pg_index i
-JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = ic.relnamespace
-JOIN pg_am am ON am.oid = ic.relam
-LEFT JOIN pg_stat_all_indexes s ON s.indexrelid = i.indexrelid
-WHERE i.indrelid = ANY(%s)
-ORDER BY i.indrelid, ic.relname
-"""
-
-_SETTINGS = """
-SELECT name, setting::float8 FROM pg_settings
-WHERE name IN ('random_page_cost', 'seq_page_cost', 'cpu_tuple_cost',
-               'cpu_index_tuple_cost', 'cpu_operator_cost', 'effective_cache_size')
-"""
-
-
 def load_catalog(conn: psycopg.Connection[Any]) -> Catalog:
-    """Read the catalog through ``conn`` (read-only queries)."""
-    relations: dict[int, Relation] = {}
-    for row in conn.execute(_RELATIONS):
-        rel = Relation(
-            oid=row[0],
-            schema=row[1],
-            name=row[2],
-            kind=row[3],
-            reltuples=max(0.0, float(row[4])),
-            relpages=int(row[5]),
-            size_bytes=int(row[6]),
-            parent=row[7],
-            n_tup_ins=int(row[8]),
-            n_tup_upd=int(row[9]),
-            n_tup_del=int(row[10]),
-            n_tup_hot_upd=int(row[11]),
-            n_live_tup=int(row[12]),
-            analyzed=bool(row[13]) or row[4] >= 0,
+    """The advisor's view of the shared snapshot (:func:`dbopt.postgres.catalog.load`).
+
+    One read, with the planner part, serves both the cost model (this view)
+    and the findings on existing indexes (:attr:`Catalog.snapshot`).
+    """
+    snap = load(conn, parts=(*PARTS, PLANNER))
+    lost = sorted(set(snap.errors) & {"relations", "columns", "indexes", "stats", PLANNER})
+    if lost:
+        raise QueryCanceledError(
+            "could not read the catalog: "
+            + "; ".join(f"{name}: {snap.errors[name]}" for name in lost)
         )
+    relations: dict[int, Relation] = {}
+    for t in (*snap.tables.values(), *snap.others.values()):
+        rel = Relation(
+            oid=t.oid,
+            schema=t.schema,
+            name=t.name,
+            kind=t.kind,
+            reltuples=max(0.0, t.reltuples),
+            relpages=t.relpages,
+            size_bytes=t.size_bytes or 0,
+            parent=t.parent if t.is_partition else None,
+            n_tup_ins=t.n_tup_ins,
+            n_tup_upd=t.n_tup_upd,
+            n_tup_del=t.n_tup_del,
+            n_tup_hot_upd=t.n_tup_hot_upd,
+            n_live_tup=t.n_live_tup or 0,
+            analyzed=t.analyzed or t.reltuples >= 0,
+        )
+        for c in t.columns.values():
+            col = Column(c.name, c.type, c.typname, c.category, c.collation, c.not_null)
+            st = snap.planner_stats.get((t.oid, c.name))
+            if st is not None:
+                col.null_frac, col.n_distinct = st.null_frac, st.n_distinct
+                col.avg_width = st.avg_width
+                col.mcv = st.values or None
+                col.mcf = st.freqs or None
+            rel.columns[c.name] = col
         relations[rel.oid] = rel
     for rel in relations.values():
         if rel.parent is not None and rel.parent in relations:
@@ -245,70 +207,43 @@ def load_catalog(conn: psycopg.Connection[Any]) -> Catalog:
             rel.size_bytes = sum(r.size_bytes for r in leaves)
             for attr in ("n_tup_ins", "n_tup_upd", "n_tup_del", "n_tup_hot_upd", "n_live_tup"):
                 setattr(rel, attr, sum(getattr(r, attr) for r in leaves))
-    oids = list(relations)
-    for row in conn.execute(_COLUMNS, (oids,)):
-        relations[row[0]].columns[row[1]] = Column(
-            name=row[1],
-            type=row[2],
-            typname=row[3],
-            category=row[4],
-            collation=row[5],
-            not_null=bool(row[6]),
-        )
-    for row in conn.execute(_STATS, (oids,)):
-        col = relations[row[0]].columns.get(row[1])
-        if col is None:
-            continue
-        col.null_frac, col.n_distinct, col.avg_width = row[2], row[3], row[4]
-        col.mcv = _parse_text_array(row[5]) if row[5] else None
-        col.mcf = list(row[6]) if row[6] else None
-    indexes = [
-        ExistingIndex(
-            oid=row[0],
-            name=row[1],
-            schema=row[2],
-            table_oid=row[3],
-            method=row[4],
-            unique=row[5],
-            primary=row[6],
-            valid=row[7],
-            ready=row[8],
-            definition=row[9],
-            size_bytes=int(row[10]),
-            scans=int(row[11]),
-            constraint=row[12],
-            partitioned=bool(row[13]),
-            parent_index=row[14],
-            key_count=int(row[15]),
-        )
-        for row in conn.execute(_INDEXES, (oids,))
-    ]
-    path_row = conn.execute("SELECT current_schemas(false)").fetchone()
-    extensions = {
-        r[0]: r[1]
-        for r in conn.execute(
-            "SELECT e.extname, n.nspname FROM pg_extension e "
-            "JOIN pg_namespace n ON n.oid = e.extnamespace"
-        )
-    }
-    db = conn.execute(
-        "SELECT d.datcollate, current_setting('server_version_num')::int, s.stats_reset,"
-        " extract(epoch FROM now() - s.stats_reset)::float8"
-        " FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid"
-        " WHERE d.datname = current_database()"
-    ).fetchone() or ("", 0, None, None)
-    settings = {r[0]: float(r[1]) for r in conn.execute(_SETTINGS)}
+    indexes = sorted(
+        (
+            ExistingIndex(
+                oid=i.oid,
+                name=i.name,
+                schema=t.schema,
+                table_oid=t.oid,
+                method=i.method,
+                unique=i.is_unique,
+                primary=i.is_primary,
+                valid=i.is_valid,
+                ready=i.is_ready,
+                definition=i.definition or "",
+                size_bytes=i.size_bytes or 0,
+                scans=i.idx_scan or 0,
+                constraint=i.constraint_type,
+                partitioned=i.partitioned,
+                parent_index=i.parent,
+                key_count=i.key_count,
+            )
+            for t in (*snap.tables.values(), *snap.others.values())
+            for i in t.indexes
+        ),
+        key=lambda i: (i.table_oid, i.name),
+    )
     return Catalog(
         relations=relations,
         by_name={(r.schema, r.name): r.oid for r in relations.values()},
         indexes=indexes,
-        search_path=list(path_row[0]) if path_row else ["public"],
-        extensions=extensions,
-        c_collation=db[0] in ("C", "POSIX"),
-        server_version=int(db[1]),
-        stats_reset=db[2],
-        stats_age_s=db[3],
-        settings=settings,
+        search_path=snap.search_path or ["public"],
+        extensions=snap.extensions,
+        c_collation=snap.collate in ("C", "POSIX"),
+        server_version=snap.version_num,
+        stats_reset=snap.stats_reset,
+        stats_age_s=snap.stats_age_s,
+        settings=snap.settings,
+        snapshot=snap,
     )
 
 
@@ -318,27 +253,4 @@ def _leaves(relations: dict[int, Relation], rel: Relation) -> list[Relation]:
     out: list[Relation] = []
     for child in rel.children:
         out.extend(_leaves(relations, relations[child]))
-    return out
-
-
-def _parse_text_array(text: str) -> list[str]:
-    """Elements of a PostgreSQL array literal (``{a,"b c",NULL}``) as strings."""
-    out: list[str] = []
-    i, n = 1, len(text) - 1
-    while i < n:
-        if text[i] == '"':
-            j = i + 1
-            buf = []
-            while j < n and text[j] != '"':
-                if text[j] == "\\":
-                    j += 1
-                buf.append(text[j])
-                j += 1
-            out.append("".join(buf))
-            i = j + 2
-        else:
-            j = text.find(",", i)
-            j = n if j == -1 else j
-            out.append(text[i:j])
-            i = j + 1
     return out

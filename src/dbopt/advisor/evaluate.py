@@ -154,14 +154,25 @@ class HypoEvaluator:
         self.catalog = catalog
         self.fn = f"{ident(schema, force=True)}."
         self.sizes: dict[int, int] = {}
+        self.live: dict[int, int] = {}  # candidate id -> hypothetical index oid
+        self.conn.execute(f"SELECT {self.fn}hypopg_reset()")
 
     def costs(
         self, config: Sequence[tuple[int, IndexSpec]], targets: Sequence[Target]
     ) -> list[PlanCost | ExplainError]:
-        """Cost of each target with exactly ``config`` hypothetical indexes present."""
-        self.conn.execute(f"SELECT {self.fn}hypopg_reset()")
-        names: dict[str, int] = {}
+        """Cost of each target with exactly ``config`` hypothetical indexes present.
+
+        The hypothetical indexes of the previous call are kept and only the
+        difference is dropped and created.
+        """
+        wanted = {cid for cid, _ in config}
+        for cid in [c for c in self.live if c not in wanted]:
+            oid = self.live.pop(cid)
+            self.conn.execute(f"SELECT {self.fn}hypopg_drop_index(%s)", (oid,))
+        names: dict[str, int] = {str(oid): cid for cid, oid in self.live.items()}
         for cid, spec in config:
+            if cid in self.live:
+                continue
             rel = self.catalog.relations[spec.table_oid]
             priced = spec
             if rel.kind == "p" and spec.predicate is not None and spec.predicate_columns:
@@ -171,6 +182,7 @@ class HypoEvaluator:
                 lead = KeyElem.column(spec.predicate_columns[0])
                 priced = IndexSpec(spec.table_oid, spec.method, (lead, *spec.keys), spec.include)
             oid = self._create(cid, index_ddl(priced, rel))
+            self.live[cid] = oid
             names[str(oid)] = cid
             if cid not in self.sizes:
                 self.sizes[cid] = self._size(oid, spec, rel)
@@ -219,6 +231,7 @@ class HypoEvaluator:
 
     def close(self) -> None:
         """Drop every hypothetical index of the session."""
+        self.live.clear()
         with contextlib.suppress(psycopg.Error):
             self.conn.execute(f"SELECT {self.fn}hypopg_reset()")
 

@@ -111,10 +111,14 @@ class IndexSpec:
         return index_label(rel.schema, rel.name, keys, self.method, self.include, self.predicate)
 
     def covers(self, other: IndexSpec) -> bool:
-        """True if this index serves every scan ``other`` would (leading-prefix rule)."""
+        """True if this index serves every scan ``other`` would (leading-prefix rule).
+
+        Predicate-aware: an index with a WHERE clause is neither covered by a
+        full index (it is smaller and already filtered) nor covers one.
+        """
         if self.table_oid != other.table_oid or self.method != other.method:
             return False
-        if self.predicate != other.predicate and self.predicate is not None:
+        if self.predicate != other.predicate:
             return False
         if self.method != "btree":
             return self.keys == other.keys and set(other.include) <= set(self.include)

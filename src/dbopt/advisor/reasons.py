@@ -6,7 +6,7 @@ configurations the selection did not try) and given the first reason that
 applies: it cannot be created, a chosen index covers it, no plan gets
 cheaper with it, the chosen indexes already serve its statements, its write
 cost or storage charge exceeds its saving, it saves less than
-``min_saving``, or the budget was spent.
+``min_saving`` of the workload's cost, or the budget was spent.
 """
 
 from __future__ import annotations
@@ -64,13 +64,14 @@ def rejections(
     selection; ``labels`` names every candidate (``schema.table (cols)``).
     """
     chosen = frozenset(selection.chosen)
-    total = sum(selection.sizes.values())
+    total = sum(selector.budget_size(c) for c in chosen)
+    workload = sum(selector.targets[ti].weight * pc.cost for ti, pc in selection.final.items())
     out: list[Rejection] = []
     for cand in candidates:
-        if cand.id in chosen:
+        if cand.id in chosen or cand.generated:
             continue
         label = labels[cand.id]
-        size = _size(selector, cand.id)
+        size = selector.budget_size(cand.id)
         n = len(cand.targets)
 
         def reject(
@@ -105,7 +106,7 @@ def rejections(
         if alone <= _EPS:
             reject("unused", f"no plan of its {n} statement(s) gets cheaper with it")
             continue
-        saved, before = _saving(selector, cand, chosen, selection.final)
+        saved, _ = _saving(selector, cand, chosen, selection.final)
         if saved <= _EPS:
             serving = sorted(
                 {
@@ -122,7 +123,7 @@ def rejections(
                 alone,
             )
             continue
-        storage = size / 8192 * options.page_cost
+        storage = _size(selector, cand.id) / 8192 * options.page_cost
         if saved - storage - cand.write_cost <= 0:
             if saved - storage > 0:
                 reject(
@@ -138,12 +139,12 @@ def rejections(
                     saved,
                 )
             continue
-        share = saved / before if before > 0 else 0.0
+        share = saved / workload if workload > 0 else 0.0
         if share < options.min_saving:
             reject(
                 "min_saving",
-                f"saves {share:.0%} of its statements' cost, below min_saving "
-                f"{options.min_saving:.0%}",
+                f"saves {share:.2%} of the workload's cost, below min_saving "
+                f"{options.min_saving:.2%}",
                 saved,
             )
             continue

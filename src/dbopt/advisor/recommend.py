@@ -86,6 +86,7 @@ def build_report(
                 write_cost=cand.write_cost,
                 evaluated_by="heuristic" if cand.heuristic else method,
                 partitioned=rel.kind == "p",
+                built_bytes=cand.estimated_bytes,
             )
         )
     error_at = {i: m for i, _, m in errors if i is not None}

@@ -48,8 +48,10 @@ class Recommendation:
     ``saving`` is in planner cost units weighted by calls; ``saving_share`` is
     its part of the total saving of all recommendations (0..1);
     ``write_cost`` is the charged write overhead in the same units;
-    ``size_bytes`` is estimated (hypopg or statistics) or measured (real
-    evaluation). ``ddl`` creates it (several statements for a partitioned
+    ``size_bytes`` is the evaluator's size: hypopg's estimate, statistics, or
+    measured (real evaluation); ``built_bytes`` is dbopt's estimate of the
+    built B-tree with deduplication (None for other methods), the size the
+    ``max_total_bytes`` budget counts. ``ddl`` creates it (several statements for a partitioned
     table); ``drop_ddl`` undoes it.
     """
 
@@ -69,6 +71,7 @@ class Recommendation:
     write_cost: float
     evaluated_by: str
     partitioned: bool = False
+    built_bytes: int | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -110,6 +113,7 @@ class Recommendation:
             "ddl": list(self.ddl),
             "drop_ddl": list(self.drop_ddl),
             "size_bytes": self.size_bytes,
+            "built_bytes": self.built_bytes,
             "statements": [s.to_dict() for s in self.statements],
             "saving": round(self.saving, 2),
             "saving_share": round(self.saving_share, 4),

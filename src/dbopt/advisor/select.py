@@ -1,28 +1,41 @@
 """Choose the set of indexes that minimizes the whole workload's cost, under a budget.
 
-Greedy with lazy re-evaluation: each round adds the move with the largest
-net gain, ``sum(calls x (cost now - cost with it)) - write cost - storage``,
-given the indexes already chosen (so one index serving several statements
-beats several serving one each, and an index made redundant by a wider one
-stops gaining). A move is one candidate, or the set of candidates one
-statement's plan uses together when all exist (a join needing an index on
-each side). It is taken only if its gain is positive and it saves at least
-``min_saving`` of the current cost of the statements it helps. A final pass
-drops chosen indexes that cost more to keep than their removal would cost.
-Plan costs are cached per statement and relevant configuration.
+The objective is the workload's cost, ``sum(calls x plan cost)``, plus the
+upkeep of the chosen indexes (write cost over the workload's window and a
+small storage charge). The search borrows from the index-selection
+literature (see docs/advisor.md, "Selection"):
+
+* greedy with lazy re-evaluation over *moves*: add one candidate; add the
+  set of candidates one statement's plan uses together (a join needing an
+  index on each side); or, as in Extend (Schlosser et al., ICDE 2019),
+  replace a chosen index by the same index with one more key column that
+  the workload filters, joins, groups or sorts on (candidate generation that
+  is not limited to fixed rules);
+* under a storage budget, moves are ranked by net gain per byte (Extend,
+  DB2Advis) as well as by absolute net gain, and the better of the two
+  results is kept; then a swap pass (as in Relaxation and AutoAdmin's
+  enumeration) drops each chosen index in turn, refills the freed budget and
+  keeps the result when the workload's cost falls;
+* a move is taken only if it saves at least ``min_saving`` of the
+  workload's current cost (Extend's 0.3 %), a workload-level threshold;
+* a final pass drops chosen indexes that cost more to keep than their
+  removal would cost, and indexes another chosen index covers.
+
+Plan costs are cached per statement and relevant configuration, so a move
+is re-priced only when the indexes on its tables changed.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbopt.advisor.catalog import Relation
 from dbopt.advisor.evaluate import CandidateError, ExplainError, PlanCost, Target
-from dbopt.advisor.model import IndexSpec
+from dbopt.advisor.model import IndexSpec, KeyElem
 
 __all__ = ["Candidate", "Selection", "SelectionOptions", "Selector", "drop_covered"]
 
@@ -31,7 +44,12 @@ _EPS = 1e-6
 
 @dataclass
 class Candidate:
-    """A candidate index and the statements (target positions) it may help."""
+    """A candidate index and the statements (target positions) it may help.
+
+    ``generated`` marks a candidate the selection made while searching (a
+    chosen index extended by one key column); ``estimated_bytes`` is the
+    built size with B-tree deduplication (see :mod:`dbopt.advisor.sizes`).
+    """
 
     id: int
     spec: IndexSpec
@@ -40,21 +58,32 @@ class Candidate:
     write_cost: float = 0.0
     error: str | None = None
     heuristic: bool = False
+    generated: bool = False
+    estimated_bytes: int | None = None
 
 
 @dataclass(frozen=True)
 class SelectionOptions:
-    """Budget and threshold of the selection.
+    """Budgets and threshold of the selection.
 
-    ``page_cost`` charges each 8 kB page of an index this many planner units
-    (once, not per call): between two indexes that serve the workload about
-    equally well, the smaller one wins.
+    ``max_total_bytes`` counts the estimated built size of each index (with
+    deduplication), or the evaluator's estimate when there is none.
+    ``min_saving`` is a share of the whole workload's current cost that a
+    move must save. ``page_cost`` charges each 8 kB page of an index this
+    many planner units (once, not per call): between two indexes that serve
+    the workload about equally well, the smaller one wins. ``extend`` lets
+    the search append key columns to chosen indexes, up to ``max_columns``;
+    under a byte budget the swap pass tries dropping the ``swap_trials``
+    largest chosen indexes.
     """
 
     max_indexes: int | None = 20
     max_total_bytes: int | None = None
-    min_saving: float = 0.3
+    min_saving: float = 0.003
     page_cost: float = 0.01
+    extend: bool = True
+    max_columns: int = 4
+    swap_trials: int = 4
 
 
 @dataclass
@@ -66,6 +95,13 @@ class Selection:
     final: dict[int, PlanCost]
     evaluations: int
     sizes: dict[int, int]
+    strategy: str = "gain"
+
+
+@dataclass(frozen=True)
+class _Move:
+    add: frozenset[int]
+    remove: frozenset[int] = frozenset()
 
 
 class Selector:
@@ -73,6 +109,9 @@ class Selector:
 
     ``extra`` (optional) prices candidates the main evaluator cannot
     (GIN under hypopg): it receives the main evaluator's plan and adjusts it.
+    ``attributes`` maps a table oid to the column keys the workload uses on
+    it (the columns Extend-style moves append); ``variant`` turns an
+    extended :class:`IndexSpec` into a new candidate (its write cost).
     """
 
     def __init__(
@@ -83,6 +122,10 @@ class Selector:
         base: dict[int, PlanCost],
         options: SelectionOptions,
         extra: Any = None,
+        *,
+        attributes: Mapping[int, Sequence[KeyElem]] | None = None,
+        variant: Callable[[IndexSpec, Candidate], float] | None = None,
+        sizer: Callable[[IndexSpec], int | None] | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.extra = extra
@@ -90,9 +133,14 @@ class Selector:
         self.cands = {c.id: c for c in candidates}
         self.base = base
         self.options = options
+        self.attributes = dict(attributes or {})
+        self.variant = variant
+        self.sizer = sizer
         self.cache: dict[tuple[int, frozenset[int]], PlanCost] = {}
         self.evaluations = 0
         self.by_table: dict[int, list[int]] = defaultdict(list)
+        self.by_identity = {c.spec.identity: c.id for c in candidates}
+        self._extensions: dict[int, list[int]] = {}
         for t in targets:
             for oid in t.tables:
                 self.by_table[oid].append(t.index)
@@ -154,27 +202,7 @@ class Selector:
                 result = PlanCost(adjusted.cost, result.used | adjusted.used, result.plan)
             self.cache[(t.index, self._relevant(t, rel))] = result
 
-    # selection -----------------------------------------------------------
-
-    def _gain(
-        self, members: frozenset[int], chosen: frozenset[int], current: dict[int, PlanCost]
-    ) -> tuple[float, float]:
-        """(net gain, saving share of the helped statements) of adding ``members``."""
-        new = members - chosen
-        if not new or any(self.cands[c].error is not None for c in new):
-            return 0.0, 0.0
-        tis = sorted({ti for c in new for ti in self.cands[c].targets})
-        results = self.costs(chosen | new, tis)
-        saved = before = 0.0
-        for ti, pc in results.items():
-            now = current[ti].cost
-            if pc.used & new and pc.cost < now - _EPS:
-                w = self.targets[ti].weight
-                saved += w * (now - pc.cost)
-                before += w * now
-        if before <= 0 or any(self.cands[c].error is not None for c in new):
-            return 0.0, 0.0
-        return saved - self._upkeep(new), saved / before
+    # the objective ---------------------------------------------------------
 
     def _upkeep(self, cids: Iterable[int]) -> float:
         """Write overhead plus storage charge of ``cids``."""
@@ -183,10 +211,26 @@ class Selector:
         )
 
     def _size(self, cid: int) -> int:
+        """The evaluator's size of ``cid`` (hypopg's, measured, or estimated)."""
         size = self.evaluator.size(cid)
         if size is None and self.extra is not None:
             size = self.extra.size(cid)
         return int(size or 0)
+
+    def budget_size(self, cid: int) -> int:
+        """Bytes ``cid`` counts against ``max_total_bytes``: the built-size estimate."""
+        est = self.cands[cid].estimated_bytes
+        return int(est) if est is not None else self._size(cid)
+
+    def workload_cost(self, config: Iterable[int]) -> float:
+        """``sum(calls x cost)`` over the workload with ``config``."""
+        results = self.costs(config, list(self.targets))
+        return sum(self.targets[ti].weight * pc.cost for ti, pc in results.items())
+
+    def objective(self, config: Iterable[int]) -> float:
+        """Workload cost plus upkeep of ``config``: what the selection minimizes."""
+        config = list(config)
+        return self.workload_cost(config) + self._upkeep(config)
 
     def _bundles(self) -> list[frozenset[int]]:
         """Per statement, the candidates its plan uses when all of them exist (2 or more)."""
@@ -203,52 +247,174 @@ class Selector:
                 out.append(frozenset(used))
         return out
 
-    def run(self) -> Selection:
-        """Greedy selection (single indexes and per-statement bundles), then pruning."""
+    # moves ---------------------------------------------------------------
+
+    def _evaluate(
+        self, move: _Move, chosen: frozenset[int], total: float, size: int, by_ratio: bool
+    ) -> float | None:
+        """Score of ``move`` from ``chosen`` (None: not allowed or not worth it)."""
         opts = self.options
-        chosen: list[int] = []
-        current = dict(self.base)
-        moves: list[frozenset[int]] = [frozenset([c]) for c in sorted(self.cands)]
-        moves.extend(self._bundles())
+        add = move.add - chosen
+        if not add or not move.remove <= chosen:
+            return None
+        if any(self.cands[c].error is not None for c in add):
+            return None
+        after = (chosen - move.remove) | add
+        if opts.max_indexes is not None and len(after) > opts.max_indexes:
+            return None
+        tis = sorted({ti for c in add | move.remove for ti in self.cands[c].targets})
+        now = self.costs(chosen, tis)
+        then = self.costs(after, tis)
+        if any(self.cands[c].error is not None for c in add):
+            return None
+        saved = sum(self.targets[ti].weight * (now[ti].cost - then[ti].cost) for ti in tis)
+        if not any(then[ti].used & add for ti in tis):
+            return None
+        net = saved - self._upkeep(add) + self._upkeep(move.remove)
+        if net <= _EPS or saved < opts.min_saving * total:
+            return None
+        grow = sum(self.budget_size(c) for c in add) - sum(self.budget_size(c) for c in move.remove)
+        if opts.max_total_bytes is not None and size + grow > opts.max_total_bytes:
+            return None
+        return net / max(grow, 8192) if by_ratio else net
+
+    def _extend(self, cid: int) -> list[int]:
+        """Candidates that are ``cid`` with one more key column the workload uses."""
+        if cid in self._extensions:
+            return self._extensions[cid]
+        out: list[int] = []
+        self._extensions[cid] = out
+        cand = self.cands[cid]
+        spec = cand.spec
+        if (
+            not self.options.extend
+            or spec.method != "btree"
+            or len(spec.keys) >= self.options.max_columns
+        ):
+            return out
+        have = {k.ident for k in spec.keys}
+        for key in self.attributes.get(cand.relation.oid, ()):
+            if key.ident in have:
+                continue
+            include = tuple(c for c in spec.include if key.columns != (c,))
+            new = IndexSpec(
+                spec.table_oid,
+                "btree",
+                (*spec.keys, key),
+                include,
+                spec.predicate,
+                spec.predicate_columns,
+            )
+            known = self.by_identity.get(new.identity)
+            if known is None:
+                known = max(self.cands) + 1
+                write = self.variant(new, cand) if self.variant is not None else cand.write_cost
+                est = self.sizer(new) if self.sizer is not None else None
+                made = Candidate(
+                    known,
+                    new,
+                    cand.relation,
+                    set(cand.targets),
+                    write,
+                    heuristic=cand.heuristic,
+                    generated=True,
+                    estimated_bytes=est,
+                )
+                self.cands[known] = made
+                self.by_identity[new.identity] = known
+            out.append(known)
+        return out
+
+    def _greedy(
+        self,
+        moves: Sequence[_Move],
+        by_ratio: bool,
+        start: Sequence[int] = (),
+        banned: frozenset[int] = frozenset(),
+    ) -> list[int]:
+        """Lazy greedy from ``start``: the best-scoring move each round until none is worth it."""
+        chosen: list[int] = list(start)
+        pool: list[_Move] = list(moves)
+        for cid in chosen:
+            pool.extend(_Move(frozenset([e]), frozenset([cid])) for e in self._extend(cid))
         heap: list[tuple[float, int, int, int]] = []
-        for i, move in enumerate(moves):
-            gain, share = self._gain(move, frozenset(), current)
-            if gain > 0 and share >= opts.min_saving:
-                width = sum(len(self.cands[c].spec.keys) for c in move)
-                heapq.heappush(heap, (-gain, width, i, 0))
-        total_size = 0
+        stamp = 0
+
+        def state() -> tuple[frozenset[int], float, int]:
+            config = frozenset(chosen)
+            size = sum(self.budget_size(c) for c in config)
+            return config, self.workload_cost(config), size
+
+        config, total, size = state()
+
+        def push(i: int) -> None:
+            move = pool[i]
+            if move.add & banned:
+                return
+            score = self._evaluate(move, config, total, size, by_ratio)
+            if score is not None:
+                width = sum(len(self.cands[c].spec.keys) for c in move.add)
+                heapq.heappush(heap, (-score, width, i, stamp))
+
+        for i in range(len(pool)):
+            push(i)
         while heap:
-            _, width, i, stamp = heapq.heappop(heap)
-            new = moves[i] - set(chosen)
-            if not new:
+            _, _, i, when = heapq.heappop(heap)
+            if when != stamp:
+                push(i)
                 continue
-            if stamp != len(chosen):
-                gain, share = self._gain(moves[i], frozenset(chosen), current)
-                if gain > 0 and share >= opts.min_saving:
-                    heapq.heappush(heap, (-gain, width, i, len(chosen)))
+            move = pool[i]
+            chosen = [c for c in chosen if c not in move.remove]
+            chosen.extend(sorted(move.add - set(chosen)))
+            stamp += 1
+            config, total, size = state()
+            for cid in sorted(move.add):
+                for ext in self._extend(cid):
+                    pool.append(_Move(frozenset([ext]), frozenset([cid])))
+                    push(len(pool) - 1)
+        return chosen
+
+    def _swap(self, chosen: list[int], moves: Sequence[_Move]) -> list[int]:
+        """Drop each chosen index in turn and refill by gain per byte; keep improvements."""
+        best, best_obj = chosen, self.objective(chosen)
+        # the largest indexes first: they block the most budget
+        order = sorted(best, key=lambda c: -self.budget_size(c))[: self.options.swap_trials]
+        for cid in order:
+            if cid not in best:
                 continue
-            size = sum(self._size(c) for c in new)
-            if opts.max_indexes is not None and len(chosen) + len(new) > opts.max_indexes:
-                continue
-            if opts.max_total_bytes is not None and total_size + size > opts.max_total_bytes:
-                continue
-            chosen.extend(sorted(new))
-            total_size += size
-            for oid in {self.cands[c].relation.oid for c in new}:
-                self._refresh(current, chosen, oid)
+            rest = [c for c in best if c != cid]
+            trial = self._greedy(moves, True, rest, frozenset([cid]))
+            obj = self.objective(trial)
+            if obj < best_obj * (1 - 1e-4):
+                best, best_obj = trial, obj
+        return best
+
+    def run(self) -> Selection:
+        """Greedy selections (by gain, and by gain per byte under a byte budget), swaps, pruning."""
+        opts = self.options
+        moves = [_Move(frozenset([c])) for c in sorted(self.cands)]
+        moves.extend(_Move(b) for b in self._bundles())
+        runs = [("gain", self._greedy(moves, False))]
+        if opts.max_total_bytes is not None:
+            runs.append(("ratio", self._greedy(moves, True)))
+        strategy, chosen = min(runs, key=lambda r: self.objective(r[1]))
+        if opts.max_total_bytes is not None:
+            swapped = self._swap(chosen, moves)
+            if swapped != chosen:
+                strategy, chosen = f"{strategy}+swap", swapped
+        current = self.costs(chosen, list(self.targets))
         chosen = self._prune(chosen, current)
         chosen = self._drop_covered(chosen)
         final = self.costs(chosen, list(self.targets))
         sizes = {cid: self._size(cid) for cid in chosen}
-        return Selection(chosen, self.base, final, self.evaluations, sizes)
-
-    def _refresh(self, current: dict[int, PlanCost], chosen: list[int], oid: int) -> None:
-        current.update(self.costs(chosen, self.by_table.get(oid, [])))
+        return Selection(chosen, self.base, final, self.evaluations, sizes, strategy)
 
     def _drop_covered(self, chosen: list[int]) -> list[int]:
         return drop_covered({cid: self.cands[cid].spec for cid in chosen}, chosen)
 
     def _prune(self, chosen: list[int], current: dict[int, PlanCost]) -> list[int]:
+        """Drop indexes whose removal costs less than their upkeep, or than ``min_saving``."""
+        total = sum(self.targets[ti].weight * pc.cost for ti, pc in current.items())
         for cid in list(reversed(chosen)):
             if cid not in chosen:
                 continue
@@ -260,7 +426,7 @@ class Selector:
                 delta = without[ti].cost - current[ti].cost
                 if delta > _EPS:
                     loss += self.targets[ti].weight * delta
-            if loss - self._upkeep([cid]) <= 0:
+            if loss - self._upkeep([cid]) <= 0 or loss < self.options.min_saving * total:
                 chosen = [c for c in chosen if c != cid]
                 current.update(without)
         return chosen
@@ -271,17 +437,14 @@ def drop_covered(specs: Mapping[int, IndexSpec], chosen: list[int]) -> list[int]
 
     The planner may pick both when each wins one plan by a hair; keeping both
     would only add write cost, and the linter would flag the pair (LINT005),
-    so the wider index is kept. A partial index is only covered by one with
-    the same predicate (it is smaller than any full one).
+    so the wider index is kept. Coverage is predicate-aware: a partial index
+    is only covered by one with the same predicate, and covers no full one.
     """
     kept = list(chosen)
     for cid in chosen:
         spec = specs[cid]
         if any(
-            other != cid
-            and specs[other].predicate == spec.predicate
-            and specs[other].covers(spec)
-            and specs[other].identity != spec.identity
+            other != cid and specs[other].covers(spec) and specs[other].identity != spec.identity
             for other in kept
         ):
             kept.remove(cid)

@@ -43,7 +43,8 @@ def render_text(report: AdvisorReport) -> str:
             rows.append(
                 [
                     rec.label,
-                    _size(rec.size_bytes),
+                    _size(rec.size_bytes)
+                    + (f" (built ~{_size(rec.built_bytes)})" if rec.built_bytes else ""),
                     f"{rec.saving_share:.0%}",
                     str(len(rec.statements)),
                     rec.evaluated_by,

@@ -1,7 +1,7 @@
 """The ``dbopt`` command: argparse over dbopt's public functions.
 
 Subcommands: ``advise``, ``lint``, ``health``, ``partitions plan|apply|check|convert``,
-``check-migrations``, ``diff``, ``erd``, ``stats``, ``report``, ``demo``. The database
+``check-migrations``, ``diff``, ``erd``, ``stats``, ``report``, ``demo``, ``serve``. The database
 URL comes from ``--dsn`` or ``DATABASE_URL``. Exit codes are in
 :class:`dbopt.cli._errors.ExitCode` (0 ok, 1 findings at or above ``--fail-on``,
 2 usage, 3 input, 4 unreachable, 5 authentication, 6 permission,
@@ -27,7 +27,7 @@ __all__ = ["ExitCode", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dbopt``."""
     from dbopt import __version__
-    from dbopt.cli import advise, checks, demo, partitions, report
+    from dbopt.cli import advise, checks, demo, partitions, report, serve
 
     parser = argparse.ArgumentParser(
         prog="dbopt",
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.register(sub)
     partitions.register(sub)
     report.register(sub)
+    serve.register(sub)
     return parser
 
 

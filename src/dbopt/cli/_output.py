@@ -6,6 +6,7 @@ output and CI logs stay clean.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TextIO
@@ -63,3 +64,13 @@ def write_output(text: str, path: str | None, stdout: TextIO | None = None) -> N
             fh.write(body)
         return
     (stdout or sys.stdout).write(body)
+
+
+def add_params_option(parser: argparse.ArgumentParser, what: str = "json") -> None:
+    """``--params redact|keep``: whether literals and parameter values reach the output."""
+    parser.add_argument(
+        "--params",
+        choices=["redact", "keep"],
+        default="redact",
+        help=f"{what}: mask literals and parameter values in statements (default) or keep them",
+    )

@@ -10,7 +10,13 @@ from typing import Any
 
 from dbopt.cli._db import connect_check
 from dbopt.cli._errors import CliError, ExitCode
-from dbopt.cli._output import Progress, exit_for_findings, markdown_table, write_output
+from dbopt.cli._output import (
+    Progress,
+    add_params_option,
+    exit_for_findings,
+    markdown_table,
+    write_output,
+)
 
 __all__ = ["load_source", "register", "render_markdown"]
 
@@ -48,12 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="without hypopg, price with real indexes in a rolled-back transaction",
     )
-    p.add_argument(
-        "--params",
-        choices=["redact", "keep"],
-        default="redact",
-        help="json: mask literals and parameter values in statements (default) or keep them",
-    )
+    add_params_option(p, "json")
     p.add_argument("--revision", help="alembic: revision id")
     p.add_argument("--down-revision", help="alembic: down_revision")
     p.add_argument(

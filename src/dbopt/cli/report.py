@@ -10,7 +10,7 @@ from typing import Any
 
 from dbopt.cli._db import connect_check, display_url
 from dbopt.cli._errors import CliError, ExitCode
-from dbopt.cli._output import Progress, markdown_table, write_output
+from dbopt.cli._output import Progress, add_params_option, markdown_table, write_output
 
 __all__ = ["build_report_data", "load_stats", "register"]
 
@@ -24,12 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats.add_argument("--top", type=int, default=20)
     stats.add_argument("--sort", default="total_time", choices=_SORTS)
     stats.add_argument("--format", choices=["text", "json", "markdown"], default="text")
-    stats.add_argument(
-        "--params",
-        choices=["redact", "keep"],
-        default="redact",
-        help="json: mask literals and parameter values (default) or keep them",
-    )
+    add_params_option(stats, "json")
     stats.set_defaults(func=run_stats)
 
     report = sub.add_parser(
@@ -56,12 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--health", action="store_true", help="run the health report")
     report.add_argument("--title", default="dbopt report")
     report.add_argument("--format", choices=["html", "json"], default="html")
-    report.add_argument(
-        "--params",
-        choices=["redact", "keep"],
-        default="redact",
-        help="mask literals and parameter values in statements (default) or keep them",
-    )
+    add_params_option(report, "html and json")
     report.set_defaults(func=run_report)
 
 

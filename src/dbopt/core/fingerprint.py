@@ -17,10 +17,17 @@ PostgreSQL, SQLite and MySQL text alike and never raises:
 * names that are values in all but syntax are ignored: savepoint, cursor,
   prepared statement and channel names, ``SET`` values, transaction modes.
 
-The result agrees with PostgreSQL's own fingerprint (libpg_query through
-pglast; the test suite checks it on a corpus of real statements and their
-variants), except where pglast reads the syntax tree in ways a tokenizer
-cannot or, by design, should not:
+It is not libpg_query's fingerprint nor pg_stat_statements' ``queryid``.
+Measured on libpg_query's own fingerprint test corpus (77 statements,
+tests/test_fingerprint_truth.py): of the 36 pairs libpg_query groups together,
+dbopt groups 9; of the 2,890 it keeps apart, dbopt merges none. Against
+PostgreSQL 15's pg_stat_statements on the 65 of them it records: of its 10
+pairs together dbopt groups 1, and it merges 6 pairs that PostgreSQL keeps
+apart, all of which libpg_query merges too (a constant and a ``$1``, IN-lists
+and VALUES batches of other lengths, ``UNLISTEN x`` and ``UNLISTEN *``). On a
+corpus of real application statements and their variants the test suite
+checks agreement with libpg_query (through pglast) except where pglast reads
+the syntax tree in ways a tokenizer cannot or, by design, should not:
 
 * pglast sorts and de-duplicates the operands of ``AND``/``OR``, function
   arguments, select and ``SET`` lists, ``FROM`` lists, insert columns and the

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeAlias
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
+from dbopt.core.nplusone_checks import DetectorChecks
 from dbopt.core.nplusone_findings import (
     FindingKind,
     NPlusOneError,
@@ -196,6 +197,10 @@ class NPlusOneDetector:
       one statement, with no write in the scope in between, that make a
       repeated query.
     * ``key_depth`` (default 3): application frames in the call-site key.
+    * ``checks``: opt-in checks beyond N+1s, ``"write_loops"`` (INSERT/UPDATE/
+      DELETE row by row from one line) and ``"unbounded_queries"`` (a SELECT
+      with no LIMIT returning more than ``max_rows`` rows, default 1000); see
+      :mod:`dbopt.core.nplusone_checks`. None by default (and then no cost).
 
     * ``params``: ``"redact"`` (default) puts the text with its literals
       masked (:func:`~dbopt.core.fingerprint.mask_literals`) in findings,
@@ -224,6 +229,8 @@ class NPlusOneDetector:
         history: int = 1000,
         params: str = "redact",
         max_scopes: int = 10_000,
+        checks: Iterable[str] = (),
+        max_rows: int = 1000,
     ) -> None:
         if not isinstance(threshold, int) or threshold < 2:
             raise ConfigurationError(f"threshold must be an int >= 2, got {threshold!r}")
@@ -254,12 +261,20 @@ class NPlusOneDetector:
         self.max_values = max_values
         #: Statements seen outside any scope (not checked).
         self.unscoped = 0
+        #: Findings reported so far by kind, never trimmed (metrics export reads it).
+        self.reported: dict[str, int] = {}
         self._allow_hits = [0] * len(self.allow)
         self._states: dict[Scope, _ScopeState] = {}
         self._lock = threading.Lock()
         self._history: deque[NPlusOneFinding] = deque(maxlen=history)
         self._volatile: dict[str, bool] = {}
         self._purge_at = _PURGE_AT
+        extra = (checks,) if isinstance(checks, str) else tuple(checks)
+        self.checks: DetectorChecks | None = (
+            DetectorChecks(extra, threshold=threshold, key_depth=key_depth, max_rows=max_rows)
+            if extra
+            else None
+        )
 
     # Per statement
 
@@ -268,6 +283,8 @@ class NPlusOneDetector:
         if scope is None:
             self._note_unscoped()
             return
+        if self.checks is not None and scope.ended is None:
+            self.checks.observe(event, scope)
         if event.kind != "select":
             if event.kind != "transaction":
                 state = self._states.get(scope)
@@ -362,10 +379,15 @@ class NPlusOneDetector:
         """Report the findings of ``scope``; raises :class:`NPlusOneError` if so configured."""
         state = self._states.pop(scope, None)
         if state is None:
-            return
+            if self.checks is not None:
+                state = _ScopeState()
+            else:
+                return
         findings = self._evaluate(state, scope, record=True)
         if findings:
             self._history.extend(findings)
+            for finding in findings:
+                self.reported[finding.kind] = self.reported.get(finding.kind, 0) + 1
             self._report(findings)
 
     def pending(self, scope: Scope | None = None) -> list[NPlusOneFinding]:
@@ -375,6 +397,8 @@ class NPlusOneDetector:
         """
         target = scope if scope is not None else current_scope()
         state = self._states.get(target) if target is not None else None
+        if state is None and target is not None and self.checks is not None:
+            state = _ScopeState()
         if state is None or target is None:
             return []
         return self._evaluate(state, target, record=False)
@@ -404,6 +428,8 @@ class NPlusOneDetector:
                     continue  # the N+1 found in the same statements explains the repeats
                 if not self._is_volatile(run.event):
                     candidates.append(self._repeated(run, scope))
+        if self.checks is not None:
+            candidates += self.checks.findings(scope, keep=self.params == "keep", end=record)
         return [f for f in candidates if not self._allowed(f, record)]
 
     def _allowed(self, finding: NPlusOneFinding, record: bool) -> bool:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NPlusOneAllow", "parse_allow"]
 
-_KINDS = ("n_plus_one", "repeated_query")
+_KINDS = ("n_plus_one", "repeated_query", "write_loop", "unbounded_query", "cartesian_product")
 _GLOB = frozenset("*?[")
 
 
@@ -32,14 +32,16 @@ class NPlusOneAllow:
 
     * ``sql``: a glob over the normalized statement; the pattern is normalized
       the same way, so ``"SELECT * FROM pages ORDER BY id LIMIT ? OFFSET ?"``
-      matches whatever literals or placeholders the real statement had.
+      matches whatever literals or placeholders the real statement had, and
+      ``"*legs*"`` matches inside an identifier (``pro_legs``).
     * ``fingerprint``: the exact fingerprint (``QueryEvent.fingerprint``).
     * ``path``: a file of any frame of the finding's stack: a path suffix
       (``"app/reports.py"``) or a glob (``"*/reports/*.py"``), with an optional
       ``":line"``.
     * ``function``: a function name (glob) of any frame of the stack.
     * ``relationship``: ``"User.posts"`` (glob, e.g. ``"Audit.*"``).
-    * ``kind``: ``"n_plus_one"`` or ``"repeated_query"``.
+    * ``kind``: ``"n_plus_one"``, ``"repeated_query"``, or one of the opt-in
+      checks' kinds (``"write_loop"``, ``"unbounded_query"``, ``"cartesian_product"``).
     * ``reason``: free text for the next reader; never matched.
 
     String entries in ``NPlusOneDetector(allow=[...])`` are parsed with
@@ -95,8 +97,24 @@ class NPlusOneAllow:
 
 
 def _normalized_pattern(pattern: str) -> str:
-    normalized, _ = normalize(pattern)
-    return normalized
+    """``pattern`` normalized like a statement, its ``*`` wildcards kept where they were.
+
+    Each piece between two ``*`` is normalized on its own, and a space is put
+    beside a ``*`` only where the pattern had one: ``"*legs*"`` matches inside
+    the identifier ``pro_legs``, ``"select * from t *"`` stays as written.
+    """
+    out: list[str] = []
+    for piece in pattern.split("*"):
+        text = normalize(piece)[0] if piece.strip() else ""
+        if text:
+            if piece[:1].isspace():
+                text = " " + text
+            if piece[-1:].isspace():
+                text += " "
+        elif piece:
+            text = " "
+        out.append(text)
+    return "*".join(out)
 
 
 def _split_line(pattern: str) -> tuple[str, int | None]:

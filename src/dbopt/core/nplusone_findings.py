@@ -14,16 +14,29 @@ if TYPE_CHECKING:
     from dbopt.core.events import OrmContext
 
 __all__ = [
+    "KIND_LABELS",
     "FindingKind",
     "NPlusOneError",
     "NPlusOneFinding",
     "NPlusOneWarning",
+    "column_load_fix",
     "n_plus_one_fix",
     "repeated_query_fix",
 ]
 
 #: What a finding is about.
-FindingKind: TypeAlias = Literal["n_plus_one", "repeated_query"]
+FindingKind: TypeAlias = Literal[
+    "n_plus_one", "repeated_query", "write_loop", "unbounded_query", "cartesian_product"
+]
+
+#: How a finding of each kind is named in messages.
+KIND_LABELS: dict[str, str] = {
+    "n_plus_one": "N+1",
+    "repeated_query": "repeated query",
+    "write_loop": "write loop",
+    "unbounded_query": "unbounded query",
+    "cartesian_product": "Cartesian product",
+}
 
 _SQL_IN_MESSAGE = 300
 
@@ -60,10 +73,24 @@ class NPlusOneFinding:
         where = f" from {', '.join(map(str, self.callsites))}" if self.callsites else ""
         scope = f" [scope {self.scope_path}]" if self.scope_path else ""
         if self.kind == "n_plus_one":
-            what = f" of {self.relationship} (lazy load)" if self.relationship else ""
+            load = (
+                "column load"
+                if self.loader_option and "undefer(" in self.loader_option
+                else "lazy load"
+            )
+            what = f" of {self.relationship} ({load})" if self.relationship else ""
             head = f"N+1: {self.count} queries{what}{where}{scope}"
-        else:
+        elif self.kind == "repeated_query":
             head = f"repeated query: {self.count} identical queries{where}{scope}"
+        elif self.kind == "write_loop":
+            head = f"write loop: {self.count} single-row writes{where}{scope}"
+        elif self.kind == "unbounded_query":
+            head = f"unbounded query: {self.count} run(s) with no LIMIT{where}{scope}"
+        else:
+            what = f" of {self.relationship}" if self.relationship else ""
+            head = (
+                f"{KIND_LABELS.get(self.kind, self.kind)}{what}: {self.count} run(s){where}{scope}"
+            )
         sql = " ".join(self.sql.split())
         if len(sql) > _SQL_IN_MESSAGE:
             sql = sql[:_SQL_IN_MESSAGE] + "..."
@@ -129,6 +156,8 @@ def n_plus_one_fix(
     if orm is not None and orm.strategy is not None and orm.strategy.startswith("django:"):
         option, suggestion = django_fix(orm.strategy, orm.relationship, orm.entity, orm.target)
         return (orm.relationship if orm.kind == "lazy_load" else None), option, suggestion
+    if orm is not None and orm.kind == "column_load":
+        return column_load_fix(orm)
     if orm is not None and orm.kind == "lazy_load" and orm.relationship:
         relationship = orm.relationship
         shape = sql_shape(parent_sql) if parent_sql else None
@@ -156,6 +185,38 @@ def n_plus_one_fix(
         None,
         "run one query for every key before the loop (WHERE <column> IN (...), or "
         "= ANY(%s) on PostgreSQL) and look the rows up in a dict",
+    )
+
+
+def column_load_fix(orm: OrmContext) -> tuple[str | None, str | None, str]:
+    """``(attributes, loader_option, suggestion)`` for per-object loads of columns.
+
+    Deferred columns (``deferred=True``, ``defer()``, ``load_only()``, also
+    under ``joinedload(...).load_only(...)``) get ``undefer``; an expired
+    object (after ``commit()``, ``expire()``) is reloaded whole, and the fix
+    is not to expire it, or to reload the rows in one query.
+    """
+    owner = orm.entity or "the"
+    if orm.strategy == "expired":
+        return (
+            None,
+            None,
+            f"each {owner} object was expired (by commit() with expire_on_commit=True, or "
+            "expire()) and reloads its columns on first access; create the session with "
+            "expire_on_commit=False, read the attributes before the commit, or reload all rows "
+            f"in one query (select({owner}).where(<key>.in_(keys))"
+            ".execution_options(populate_existing=True))",
+        )
+    attributes = orm.relationship or f"{owner}.<column>"
+    first = attributes.split(", ")
+    option = ", ".join(f"undefer({name})" for name in first)
+    return (
+        attributes,
+        option,
+        f"the column(s) {attributes} are deferred (deferred=True, defer() or load_only()) and "
+        f"load one object at a time; add .options({option}) to the query that loads the "
+        f"{owner} objects (chained onto the relationship option when they come through one: "
+        f"joinedload(...).undefer(...)), or remove them from defer()/load_only()",
     )
 
 

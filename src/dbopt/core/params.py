@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from dbopt._json import jsonable
+from dbopt._json import jsonable, key_text
 from dbopt.errors import ConfigurationError
 
 __all__ = ["apply_policy", "check_policy", "estimate_size", "jsonable", "redact"]
@@ -53,7 +53,7 @@ def redact(parameters: Any) -> Any:
         if cls is dict or (
             cls is not tuple and cls is not list and isinstance(parameters, Mapping)
         ):
-            return {_key(k): _placeholder(v) for k, v in parameters.items()}
+            return {key_text(k): _placeholder(v) for k, v in parameters.items()}
         if cls is tuple or cls is list or isinstance(parameters, (list, tuple)):
             return [
                 redact(p)
@@ -64,16 +64,6 @@ def redact(parameters: Any) -> Any:
     except Exception:  # noqa: BLE001 - a hostile container: its type is all we say
         return _placeholder(parameters)
     return _placeholder(parameters)
-
-
-def _key(key: Any) -> str:
-    """A mapping key as a string; never raises."""
-    if type(key) is str:
-        return key
-    try:
-        return str(key)
-    except Exception:  # noqa: BLE001 - a hostile __str__
-        return f"<{type(key).__name__}>"
 
 
 def apply_policy(parameters: Any, policy: str) -> Any:

@@ -77,6 +77,27 @@ class HealthCheck:
             findings=findings or [],
         )
 
+    def counted(
+        self,
+        statuses: Sequence[HealthStatus],
+        summary: str,
+        details: list[dict[str, Any]],
+        findings: list[Finding],
+        *,
+        unit: str,
+        threshold: str,
+    ) -> CheckResult:
+        """The result of a check that counts objects: the worst status, ``len(details)``."""
+        return self.result(
+            worst(statuses),
+            summary,
+            value=float(len(details)),
+            unit=unit,
+            threshold=threshold,
+            details=details,
+            findings=findings,
+        )
+
     def finding(
         self, status: HealthStatus, obj: str, message: str, fix: str | None = None, **meta: Any
     ) -> Finding:

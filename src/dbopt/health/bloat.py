@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, register_check, worst
+from dbopt.health.base import Context, HealthCheck, register_check
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import qualified
 
@@ -174,15 +174,14 @@ def _judge(
     )
     if unknown:
         summary += f"; {unknown} not analyzed"
-    return check.result(
-        worst(statuses),
+    return check.counted(
+        statuses,
         summary,
-        value=float(len(details)),
+        details,
+        findings,
         unit=f"{kind}s",
         threshold=f"warn >= {t.bloat_warn_ratio:.0%} and >= "
         f"{t.bloat_min_bytes} bytes, critical >= {t.bloat_critical_ratio:.0%}",
-        details=details,
-        findings=findings,
     )
 
 

@@ -187,14 +187,13 @@ def vacuum_needed(check: HealthCheck, ctx: Context) -> CheckResult:
             )
         )
     summary = f"{len(details)} table(s) need VACUUM" if details else "no table needs VACUUM"
-    return check.result(
-        worst(statuses),
+    return check.counted(
+        statuses,
         summary,
-        value=float(len(details)),
+        details,
+        findings,
         unit="tables",
         threshold=f"dead rows above autovacuum's trigger and >= {t.vacuum_min_dead_rows}",
-        details=details,
-        findings=findings,
     )
 
 
@@ -351,12 +350,11 @@ def sequences(check: HealthCheck, ctx: Context) -> CheckResult:
         if details
         else f"{len(rows)} sequence(s), none above {t.sequence_warn:.0%}"
     )
-    return check.result(
-        worst(statuses),
+    return check.counted(
+        statuses,
         summary,
-        value=float(len(details)),
+        details,
+        findings,
         unit="sequences",
         threshold=f"warn >= {t.sequence_warn:.0%}, critical >= {t.sequence_critical:.0%}",
-        details=details,
-        findings=findings,
     )

@@ -13,8 +13,12 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".") if p.isdigit())
 
 
-def statements_sql(extversion: str) -> str:
-    """The top-statements query for pg_stat_statements ``extversion`` (1.8 = PG 13 ... 1.11+)."""
+def statements_sql(extversion: str, text_chars: int = 500) -> str:
+    """The top-statements query for pg_stat_statements ``extversion`` (1.8 = PG 13 ... 1.11+).
+
+    ``query`` is cut at ``text_chars`` characters; the row count is the
+    ``%(limit)s`` parameter.
+    """
     version = _version_tuple(extversion)
     if version >= (1, 11):  # PostgreSQL 17 split block times into shared/local
         io = "shared_blk_read_time + shared_blk_write_time"
@@ -27,7 +31,8 @@ SELECT queryid::text AS queryid, calls, total_exec_time::float8 AS total_ms,
        ({io})::float8 AS io_ms,
        CASE WHEN shared_blks_hit + shared_blks_read > 0
             THEN shared_blks_hit::float8 / (shared_blks_hit + shared_blks_read) END AS hit_ratio,
-       left(query, 500) AS query
+       shared_blks_hit, shared_blks_read,
+       left(query, {int(text_chars)}) AS query
 FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) {toplevel}
 ORDER BY total_exec_time DESC

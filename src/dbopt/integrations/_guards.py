@@ -21,7 +21,7 @@ from dbopt.core.capture import CapturedQueries
 from dbopt.core.events import CallSite, QueryEvent
 from dbopt.core.nplusone import NPlusOneDetector
 from dbopt.core.nplusone_allow import NPlusOneAllow
-from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding
+from dbopt.core.nplusone_findings import KIND_LABELS, NPlusOneError, NPlusOneFinding
 from dbopt.core.scope import Scope, scope
 from dbopt.errors import ConfigurationError, ReportedError
 from dbopt.handle import ExcInfo
@@ -87,7 +87,7 @@ class NPlusOneAssertionError(NPlusOneError, AssertionError):
         super().__init__(findings)
         lines = [f"dbopt: {len(self.findings)} N+1 finding(s):"]
         for finding in self.findings:
-            what = "repeated" if finding.kind == "repeated_query" else "N+1"
+            what = "repeated" if finding.kind == "repeated_query" else KIND_LABELS[finding.kind]
             rel = f" ({finding.relationship})" if finding.relationship else ""
             sites = ", ".join(_where(site) for site in finding.callsites) or "<unknown>"
             head = f"  {what}: fingerprint {finding.fingerprint} ran {finding.count}x{rel}"
@@ -135,7 +135,8 @@ class NPlusOneGuard:
     The block runs in its own :func:`dbopt.scope` (``name``); scopes opened
     inside it (requests of a test client, jobs) are checked each on its own,
     as the detector does. ``threshold`` and ``allow`` are the detector's;
-    ``repeated=True`` also fails on repeated identical queries. Nothing is
+    ``repeated=True`` also fails on repeated identical queries, ``checks``
+    on the detector's opt-in checks (``("write_loops", "unbounded_queries")``). Nothing is
     raised when the block itself raises. ``findings`` holds what was found.
     """
 
@@ -146,6 +147,7 @@ class NPlusOneGuard:
         threshold: int = 2,
         allow: Iterable[str | NPlusOneAllow] = (),
         repeated: bool = False,
+        checks: Iterable[str] = (),
     ) -> None:
         self.name = name
         self.findings: list[NPlusOneFinding] = []
@@ -154,6 +156,7 @@ class NPlusOneGuard:
             "threshold": threshold,
             "allow": tuple(allow) if not isinstance(allow, str) else (allow,),
             "repeat_threshold": 2 if repeated else None,
+            "checks": (checks,) if isinstance(checks, str) else tuple(checks),
         }
         NPlusOneDetector(action="log", **self._options)
         self._stack = ExitStack()

@@ -14,19 +14,32 @@ Fixtures: ``dbopt_queries`` (every statement of the test),
 Markers: ``@pytest.mark.no_n_plus_one`` fails the test on any N+1 in its
 body, ``@pytest.mark.max_queries(n)`` on more than ``n`` statements. The ini
 option ``dbopt_no_n_plus_one = true`` applies the N+1 check to every test.
+
+For CI: ``--dbopt-baseline=FILE`` (or the ini ``dbopt_baseline``) fails only
+on findings not in the file, and lists stale entries at the end;
+``--dbopt-write-baseline`` writes the file from this run's findings instead
+of failing on them; ``--dbopt-sarif=FILE`` writes every finding as SARIF
+2.1.0 for code scanning (``baselineState`` new/unchanged with a baseline).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typing_extensions import Unpack
 
 from dbopt.core.capture import CapturedQueries
 from dbopt.core.nplusone_allow import NPlusOneAllow
+from dbopt.core.nplusone_findings import NPlusOneFinding
+from dbopt.errors import ConfigurationError
+from dbopt.handle import ExcInfo
 from dbopt.instrument import capture_queries, instrument
+from dbopt.integrations._baseline import Baseline, RunFindings, identity_of, sarif_log
 from dbopt.integrations._guards import (
     NPlusOneAssertionError,
     NPlusOneGuard,
@@ -48,6 +61,57 @@ __all__ = [
 _NO_N_PLUS_ONE = "no_n_plus_one"
 _MAX_QUERIES = "max_queries"
 _INI = "dbopt_no_n_plus_one"
+_BASELINE_INI = "dbopt_baseline"
+
+
+class _CiState:
+    """The session's baseline, its findings and the tests that ran."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        option = config.getoption("dbopt_baseline") or config.getini(_BASELINE_INI) or None
+        self.path = Path(config.rootpath, option) if option else None
+        self.write = bool(config.getoption("dbopt_write_baseline"))
+        if self.write and self.path is None:
+            raise pytest.UsageError("--dbopt-write-baseline needs --dbopt-baseline=FILE")
+        sarif = config.getoption("dbopt_sarif")
+        self.sarif = Path(config.rootpath, sarif) if sarif else None
+        try:
+            self.baseline = Baseline.read(self.path) if self.path and not self.write else Baseline()
+        except ConfigurationError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        self.run = RunFindings(config.rootpath)
+        self.ran: set[str] = set()
+
+    def sort(self, test: str, findings: Sequence[NPlusOneFinding]) -> list[NPlusOneFinding]:
+        """Record ``findings`` of ``test``; those that must fail it (none when writing)."""
+        new: list[NPlusOneFinding] = []
+        for finding in findings:
+            known = identity_of(finding, self.run.root) in self.baseline
+            self.run.add(test, finding, known)
+            if not known:
+                new.append(finding)
+        return [] if self.write else new
+
+
+_STATE = pytest.StashKey[_CiState]()
+
+
+class _BaselineGuard(NPlusOneGuard):
+    """An :class:`NPlusOneGuard` that records its findings and fails only on new ones."""
+
+    def __init__(self, state: _CiState, test: str, **options: Any) -> None:
+        super().__init__(test, **options)
+        self._state = state
+        self._test = test
+
+    def __exit__(self, *exc_info: Unpack[ExcInfo]) -> None:
+        __tracebackhide__ = True
+        try:
+            super().__exit__(*exc_info)
+        except NPlusOneAssertionError as exc:
+            new = self._state.sort(self._test, exc.findings)
+            if new:
+                raise NPlusOneAssertionError(new) from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,9 +121,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(_BASELINE_INI, "dbopt baseline file of accepted findings (--dbopt-baseline)")
+    group = parser.getgroup("dbopt")
+    group.addoption(
+        "--dbopt-baseline",
+        dest="dbopt_baseline",
+        metavar="FILE",
+        help="fail only on dbopt findings not listed in FILE (relative to the root dir)",
+    )
+    group.addoption(
+        "--dbopt-write-baseline",
+        dest="dbopt_write_baseline",
+        action="store_true",
+        help="write this run's dbopt findings to the baseline file instead of failing on them",
+    )
+    group.addoption(
+        "--dbopt-sarif",
+        dest="dbopt_sarif",
+        metavar="FILE",
+        help="write this run's dbopt findings as SARIF 2.1.0 to FILE (code scanning)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_STATE] = _CiState(config)
     config.addinivalue_line(
         "markers",
         f"{_NO_N_PLUS_ONE}(threshold=2, allow=(), repeated=False): fail the test when dbopt "
@@ -111,7 +196,8 @@ def assert_no_n_plus_one(
     """``with assert_no_n_plus_one(): ...`` fails on an N+1 in the block.
 
     Keywords: ``threshold``, ``allow`` (the detector's), ``repeated=True`` to
-    fail on repeated identical queries too.
+    fail on repeated identical queries too, ``checks`` for the detector's
+    opt-in checks (``"write_loops"``, ``"unbounded_queries"``).
     """
 
     def guard(
@@ -119,9 +205,15 @@ def assert_no_n_plus_one(
         threshold: int = 2,
         allow: Iterable[str | NPlusOneAllow] = (),
         repeated: bool = False,
+        checks: Iterable[str] = (),
     ) -> NPlusOneGuard:
-        return NPlusOneGuard(
-            request.node.nodeid, threshold=threshold, allow=allow, repeated=repeated
+        return _BaselineGuard(
+            request.config.stash[_STATE],
+            request.node.nodeid,
+            threshold=threshold,
+            allow=allow,
+            repeated=repeated,
+            checks=checks,
         )
 
     return guard
@@ -148,6 +240,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     reported as it is.
     """
     __tracebackhide__ = True
+    state = item.config.stash[_STATE]
+    state.ran.add(item.nodeid)
     stack = ExitStack()
     budget = item.get_closest_marker(_MAX_QUERIES)
     if budget is not None:
@@ -157,7 +251,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if _wants_n_plus_one(item):
         marker = item.get_closest_marker(_NO_N_PLUS_ONE)
         options = dict(marker.kwargs) if marker is not None else {}
-        stack.enter_context(NPlusOneGuard(item.nodeid, **options))
+        stack.enter_context(_BaselineGuard(state, item.nodeid, **options))
     try:
         result = yield
     except BaseException as exc:
@@ -171,3 +265,34 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if failure is not None:
         pytest.fail(failure, pytrace=False)
     return result
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the baseline (with ``--dbopt-write-baseline``) and the SARIF file."""
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    if state.write and state.path is not None:
+        Baseline.write(state.path, state.run.identities())
+    if state.sarif is not None:
+        state.sarif.parent.mkdir(parents=True, exist_ok=True)
+        log = sarif_log(state.run, baseline=state.path is not None and not state.write)
+        state.sarif.write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say what the baseline did: written, or how many known findings and stale entries."""
+    state = config.stash.get(_STATE, None)
+    if state is None or state.path is None:
+        return
+    write = terminalreporter.write_line
+    if state.write:
+        count = len(state.run.identities())
+        write(f"dbopt: wrote {count} finding(s) to the baseline {state.path}")
+        return
+    known = sum(1 for _, _, seen in state.run.findings if seen)
+    stale = state.baseline.stale(state.run.identities(), state.ran)
+    write(f"dbopt: {known} finding(s) known in the baseline {state.path}, {len(stale)} stale")
+    for entry in stale:
+        kind, what, file, function = entry.identity
+        write(f"  stale: {kind} {what} in {file} {function} (tests: {', '.join(entry.tests)})")

@@ -6,6 +6,13 @@ partition's index is attached to, scans), sequences and column statistics.
 Lint's rules, the index advisor's findings on existing indexes (the same
 rules), the health report's sequence check and the schema ERD all read it.
 
+With the ``planner`` part (:data:`PLANNER`), the same snapshot also carries
+what the index advisor's cost model needs: views, materialized views and
+foreign tables (in :attr:`Catalog.others`), sizes, index definitions, full
+planner statistics (:attr:`Catalog.planner_stats`), settings and extensions.
+Those calls (``pg_relation_size``, ``pg_get_indexdef``) take an
+AccessShareLock, so only the advisor asks for them.
+
 :func:`load` runs the queries below in one read-only REPEATABLE READ
 transaction (so every reader sees the same moment), each in a savepoint: a
 query that times out costs only what needs it, listed in
@@ -36,6 +43,7 @@ from dbopt.postgres.render import qualified
 
 __all__ = [
     "PARTS",
+    "PLANNER",
     "Catalog",
     "Column",
     "ColumnStats",
@@ -66,7 +74,10 @@ SELECT current_setting('server_version_num')::int AS version_num,
          AS stats_reset,
        (SELECT extract(epoch FROM now() - stats_reset)::float8
         FROM pg_stat_database WHERE datname = current_database()) AS stats_age_s,
-       current_setting('block_size')::int AS block_size
+       current_setting('block_size')::int AS block_size,
+       current_schemas(false)::text[] AS search_path,
+       (SELECT datcollate FROM pg_database WHERE datname = current_database())::text
+         AS collate
 """
 
 RELATIONS = f"""
@@ -78,15 +89,24 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
        CASE WHEN c.relkind = 'r' THEN
          (SELECT sum(pg_stat_get_numscans(x.indexrelid))::int8 FROM pg_index x
           WHERE x.indrelid = c.oid) END AS idx_scan,
-       CASE WHEN c.relkind = 'r' THEN pg_stat_get_live_tuples(c.oid) END AS n_live_tup,
+       CASE WHEN c.relkind IN ('r', 'm') THEN pg_stat_get_live_tuples(c.oid) END AS n_live_tup,
        CASE WHEN c.relkind = 'r' THEN pg_stat_get_dead_tuples(c.oid) END AS n_dead_tup,
-       d.description AS comment
+       d.description AS comment,
+       pg_stat_get_tuples_inserted(c.oid) AS n_tup_ins,
+       pg_stat_get_tuples_updated(c.oid) AS n_tup_upd,
+       pg_stat_get_tuples_deleted(c.oid) AS n_tup_del,
+       pg_stat_get_tuples_hot_updated(c.oid) AS n_tup_hot_upd,
+       (pg_stat_get_last_analyze_time(c.oid) IS NOT NULL
+        OR pg_stat_get_last_autoanalyze_time(c.oid) IS NOT NULL
+        OR EXISTS (SELECT 1 FROM pg_statistic st WHERE st.starelid = c.oid)) AS analyzed,
+       CASE WHEN %(planner)s AND c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) END
+         AS size_bytes
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
 LEFT JOIN pg_description d
   ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
-WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND {_IN_SCOPE}
+WHERE c.relkind::text = ANY(%(kinds)s::text[]) AND c.relpersistence <> 't' AND {_IN_SCOPE}
 ORDER BY n.nspname, c.relname
 """
 
@@ -99,14 +119,15 @@ SELECT a.attrelid AS relid, a.attnum::int AS num, a.attname AS name,
          (SELECT pg_get_expr(ad.adbin, 0) FROM pg_attrdef ad
           WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
        END AS default_expr,
-       d.description AS comment
+       d.description AS comment, co.collname::text AS collation
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_description d
   ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
-WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND a.attnum > 0
+WHERE c.relkind::text = ANY(%(kinds)s::text[]) AND c.relpersistence <> 't' AND a.attnum > 0
   AND NOT a.attisdropped AND {_IN_SCOPE}
 ORDER BY a.attrelid, a.attnum
 """
@@ -147,28 +168,48 @@ SELECT i.indexrelid AS oid, ic.relname AS name, i.indrelid AS relid,
        CASE WHEN ic.relkind = 'i' THEN pg_stat_get_numscans(i.indexrelid) END AS idx_scan,
        EXISTS (SELECT 1 FROM pg_constraint k
                WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
-                 AND k.contype IN ('p', 'u', 'x')) AS backs_constraint
+                 AND k.contype IN ('p', 'u', 'x')) AS backs_constraint,
+       (SELECT k.contype::text FROM pg_constraint k
+        WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+          AND k.contype IN ('p', 'u', 'x') LIMIT 1) AS constraint_type,
+       i.indisready AS is_ready,
+       CASE WHEN %(planner)s THEN pg_get_indexdef(i.indexrelid) END AS definition,
+       CASE WHEN %(planner)s AND ic.relkind = 'i' THEN pg_relation_size(i.indexrelid) END
+         AS size_bytes
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND {_IN_SCOPE}
+WHERE c.relkind::text = ANY(%(kinds)s::text[]) AND c.relpersistence <> 't' AND {_IN_SCOPE}
 ORDER BY i.indrelid, ic.relname
 """
 
-# Planner statistics of short MCV lists only: the enum-like rules need the whole value set.
+# Planner statistics. Without the planner part, short MCV lists only: the enum-like rules
+# need the whole value set; the advisor's cost model reads every column.
 STATS = """
 SELECT s.schemaname AS schema, s.tablename AS table, s.attname AS column,
-       s.inherited, s.null_frac::float8, s.n_distinct::float8,
+       s.inherited, s.null_frac::float8, s.n_distinct::float8, s.avg_width,
        s.most_common_vals::text::text[] AS values,
        s.most_common_freqs::float8[] AS freqs
 FROM pg_stats s
 WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
   AND s.schemaname NOT LIKE 'pg\\_%%'
   AND (cardinality(%(schemas)s::text[]) = 0 OR s.schemaname = ANY(%(schemas)s::text[]))
-  AND s.most_common_freqs IS NOT NULL
-  AND array_length(s.most_common_freqs, 1) <= %(max_values)s
+  AND (%(planner)s OR (s.most_common_freqs IS NOT NULL
+                       AND array_length(s.most_common_freqs, 1) <= %(max_values)s))
+"""
+
+# The planner part's server facts: the cost settings and where each extension lives.
+SETTINGS = """
+SELECT name, setting::float8 AS value FROM pg_settings
+WHERE name IN ('random_page_cost', 'seq_page_cost', 'cpu_tuple_cost',
+               'cpu_index_tuple_cost', 'cpu_operator_cost', 'effective_cache_size')
+"""
+
+EXTENSIONS = """
+SELECT e.extname AS name, n.nspname AS schema
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 """
 
 # pg_sequences reads each sequence's last value (a lock on the sequence, never on a table).
@@ -189,8 +230,11 @@ WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY s.schemaname, s.sequencename
 """
 
-#: The catalog queries :func:`load` can run, by name.
+#: The catalog queries :func:`load` runs by default, by name.
 PARTS = ("relations", "columns", "constraints", "indexes", "sequences", "stats")
+
+#: The extra part for the index advisor's cost model (see the module's docstring).
+PLANNER = "planner"
 
 
 @dataclass
@@ -208,6 +252,7 @@ class Column:
     generated: str = ""
     default: str | None = None
     comment: str | None = None
+    collation: str | None = None
 
 
 @dataclass
@@ -255,6 +300,11 @@ class Index:
     parent: int | None
     backs_constraint: bool
     is_exclusion: bool = False
+    is_ready: bool = True
+    constraint_type: str | None = None
+    #: ``pg_get_indexdef`` and the built size: read with the planner part only.
+    definition: str | None = None
+    size_bytes: int | None = None
 
     @property
     def key_columns(self) -> list[int]:
@@ -280,6 +330,13 @@ class Table:
     n_live_tup: int | None
     n_dead_tup: int | None
     comment: str | None = None
+    n_tup_ins: int = 0
+    n_tup_upd: int = 0
+    n_tup_del: int = 0
+    n_tup_hot_upd: int = 0
+    analyzed: bool = False
+    #: ``pg_relation_size``: read with the planner part only.
+    size_bytes: int | None = None
     columns: dict[int, Column] = field(default_factory=dict)
     constraints: list[Constraint] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)
@@ -343,6 +400,7 @@ class ColumnStats:
     n_distinct: float
     values: list[str]
     freqs: list[float]
+    avg_width: int | None = None
 
 
 @dataclass
@@ -358,6 +416,14 @@ class Catalog:
     sequences: list[SequenceInfo] = field(default_factory=list)
     stats: dict[tuple[int, str], ColumnStats] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    search_path: list[str] = field(default_factory=list)
+    collate: str = ""
+    #: Planner part: views, materialized views and foreign tables, by oid.
+    others: dict[int, Table] = field(default_factory=dict)
+    #: Planner part: every analyzed column's statistics (MCV lists of any length).
+    planner_stats: dict[tuple[int, str], ColumnStats] = field(default_factory=dict)
+    settings: dict[str, float] = field(default_factory=dict)
+    extensions: dict[str, str] = field(default_factory=dict)
     #: What readers derive from the snapshot once and share (e.g. the index plan).
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -378,6 +444,10 @@ class Catalog:
             if sub is not None:
                 out.extend(self.leaves(sub))
         return out
+
+    def relation(self, oid: int) -> Table | None:
+        """The table, or with the planner part the view or foreign table, ``oid``."""
+        return self.tables.get(oid) or self.others.get(oid)
 
     def index(self, oid: int) -> Index | None:
         """The index with ``oid`` (searching every table)."""
@@ -441,18 +511,22 @@ def load(
 ) -> Catalog:
     """Read the catalog of ``schemas`` (all non-system schemas when empty) in one snapshot.
 
-    ``parts`` names the queries to run (:data:`PARTS`: all of them).
-    ``sequence_owners_only`` reads tables only when they own a sequence or
-    have a foreign key to one that does (what the overflow checks need).
-    Inside a transaction the caller opened, the queries run in a savepoint of it.
+    ``parts`` names the queries to run (:data:`PARTS`: all of them, plus
+    :data:`PLANNER` for the advisor). ``sequence_owners_only`` reads tables
+    only when they own a sequence or have a foreign key to one that does
+    (what the overflow checks need). Inside a transaction the caller opened,
+    the queries run in a savepoint of it.
     """
+    planner = PLANNER in parts
     params: dict[str, Any] = {
         "schemas": list(schemas),
         "exclude_schemas": list(exclude_schemas),
         "max_values": max_values,
         "relids": None,
+        "planner": planner,
+        "kinds": ["r", "p", "m", "v", "f"] if planner else ["r", "p"],
     }
-    unknown = set(parts) - set(PARTS)
+    unknown = set(parts) - {*PARTS, PLANNER}
     if unknown:
         raise ConfigurationError(f"unknown catalog parts: {', '.join(sorted(unknown))}")
     idle = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -466,18 +540,21 @@ def load(
             stats_reset=server.get("stats_reset"),
             block_size=int(server.get("block_size", 8192)),
             stats_age_s=server.get("stats_age_s"),
+            search_path=list(server.get("search_path") or []),
+            collate=str(server.get("collate") or ""),
         )
         for row in _run(conn, "sequences", SEQUENCES, params, cat.errors, parts):
             cat.sequences.append(SequenceInfo(**row))
         if sequence_owners_only:
             params["relids"] = sorted({s.owner_relid for s in cat.sequences if s.owner_relid})
         for row in _run(conn, "relations", RELATIONS, params, cat.errors, parts):
-            cat.tables[row["oid"]] = Table(**row)
+            home = cat.tables if row["kind"] in ("r", "p") else cat.others
+            home[row["oid"]] = Table(**row)
         for table in cat.tables.values():
             if table.parent in cat.tables:
                 cat.tables[table.parent].children.append(table.oid)
         for row in _run(conn, "columns", COLUMNS, params, cat.errors, parts):
-            rel = cat.tables.get(row.pop("relid"))
+            rel = cat.relation(row.pop("relid"))
             if rel is not None:
                 default = row.pop("default_expr")
                 rel.columns[row["num"]] = Column(default=default, **row)
@@ -486,23 +563,45 @@ def load(
             if rel is not None:
                 rel.constraints.append(Constraint(**row))
         for row in _run(conn, "indexes", INDEXES, params, cat.errors, parts):
-            rel = cat.tables.get(row["relid"])
+            rel = cat.relation(row["relid"])
             if rel is not None:
                 rel.indexes.append(_index(row, rel))
-        by_name = {(t.schema, t.name): t for t in cat.tables.values()}
-        for row in _run(conn, "stats", STATS, params, cat.errors, parts):
-            rel = by_name.get((row["schema"], row["table"]))
-            if rel is None or row["inherited"] != rel.partitioned:
-                continue
-            num = next((c.num for c in rel.columns.values() if c.name == row["column"]), None)
-            if num is not None and row["values"] is not None:
-                cat.stats[(rel.oid, row["column"])] = ColumnStats(
-                    null_frac=row["null_frac"] or 0.0,
-                    n_distinct=row["n_distinct"] or 0.0,
-                    values=list(row["values"]),
-                    freqs=list(row["freqs"]),
-                )
+        _load_stats(cat, conn, params, parts)
+        if planner:
+            for row in _run(conn, PLANNER, SETTINGS, params, cat.errors, parts):
+                cat.settings[row["name"]] = float(row["value"])
+            for row in _run(conn, PLANNER, EXTENSIONS, params, cat.errors, parts):
+                cat.extensions[row["name"]] = row["schema"]
     return cat
+
+
+def _load_stats(
+    cat: Catalog,
+    conn: psycopg.Cursor[dict[str, Any]],
+    params: dict[str, Any],
+    parts: Collection[str],
+) -> None:
+    """``pg_stats`` rows: short MCV lists in ``stats``, everything in ``planner_stats``."""
+    if "stats" not in parts and PLANNER not in parts:
+        return
+    by_name = {(t.schema, t.name): t for t in (*cat.tables.values(), *cat.others.values())}
+    for row in _run(conn, "stats", STATS, params, cat.errors, {"stats"}):
+        rel = by_name.get((row["schema"], row["table"]))
+        if rel is None or row["inherited"] != rel.partitioned:
+            continue
+        stats = ColumnStats(
+            null_frac=row["null_frac"] or 0.0,
+            n_distinct=row["n_distinct"] or 0.0,
+            values=list(row["values"] or ()),
+            freqs=list(row["freqs"] or ()),
+            avg_width=row["avg_width"],
+        )
+        if params["planner"]:
+            cat.planner_stats[(rel.oid, row["column"])] = stats
+        short = row["values"] is not None and len(stats.freqs) <= params["max_values"]
+        known = any(c.name == row["column"] for c in rel.columns.values())
+        if "stats" in parts and short and known and rel.kind in ("r", "p"):
+            cat.stats[(rel.oid, row["column"])] = stats
 
 
 def _index(row: dict[str, Any], rel: Table) -> Index:

@@ -15,6 +15,9 @@ names and values here, so that generated text is data, never code:
   :func:`escape` writes every control or line-separator character as a
   backslash escape. :func:`py_literal` is ``repr()`` (one line, always);
   :func:`py_docstring` is text safe inside a ``\"\"\"`` docstring.
+* :func:`sqlcommenter` is a ``/*key='value',...*/`` comment in the
+  sqlcommenter format: keys and values URL-encoded, so no ``*/``, quote or
+  line break of theirs can end the comment or the statement.
 * :func:`sa_text` is SQL text for SQLAlchemy's ``text()`` (and Alembic's
   ``op.execute``), with colons escaped so a name like ``"a:b"`` is no bind
   parameter.
@@ -29,8 +32,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pglast.keywords import (
     COL_NAME_KEYWORDS,
@@ -62,6 +66,7 @@ __all__ = [
     "snake_case",
     "sql_ident",
     "sql_literal",
+    "sqlcommenter",
     "truncate_bytes",
 ]
 
@@ -167,6 +172,26 @@ def label(*parts: str | None) -> str:
 def comment(text: str) -> str:
     """A SQL ``-- text`` comment line; no character of ``text`` can end it."""
     return "-- " + escape(text)
+
+
+def sqlcommenter(tags: Mapping[str, str]) -> str:
+    """``tags`` as a sqlcommenter comment (``/*a='1',b='x%2Fy'*/``), or ``""`` when empty.
+
+    Per the sqlcommenter specification: each key and value is URL-encoded
+    (every byte but ``A-Za-z0-9_.-~``), a ``'`` left in a value escaped with
+    a backslash (none is: it is encoded), values single-quoted, pairs sorted
+    by key and joined with ``,``. Only its own delimiters can end it: it
+    holds no ``*/``, no quote outside the value quotes, no line break. It
+    does hold ``%XX`` escapes: a driver with a ``format``/``pyformat``
+    paramstyle needs them doubled (:mod:`dbopt.tags` does it).
+    """
+    if not tags:
+        return ""
+    pairs = sorted(
+        (quote(str(key), safe=""), quote(str(value), safe="").replace("'", "\\'"))
+        for key, value in tags.items()
+    )
+    return "/*" + ",".join(f"{key}='{value}'" for key, value in pairs) + "*/"
 
 
 def py_comment(text: str) -> str:

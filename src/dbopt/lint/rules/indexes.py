@@ -158,18 +158,13 @@ def _where(catalog: Catalog, table: Table) -> dict[str, Any]:
 def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for red in index_plan(catalog).duplicates.values():
         table, idx, keep = red.table, red.index, red.kept
-        yield r.finding(
-            f"{qualified(table.schema, idx.name)}",
+        yield _drop_finding(
+            catalog,
+            r,
+            red,
             f"index {idx.name} duplicates {keep.name} on {table.sql_name} "
             f"({_describe(table, idx)})",
-            fix=_drop(table, idx),
-            **table_meta(
-                table,
-                index=idx.name,
-                duplicate_of=keep.name,
-                size_bytes=idx.relpages * catalog.block_size,
-                **_where(catalog, table),
-            ),
+            "duplicate_of",
         )
 
 
@@ -184,19 +179,31 @@ def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[F
 def redundant_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for red in index_plan(catalog).covered.values():
         table, a, b = red.table, red.index, red.kept
-        yield r.finding(
-            f"{qualified(table.schema, a.name)}",
+        yield _drop_finding(
+            catalog,
+            r,
+            red,
             f"index {a.name} ({', '.join(table.column_names(a.key_columns))}) is covered "
             f"by {b.name} ({', '.join(table.column_names(b.key_columns))}) on {table.sql_name}",
-            fix=_drop(table, a),
-            **table_meta(
-                table,
-                index=a.name,
-                covered_by=b.name,
-                size_bytes=a.relpages * catalog.block_size,
-                **_where(catalog, table),
-            ),
+            "covered_by",
         )
+
+
+def _drop_finding(catalog: Catalog, r: Rule, red: Redundant, message: str, kept: str) -> Finding:
+    """The finding for an index the plan drops in favour of ``red.kept``."""
+    table, idx = red.table, red.index
+    return r.finding(
+        qualified(table.schema, idx.name),
+        message,
+        fix=_drop(table, idx),
+        **table_meta(
+            table,
+            index=idx.name,
+            size_bytes=idx.relpages * catalog.block_size,
+            **{kept: red.kept.name},
+            **_where(catalog, table),
+        ),
+    )
 
 
 def _scans(catalog: Catalog, idx: Index, children: dict[int, list[Index]]) -> int | None:

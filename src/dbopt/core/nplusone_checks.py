@@ -1,0 +1,211 @@
+"""Opt-in checks of the N+1 detector beyond N+1s: write loops and unbounded list queries.
+
+``NPlusOneDetector(checks=("write_loops", "unbounded_queries"))`` turns them
+on; a detector without ``checks`` never builds this object, so they cost
+nothing unless asked for. Both read only the event stream:
+
+* a **write loop** is one INSERT, UPDATE or DELETE fingerprint run
+  ``threshold`` times or more from one call-site key, each as a statement of
+  its own (an ``executemany`` or a multi-row ``VALUES`` is one statement and
+  is not counted): a loop that writes row by row;
+* an **unbounded query** is a SELECT with no ``LIMIT``/``FETCH FIRST`` whose
+  driver reported more than ``max_rows`` rows (drivers that report no row
+  count for a SELECT, such as sqlite3, are not checked).
+
+Findings come out with the detector's own when the scope ends, through its
+allowlist (``kind:write_loop``, ``kind:unbounded_query``) and action.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from dbopt.core.fingerprint import mask_literals
+from dbopt.core.nplusone_findings import FindingKind, NPlusOneFinding
+from dbopt.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from dbopt.core.events import CallSite, QueryEvent
+    from dbopt.core.scope import Scope
+
+__all__ = ["CHECKS", "DetectorChecks", "unbounded_query_fix", "write_loop_fix"]
+
+#: The names ``NPlusOneDetector(checks=...)`` accepts.
+CHECKS = ("write_loops", "unbounded_queries")
+
+_WRITES = frozenset({"insert", "update", "delete"})
+_BOUNDED = re.compile(r"\blimit\b|\bfetch\s+(?:first|next)\b|\btop\s*\(?\s*\d", re.IGNORECASE)
+#: Groups (write loops) and statements (unbounded) kept per scope.
+_MAX_PER_SCOPE = 1000
+_KEEP_CHARS = 4096
+
+
+class _Writes:
+    __slots__ = ("count", "event")
+
+    def __init__(self, event: QueryEvent) -> None:
+        self.event = event
+        self.count = 0
+
+
+class _State:
+    __slots__ = ("unbounded", "writes")
+
+    def __init__(self) -> None:
+        self.writes: dict[tuple[str, tuple[CallSite, ...]], _Writes] = {}
+        #: fingerprint -> (the largest row count seen, runs, one event)
+        self.unbounded: dict[str, tuple[int, int, QueryEvent]] = {}
+
+
+class DetectorChecks:
+    """The per-scope state of the opt-in checks of one :class:`NPlusOneDetector`."""
+
+    def __init__(
+        self, checks: Iterable[str], *, threshold: int, key_depth: int, max_rows: int
+    ) -> None:
+        names = (checks,) if isinstance(checks, str) else tuple(checks)
+        unknown = [name for name in names if name not in CHECKS]
+        if unknown:
+            raise ConfigurationError(
+                f"unknown check(s) {unknown!r}: NPlusOneDetector(checks=...) takes {CHECKS}"
+            )
+        if not isinstance(max_rows, int) or max_rows < 1:
+            raise ConfigurationError(f"max_rows must be an int >= 1, got {max_rows!r}")
+        self.names = tuple(dict.fromkeys(names))
+        self.write_loops = "write_loops" in names
+        self.unbounded_queries = "unbounded_queries" in names
+        self.threshold = threshold
+        self.key_depth = key_depth
+        self.max_rows = max_rows
+        self._states: dict[Scope, _State] = {}
+
+    def observe(self, event: QueryEvent, scope: Scope) -> None:
+        """Note one statement of ``scope`` (never raises for odd events)."""
+        kind = event.kind
+        if event.error is not None or event.executemany:
+            return
+        if kind == "select":
+            if not self.unbounded_queries:
+                return
+            rows = event.rowcount
+            if rows is None or rows <= self.max_rows or _BOUNDED.search(event.sql):
+                return
+            state = self._state(scope)
+            seen = state.unbounded.get(event.fingerprint)
+            if seen is None:
+                if len(state.unbounded) < _MAX_PER_SCOPE:
+                    state.unbounded[event.fingerprint] = (rows, 1, _slim(event))
+            else:
+                state.unbounded[event.fingerprint] = (max(rows, seen[0]), seen[1] + 1, seen[2])
+        elif kind in _WRITES and self.write_loops:
+            state = self._state(scope)
+            key = (event.fingerprint, event.stack[: self.key_depth])
+            group = state.writes.get(key)
+            if group is None:
+                if len(state.writes) >= _MAX_PER_SCOPE:
+                    return
+                group = state.writes[key] = _Writes(_slim(event))
+            group.count += 1
+
+    def _state(self, scope: Scope) -> _State:
+        state = self._states.get(scope)
+        if state is None:
+            if len(self._states) >= _MAX_PER_SCOPE:
+                # scopes that ended while the detector was detached
+                for stale in [s for s in self._states if s.ended is not None]:
+                    del self._states[stale]
+            state = self._states.setdefault(scope, _State())
+        return state
+
+    def findings(self, scope: Scope, *, keep: bool, end: bool) -> list[NPlusOneFinding]:
+        """What ``scope`` has found so far; ``end`` forgets the scope."""
+        state = self._states.pop(scope, None) if end else self._states.get(scope)
+        if state is None:
+            return []
+        found: list[NPlusOneFinding] = []
+        for group in state.writes.values():
+            if group.count >= self.threshold:
+                event = group.event
+                found.append(
+                    _finding("write_loop", event, group.count, scope, write_loop_fix(event), keep)
+                )
+        for rows, runs, event in state.unbounded.values():
+            found.append(
+                _finding(
+                    "unbounded_query", event, runs, scope, unbounded_query_fix(rows, self), keep
+                )
+            )
+        return found
+
+    def forget(self, scope: Scope) -> None:
+        """Drop the state of ``scope``."""
+        self._states.pop(scope, None)
+
+
+def write_loop_fix(event: QueryEvent) -> str:
+    """The fix for one INSERT/UPDATE/DELETE run row by row from one line."""
+    table = _table(event)
+    if event.kind == "insert":
+        return (
+            "collect the rows and insert them in one call: session.execute(insert("
+            f"{table}), [row, ...]) or conn.execute(stmt, [params, ...]) (executemany), or "
+            f"insert({table}).values([row, ...]); session.add_all(objects) before one flush "
+            "does the same for ORM objects"
+        )
+    if event.kind == "update":
+        return (
+            "update the rows in one statement: one UPDATE ... WHERE key IN (...) when they get "
+            f"the same values, else a bulk UPDATE by primary key, session.execute(update({table}), "
+            "[{'id': ..., 'column': ...}, ...]) (one executemany)"
+        )
+    return (
+        f"delete the rows in one statement: delete({table}).where(<key>.in_(keys)) "
+        "(or one DELETE ... WHERE key = ANY(%s) on PostgreSQL)"
+    )
+
+
+def unbounded_query_fix(rows: int, checks: DetectorChecks) -> str:
+    """The fix for a SELECT with no LIMIT that returned ``rows`` rows."""
+    return (
+        f"it returned {rows} rows (more than max_rows={checks.max_rows}) with no LIMIT: "
+        "page it with a unique sort key, e.g. dbopt.eager.paginate(stmt, order_by=(...), "
+        "after=cursor, limit=n) (keyset pagination, stable under inserts), or aggregate "
+        "in SQL if the rows are only counted or summed"
+    )
+
+
+_TABLE = re.compile(r"\b(?:into|update|from)\s+([\w.\"`\[\]]+)", re.IGNORECASE)
+
+
+def _table(event: QueryEvent) -> str:
+    match = _TABLE.search(event.sql)
+    return match.group(1).strip('"`[]') if match else "<table>"
+
+
+def _slim(event: QueryEvent) -> QueryEvent:
+    if len(event.sql) <= _KEEP_CHARS:
+        return event
+    return dataclasses.replace(event, sql=mask_literals(event.sql[:_KEEP_CHARS]), parameters=None)
+
+
+def _finding(
+    kind: FindingKind, event: QueryEvent, count: int, scope: Scope, suggestion: str, keep: bool
+) -> NPlusOneFinding:
+    stack = event.stack
+    return NPlusOneFinding(
+        kind=kind,
+        fingerprint=event.fingerprint,
+        sql=event.sql if keep else mask_literals(event.sql),
+        count=count,
+        callsite=stack[0] if stack else None,
+        stack=stack,
+        callsites=(stack[0],) if stack else (),
+        relationship=None,
+        loader_option=None,
+        suggestion=suggestion,
+        scope=scope.name,
+        scope_path=scope.path,
+    )
