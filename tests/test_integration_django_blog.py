@@ -171,3 +171,34 @@ def test_an_explicit_query_per_row_on_a_foreign_key_names_the_reverse_relation(
     assert after == []
     assert ran == 2
     assert lazy.json() == fixed.json()
+
+
+def test_the_view_s_own_read_of_the_shared_value_is_no_extra_repeated_query(
+    app: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django_blog.models import Category
+
+    news = Category.objects.get(name="news")
+    # the view reads the category once, then each of the 10 posts reads it again:
+    # 11 identical statements, all explained by the N+1 of Post.category
+    _, findings, _ = get(f"/category/{news.pk}/", caplog)
+    assert [f["kind"] for f in findings].count("repeated_query") == 0, findings
+    categories = [f for f in findings if f["relationship"] == "Post.category"]
+    assert [f["count"] for f in categories] == [10]
+
+
+def test_a_relation_reached_through_a_lazy_foreign_key_gets_the_path_from_the_root(
+    app: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    lazy, findings, ran = get("/profiles/", caplog)
+    options = sorted(f["loader_option"] for f in findings)
+    # post.author (two authors, six posts), then author.profile per post
+    assert options == ['select_related("author")', 'select_related("author__profile")']
+    (profile,) = [f for f in findings if "profile" in f["loader_option"]]
+    assert profile["relationship"] == "Post.author__profile"
+    assert "the Post objects" in profile["suggestion"]
+    assert ran == 1 + 6 + 6
+    fixed, after, ran = get("/profiles/fixed/", caplog)
+    assert after == []
+    assert ran == 1
+    assert fixed.content == lazy.content

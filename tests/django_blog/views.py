@@ -6,7 +6,7 @@ from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
-from django_blog.models import Comment, Post
+from django_blog.models import Category, Comment, Post
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -26,6 +26,13 @@ def index_fixed(request: HttpRequest) -> HttpResponse:
     )
     recent = Post.objects.order_by("-id")[:5]
     return render(request, "blog/index_fixed.html", {"posts": posts, "recent": recent})
+
+
+def category(request: HttpRequest, pk: int) -> HttpResponse:
+    shown = get_object_or_404(Category, pk=pk)
+    posts = Post.objects.filter(category=shown).order_by("-id")[:10]
+    recent = Post.objects.order_by("-id")[:5]
+    return render(request, "blog/index.html", {"posts": posts, "recent": recent})
 
 
 def post_detail(request: HttpRequest, pk: str) -> HttpResponse:
@@ -74,3 +81,13 @@ def boom(request: HttpRequest) -> JsonResponse:
 
     User.objects.count()
     raise RuntimeError("boom")
+
+
+def profiles(request: HttpRequest) -> HttpResponse:
+    posts = Post.objects.order_by("-id")[:6]
+    return render(request, "blog/profiles.html", {"posts": posts})
+
+
+def profiles_fixed(request: HttpRequest) -> HttpResponse:
+    posts = Post.objects.order_by("-id").select_related("author__profile")[:6]
+    return render(request, "blog/profiles.html", {"posts": posts})

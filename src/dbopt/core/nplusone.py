@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
-from dbopt.core.events import CallSite, QueryEvent
+from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
 from dbopt.core.nplusone_checks import DetectorChecks
@@ -123,6 +123,47 @@ def _reloads(event: QueryEvent) -> bool:
     """
     orm = event.orm
     return orm is not None and orm.kind == "lazy_load" and event.adapter == "django"
+
+
+def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmContext | None:
+    """A Django lazy load whose owners came from another lazy load: the path from the root.
+
+    ``post.author.profile`` in a loop: the ``User`` objects were themselves
+    lazy-loaded through ``Post.author`` in this scope, so the fix goes on the
+    ``Post`` queryset as ``select_related("author__profile")``.
+    """
+    if (
+        orm is None
+        or orm.kind != "lazy_load"
+        or not (orm.strategy or "").startswith("django:")
+        or not orm.relationship
+    ):
+        return orm
+    path = orm.relationship.partition(".")[2]
+    strategy = orm.strategy or ""
+    for _ in range(4):  # a few hops at most
+        via = next(
+            (
+                g.event.orm
+                for g in state.groups.values()
+                if g.event.orm is not None
+                and g.event.orm.kind == "lazy_load"
+                and g.event.orm.strategy == "django:select_related"
+                and g.event.orm.target == orm.entity
+                and g.event.orm.relationship
+            ),
+            None,
+        )
+        if via is None or via.relationship is None:
+            break
+        hop = via.relationship.partition(".")[2]
+        path = f"{hop}__{path}"
+        if strategy.startswith("django:count:"):
+            strategy = f"django:count:{hop}__{strategy.rpartition(':')[2]}"
+        orm = dataclasses.replace(
+            orm, entity=via.entity, relationship=f"{via.entity}.{path}", strategy=strategy
+        )
+    return orm
 
 
 def _value_key(sql: str, parameters: Any) -> int:
@@ -369,7 +410,7 @@ class NPlusOneDetector:
         for group in list(state.groups.values()):
             if group.values is None or (group.count >= threshold and _reloads(group.event)):
                 flagged.add(id(group))
-                candidates.append(self._n_plus_one(group, scope))
+                candidates.append(self._n_plus_one(group, scope, state))
         limit = self.repeat_threshold
         if limit is not None:
             runs = dict(state.done)
@@ -379,8 +420,12 @@ class NPlusOneDetector:
                 done = runs.get(value)
                 runs[value] = seen if done is None else done.merged(seen)
             for run in runs.values():
-                if run.count < limit or (len(run.groups) == 1 and id(run.groups[0]) in flagged):
+                if run.count < limit:
                     continue
+                if any(id(g) in flagged for g in run.groups) and (
+                    sum(g.count for g in run.groups if id(g) not in flagged) < limit
+                ):
+                    continue  # the N+1 found in the same statements explains the repeats
                 if not self._is_volatile(run.event):
                     candidates.append(self._repeated(run, scope))
         if self.checks is not None:
@@ -405,9 +450,10 @@ class NPlusOneDetector:
             decision = self._volatile[event.fingerprint] = bool(_VOLATILE.search(normalized))
         return decision
 
-    def _n_plus_one(self, group: _Group, scope: Scope) -> NPlusOneFinding:
+    def _n_plus_one(self, group: _Group, scope: Scope, state: _ScopeState) -> NPlusOneFinding:
         event = group.event
-        relationship, option, suggestion = n_plus_one_fix(event.orm, event.sql, group.parent_sql)
+        orm = _through_lazy_parent(event.orm, state)
+        relationship, option, suggestion = n_plus_one_fix(orm, event.sql, group.parent_sql)
         return _finding(
             "n_plus_one",
             event,

@@ -259,7 +259,8 @@ def django_fix(
             f"add .{option} to {queryset} (from django.db.models import Count) and read "
             f"{owner.lower()}.{name} instead of {owner.lower()}.{path}.count(); why: one "
             "grouped count in the parent query instead of a COUNT(*) per row (with "
-            "distinct=True when the queryset already joins another collection)"
+            "distinct=True when the queryset already joins another collection; Django does "
+            "not apply Meta.ordering to a GROUP BY query, so keep the order with .order_by())"
         )
     model = entity or "<Model>"
     if path:
