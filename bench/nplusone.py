@@ -280,6 +280,7 @@ class Direct:
     scope_size: int
     scopes: int
     samples: Samples
+    workload: str = "SELECT loop"
 
     def ns(self, name: str) -> float:
         """Median ns per event."""
@@ -289,6 +290,11 @@ class Direct:
     def own_ns(self) -> float:
         """Median (paired) ns per event the detector costs over calling a no-op sink."""
         return paired_delta(self.samples, "detector", "noop-sink") * 1e9
+
+    @property
+    def checks_ns(self) -> float:
+        """Median (paired) ns per event the opt-in checks add to the detector."""
+        return paired_delta(self.samples, "detector+checks", "detector") * 1e9
 
 
 def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Direct:
@@ -308,8 +314,33 @@ def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Dir
     finally:
         work.drop()
     recorded = list(captured)
+    return _direct(recorded, scope_size=scope_size, scopes=scopes, repeats=repeats)
+
+
+def direct_writes(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Direct:
+    """As :func:`direct`, on a loop of single-row INSERTs (what ``write_loops`` checks)."""
+    work = Workload(engine, "core", scope_size)
+    work.create()
+    insert_one = text(f"INSERT INTO {work.table} (id, name) VALUES (:id, 'x')")
+    try:
+        with dbopt.capture_queries(engine) as captured, engine.connect() as conn:
+            for pk in range(1, scope_size + 1):
+                conn.execute(insert_one, {"id": ROWS + pk})
+            conn.rollback()
+    finally:
+        work.drop()
+    recorded = [event for event in captured if event.kind == "insert"]
+    return _direct(recorded, scope_size=scope_size, scopes=scopes, repeats=repeats, writes=True)
+
+
+def _direct(
+    recorded: list[QueryEvent], *, scope_size: int, scopes: int, repeats: int, writes: bool = False
+) -> Direct:
     counters = Counters()
     detector = NPlusOneDetector(action=counters.finding, history=1)
+    checked = NPlusOneDetector(
+        action=counters.finding, history=1, checks=("write_loops", "unbounded_queries")
+    )
 
     def units() -> list[tuple[Scope, list[QueryEvent]]]:
         out = []
@@ -318,18 +349,21 @@ def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Dir
             out.append((unit, [replace(event, scope=unit) for event in recorded]))
         return out
 
-    def run_detector() -> float:
-        batches = units()
-        before = counters.findings
-        started = time.perf_counter()
-        for unit, events in batches:
-            for event in events:
-                detector(event)
-            detector.scope_end(unit)
-        elapsed = time.perf_counter() - started
-        if counters.findings - before != (scopes if scope_size >= 2 else 0):
-            raise RuntimeError("the detector did not report one finding per scope")
-        return elapsed / (scopes * scope_size)
+    def runner(sink: NPlusOneDetector, expected: int) -> Callable[[], float]:
+        def run() -> float:
+            batches = units()
+            before = counters.findings
+            started = time.perf_counter()
+            for unit, events in batches:
+                for event in events:
+                    sink(event)
+                sink.scope_end(unit)
+            elapsed = time.perf_counter() - started
+            if counters.findings - before != (expected if scope_size >= 2 else 0):
+                raise RuntimeError("the detector did not report one finding per scope")
+            return elapsed / (scopes * scope_size)
+
+        return run
 
     def run_noop() -> float:
         batches = units()
@@ -340,18 +374,27 @@ def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Dir
                 sink(event)
         return (time.perf_counter() - started) / (scopes * scope_size)
 
-    samples = interleave({"noop-sink": run_noop, "detector": run_detector}, repeats)
-    return Direct(scope_size, scopes, samples)
+    samples = interleave(
+        {
+            "noop-sink": run_noop,
+            "detector": runner(detector, 0 if writes else scopes),
+            "detector+checks": runner(checked, scopes),
+        },
+        repeats,
+    )
+    return Direct(scope_size, scopes, samples, "INSERT loop" if writes else "SELECT loop")
 
 
 def report_direct(result: Direct, out: Any = None) -> None:
     """Print the detector's own cost per event."""
     stream = out or sys.stdout
     print(
-        f"\nDetector called directly on recorded events ({result.scope_size} per scope, "
-        f"{result.scopes} scopes per block, medians): no-op sink "
+        f"\nDetector called directly on recorded events, {result.workload} "
+        f"({result.scope_size} per scope, {result.scopes} scopes per block, medians): no-op sink "
         f"{result.ns('noop-sink'):.0f} ns/event, detector {result.ns('detector'):.0f} ns/event, "
-        f"detector's own cost {result.own_ns:.0f} ns/event",
+        f"detector's own cost {result.own_ns:.0f} ns/event; with checks=(write_loops, "
+        f"unbounded_queries) {result.ns('detector+checks'):.0f} ns/event, "
+        f"checks add {result.checks_ns:+.0f} ns/event",
         file=stream,
     )
 
@@ -390,14 +433,15 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     for label, engine in databases(args):
         sqlite = label.startswith("SQLite")
         if sqlite:
-            report_direct(
-                direct(
-                    engine,
-                    scope_size=args.scope_size,
-                    scopes=10 if args.quick else 200,
-                    repeats=args.repeats or 21,
+            for measure_direct in (direct, direct_writes):
+                report_direct(
+                    measure_direct(
+                        engine,
+                        scope_size=args.scope_size,
+                        scopes=10 if args.quick else 200,
+                        repeats=args.repeats or 21,
+                    )
                 )
-            )
         for workload in workloads:
             result = measure(
                 engine,
