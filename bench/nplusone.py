@@ -399,6 +399,115 @@ def report_direct(result: Direct, out: Any = None) -> None:
     )
 
 
+def peers(engine: Engine, *, scope_size: int, blocks: int, repeats: int) -> Samples | None:
+    """Seconds per statement of an ORM lookup loop under dbopt and under the peers.
+
+    Each block is one unit of work of ``scope_size`` ``session.get`` lookups
+    (an N+1 every tool reports), checked when it ends: a ``dbopt.scope`` with
+    the detector attached (default, and with every opt-in check), queryspy's
+    ``no_n_plus_one()`` and pytest-queryguard's ``record_queries()`` +
+    ``assert_no_nplusone()``, each catching its own N+1 error. None when the
+    peers cannot be imported (put them on ``--peers-path``).
+    """
+    try:
+        import queryspy
+        from pytest_queryguard import api as queryguard
+    except ImportError:
+        return None
+    work = Workload(engine, "orm", scope_size)
+    work.create()
+    model = work.model
+    counters = Counters()
+    detector = NPlusOneDetector(action=counters.finding, history=1)
+    checked = NPlusOneDetector(
+        action=counters.finding,
+        history=1,
+        checks=("write_loops", "unbounded_queries", "cartesian_products"),
+    )
+
+    def loop(session: Session, block: int) -> None:
+        for pk in range(block * scope_size, (block + 1) * scope_size):
+            session.get(model, pk % ROWS + 1, populate_existing=True)
+
+    def timed(unit: Callable[[Session, int], None]) -> Callable[[], float]:
+        def run() -> float:
+            with Session(engine) as session:
+                session.get(model, 1)
+                started = time.perf_counter()
+                for block in range(blocks):
+                    unit(session, block)
+                return (time.perf_counter() - started) / (blocks * scope_size)
+
+        return run
+
+    def bare(session: Session, block: int) -> None:
+        loop(session, block)
+
+    def dbopt_unit(session: Session, block: int) -> None:
+        with dbopt.scope("unit"):
+            loop(session, block)
+
+    def queryspy_unit(session: Session, block: int) -> None:
+        try:
+            with queryspy.no_n_plus_one():
+                loop(session, block)
+        except queryspy.NPlusOneError:
+            counters.findings += 1
+
+    def queryguard_unit(session: Session, block: int) -> None:
+        with queryguard.record_queries() as log:
+            loop(session, block)
+        try:
+            log.assert_no_nplusone()
+        except queryguard.NPlusOneDetected:
+            counters.findings += 1
+
+    def attached(sink: NPlusOneDetector) -> Callable[[], float]:
+        inner = timed(dbopt_unit)
+
+        def run() -> float:
+            with dbopt.instrument(engine, sink):
+                return inner()
+
+        return run
+
+    try:
+        return interleave(
+            {
+                "bare": timed(bare),
+                "dbopt detector": attached(detector),
+                "dbopt detector + checks": attached(checked),
+                "queryspy 0.6.0": timed(queryspy_unit),
+                "pytest-queryguard 0.4.1": timed(queryguard_unit),
+            },
+            repeats,
+        )
+    finally:
+        work.drop()
+
+
+def report_peers(samples: Samples, out: Any = None) -> None:
+    """Print µs per statement of each tool and its ratio to bare and to dbopt's detector."""
+    stream = out or sys.stdout
+    bare = median(samples["bare"])
+    ours = median(samples["dbopt detector"])
+    print("\nPeers, same run: ORM lookups by primary key in units of work (medians)", file=stream)
+    print_table(
+        ["tool", "us/statement", "added us", "x bare", "x dbopt detector"],
+        [
+            [
+                name,
+                f"{median(values) * 1e6:.1f}",
+                "-" if name == "bare" else f"{(median(values) - bare) * 1e6:+.1f}",
+                f"{ratio(median(values), bare):.3f}",
+                f"{ratio(median(values), ours):.3f}",
+            ]
+            for name, values in samples.items()
+        ],
+        out=stream,
+    )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
@@ -411,6 +520,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg-url", help="use this PostgreSQL database (SQLAlchemy URL)")
+    parser.add_argument(
+        "--peers-path",
+        help="a directory holding queryspy and pytest-queryguard (pip install --target), "
+        "to measure them beside dbopt on SQLite",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.queries = args.queries or 20
@@ -422,6 +536,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     """Run the benchmark and print its tables; returns the results."""
     args = parse_args(argv)
+    if args.peers_path:
+        sys.path.append(args.peers_path)
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
     for workload in workloads:
         if workload not in ("core", "orm"):
@@ -433,6 +549,16 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     for label, engine in databases(args):
         sqlite = label.startswith("SQLite")
         if sqlite:
+            compared = peers(
+                engine,
+                scope_size=args.scope_size,
+                blocks=2 if args.quick else 20,
+                repeats=args.repeats or 11,
+            )
+            if compared is not None:
+                report_peers(compared)
+            else:
+                print("\nPeers not measured: queryspy / pytest-queryguard not importable")
             for measure_direct in (direct, direct_writes):
                 report_direct(
                     measure_direct(
