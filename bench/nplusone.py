@@ -280,6 +280,7 @@ class Direct:
     scope_size: int
     scopes: int
     samples: Samples
+    workload: str = "SELECT loop"
 
     def ns(self, name: str) -> float:
         """Median ns per event."""
@@ -289,6 +290,11 @@ class Direct:
     def own_ns(self) -> float:
         """Median (paired) ns per event the detector costs over calling a no-op sink."""
         return paired_delta(self.samples, "detector", "noop-sink") * 1e9
+
+    @property
+    def checks_ns(self) -> float:
+        """Median (paired) ns per event the opt-in checks add to the detector."""
+        return paired_delta(self.samples, "detector+checks", "detector") * 1e9
 
 
 def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Direct:
@@ -308,8 +314,33 @@ def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Dir
     finally:
         work.drop()
     recorded = list(captured)
+    return _direct(recorded, scope_size=scope_size, scopes=scopes, repeats=repeats)
+
+
+def direct_writes(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Direct:
+    """As :func:`direct`, on a loop of single-row INSERTs (what ``write_loops`` checks)."""
+    work = Workload(engine, "core", scope_size)
+    work.create()
+    insert_one = text(f"INSERT INTO {work.table} (id, name) VALUES (:id, 'x')")
+    try:
+        with dbopt.capture_queries(engine) as captured, engine.connect() as conn:
+            for pk in range(1, scope_size + 1):
+                conn.execute(insert_one, {"id": ROWS + pk})
+            conn.rollback()
+    finally:
+        work.drop()
+    recorded = [event for event in captured if event.kind == "insert"]
+    return _direct(recorded, scope_size=scope_size, scopes=scopes, repeats=repeats, writes=True)
+
+
+def _direct(
+    recorded: list[QueryEvent], *, scope_size: int, scopes: int, repeats: int, writes: bool = False
+) -> Direct:
     counters = Counters()
     detector = NPlusOneDetector(action=counters.finding, history=1)
+    checked = NPlusOneDetector(
+        action=counters.finding, history=1, checks=("write_loops", "unbounded_queries")
+    )
 
     def units() -> list[tuple[Scope, list[QueryEvent]]]:
         out = []
@@ -318,18 +349,21 @@ def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Dir
             out.append((unit, [replace(event, scope=unit) for event in recorded]))
         return out
 
-    def run_detector() -> float:
-        batches = units()
-        before = counters.findings
-        started = time.perf_counter()
-        for unit, events in batches:
-            for event in events:
-                detector(event)
-            detector.scope_end(unit)
-        elapsed = time.perf_counter() - started
-        if counters.findings - before != (scopes if scope_size >= 2 else 0):
-            raise RuntimeError("the detector did not report one finding per scope")
-        return elapsed / (scopes * scope_size)
+    def runner(sink: NPlusOneDetector, expected: int) -> Callable[[], float]:
+        def run() -> float:
+            batches = units()
+            before = counters.findings
+            started = time.perf_counter()
+            for unit, events in batches:
+                for event in events:
+                    sink(event)
+                sink.scope_end(unit)
+            elapsed = time.perf_counter() - started
+            if counters.findings - before != (expected if scope_size >= 2 else 0):
+                raise RuntimeError("the detector did not report one finding per scope")
+            return elapsed / (scopes * scope_size)
+
+        return run
 
     def run_noop() -> float:
         batches = units()
@@ -340,19 +374,137 @@ def direct(engine: Engine, *, scope_size: int, scopes: int, repeats: int) -> Dir
                 sink(event)
         return (time.perf_counter() - started) / (scopes * scope_size)
 
-    samples = interleave({"noop-sink": run_noop, "detector": run_detector}, repeats)
-    return Direct(scope_size, scopes, samples)
+    samples = interleave(
+        {
+            "noop-sink": run_noop,
+            "detector": runner(detector, 0 if writes else scopes),
+            "detector+checks": runner(checked, scopes),
+        },
+        repeats,
+    )
+    return Direct(scope_size, scopes, samples, "INSERT loop" if writes else "SELECT loop")
 
 
 def report_direct(result: Direct, out: Any = None) -> None:
     """Print the detector's own cost per event."""
     stream = out or sys.stdout
     print(
-        f"\nDetector called directly on recorded events ({result.scope_size} per scope, "
-        f"{result.scopes} scopes per block, medians): no-op sink "
+        f"\nDetector called directly on recorded events, {result.workload} "
+        f"({result.scope_size} per scope, {result.scopes} scopes per block, medians): no-op sink "
         f"{result.ns('noop-sink'):.0f} ns/event, detector {result.ns('detector'):.0f} ns/event, "
-        f"detector's own cost {result.own_ns:.0f} ns/event",
+        f"detector's own cost {result.own_ns:.0f} ns/event; with checks=(write_loops, "
+        f"unbounded_queries) {result.ns('detector+checks'):.0f} ns/event, "
+        f"checks add {result.checks_ns:+.0f} ns/event",
         file=stream,
+    )
+
+
+def peers(engine: Engine, *, scope_size: int, blocks: int, repeats: int) -> Samples | None:
+    """Seconds per statement of an ORM lookup loop under dbopt and under the peers.
+
+    Each block is one unit of work of ``scope_size`` ``session.get`` lookups
+    (an N+1 every tool reports), checked when it ends: a ``dbopt.scope`` with
+    the detector attached (default, and with every opt-in check), queryspy's
+    ``no_n_plus_one()`` and pytest-queryguard's ``record_queries()`` +
+    ``assert_no_nplusone()``, each catching its own N+1 error. None when the
+    peers cannot be imported (put them on ``--peers-path``).
+    """
+    try:
+        import queryspy
+        from pytest_queryguard import api as queryguard
+    except ImportError:
+        return None
+    work = Workload(engine, "orm", scope_size)
+    work.create()
+    model = work.model
+    counters = Counters()
+    detector = NPlusOneDetector(action=counters.finding, history=1)
+    checked = NPlusOneDetector(
+        action=counters.finding,
+        history=1,
+        checks=("write_loops", "unbounded_queries", "cartesian_products"),
+    )
+
+    def loop(session: Session, block: int) -> None:
+        for pk in range(block * scope_size, (block + 1) * scope_size):
+            session.get(model, pk % ROWS + 1, populate_existing=True)
+
+    def timed(unit: Callable[[Session, int], None]) -> Callable[[], float]:
+        def run() -> float:
+            with Session(engine) as session:
+                session.get(model, 1)
+                started = time.perf_counter()
+                for block in range(blocks):
+                    unit(session, block)
+                return (time.perf_counter() - started) / (blocks * scope_size)
+
+        return run
+
+    def bare(session: Session, block: int) -> None:
+        loop(session, block)
+
+    def dbopt_unit(session: Session, block: int) -> None:
+        with dbopt.scope("unit"):
+            loop(session, block)
+
+    def queryspy_unit(session: Session, block: int) -> None:
+        try:
+            with queryspy.no_n_plus_one():
+                loop(session, block)
+        except queryspy.NPlusOneError:
+            counters.findings += 1
+
+    def queryguard_unit(session: Session, block: int) -> None:
+        with queryguard.record_queries() as log:
+            loop(session, block)
+        try:
+            log.assert_no_nplusone()
+        except queryguard.NPlusOneDetected:
+            counters.findings += 1
+
+    def attached(sink: NPlusOneDetector) -> Callable[[], float]:
+        inner = timed(dbopt_unit)
+
+        def run() -> float:
+            with dbopt.instrument(engine, sink):
+                return inner()
+
+        return run
+
+    try:
+        return interleave(
+            {
+                "bare": timed(bare),
+                "dbopt detector": attached(detector),
+                "dbopt detector + checks": attached(checked),
+                "queryspy 0.6.0": timed(queryspy_unit),
+                "pytest-queryguard 0.4.1": timed(queryguard_unit),
+            },
+            repeats,
+        )
+    finally:
+        work.drop()
+
+
+def report_peers(samples: Samples, out: Any = None) -> None:
+    """Print µs per statement of each tool and its ratio to bare and to dbopt's detector."""
+    stream = out or sys.stdout
+    bare = median(samples["bare"])
+    ours = median(samples["dbopt detector"])
+    print("\nPeers, same run: ORM lookups by primary key in units of work (medians)", file=stream)
+    print_table(
+        ["tool", "us/statement", "added us", "x bare", "x dbopt detector"],
+        [
+            [
+                name,
+                f"{median(values) * 1e6:.1f}",
+                "-" if name == "bare" else f"{(median(values) - bare) * 1e6:+.1f}",
+                f"{ratio(median(values), bare):.3f}",
+                f"{ratio(median(values), ours):.3f}",
+            ]
+            for name, values in samples.items()
+        ],
+        out=stream,
     )
 
 
@@ -368,6 +520,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg-url", help="use this PostgreSQL database (SQLAlchemy URL)")
+    parser.add_argument(
+        "--peers-path",
+        help="a directory holding queryspy and pytest-queryguard (pip install --target), "
+        "to measure them beside dbopt on SQLite",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.queries = args.queries or 20
@@ -379,6 +536,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     """Run the benchmark and print its tables; returns the results."""
     args = parse_args(argv)
+    if args.peers_path:
+        sys.path.append(args.peers_path)
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
     for workload in workloads:
         if workload not in ("core", "orm"):
@@ -390,14 +549,25 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     for label, engine in databases(args):
         sqlite = label.startswith("SQLite")
         if sqlite:
-            report_direct(
-                direct(
-                    engine,
-                    scope_size=args.scope_size,
-                    scopes=10 if args.quick else 200,
-                    repeats=args.repeats or 21,
-                )
+            compared = peers(
+                engine,
+                scope_size=args.scope_size,
+                blocks=2 if args.quick else 20,
+                repeats=args.repeats or 11,
             )
+            if compared is not None:
+                report_peers(compared)
+            else:
+                print("\nPeers not measured: queryspy / pytest-queryguard not importable")
+            for measure_direct in (direct, direct_writes):
+                report_direct(
+                    measure_direct(
+                        engine,
+                        scope_size=args.scope_size,
+                        scopes=10 if args.quick else 200,
+                        repeats=args.repeats or 21,
+                    )
+                )
         for workload in workloads:
             result = measure(
                 engine,

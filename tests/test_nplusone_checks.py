@@ -22,6 +22,7 @@ from sqlalchemy.orm import (
     load_only,
     mapped_column,
     relationship,
+    selectinload,
     undefer,
 )
 
@@ -41,6 +42,7 @@ class Author(Base):
     name: Mapped[str]
     bio: Mapped[str] = mapped_column(deferred=True)
     books: Mapped[list[Book]] = relationship(back_populates="author", order_by="Book.id")
+    awards: Mapped[list[Award]] = relationship(order_by="Award.id")
 
 
 class Book(Base):
@@ -50,6 +52,12 @@ class Book(Base):
     title: Mapped[str]
     summary: Mapped[str]
     author: Mapped[Author] = relationship(back_populates="books")
+
+
+class Award(Base):
+    __tablename__ = "npk_awards"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("npk_authors.id"))
 
 
 ROWS = 30
@@ -68,6 +76,7 @@ def engine(pg_engine: Engine) -> Iterator[Engine]:
                 for i in range(1, ROWS + 1)
             ],
         )
+        conn.execute(insert(Award), [{"id": i, "author_id": 1 + i % 3} for i in range(1, 7)])
     yield pg_engine
     Base.metadata.drop_all(pg_engine)
 
@@ -248,3 +257,51 @@ def test_bad_checks_are_refused() -> None:
         NPlusOneDetector(checks=["write_loop"])
     with pytest.raises(ConfigurationError, match="max_rows"):
         NPlusOneDetector(checks=["unbounded_queries"], max_rows=0)
+
+
+# Cartesian products
+
+
+def test_two_joined_collections_are_a_cartesian_product(engine: Engine) -> None:
+    def body(s: Session) -> None:
+        stmt = select(Author).options(joinedload(Author.books), joinedload(Author.awards))
+        authors = s.scalars(stmt).unique().all()
+        assert sum(len(a.books) * len(a.awards) for a in authors) == 60  # rows it returned
+
+    found = run(engine, body, checks=["cartesian_products"])
+    assert [(f.kind, f.relationship, f.loader_option) for f in found] == [
+        (
+            "cartesian_product",
+            "Author.awards, Author.books",
+            "selectinload(Author.awards), selectinload(Author.books)",
+        )
+    ]
+    assert "Cartesian product" in found[0].describe()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param((joinedload(Author.books),), id="one collection"),
+        pytest.param(
+            (joinedload(Author.books).joinedload(Book.author),), id="collection, then many-to-one"
+        ),
+        pytest.param(
+            (selectinload(Author.books), selectinload(Author.awards)), id="the fix: selectinload"
+        ),
+        pytest.param((selectinload(Author.books), joinedload(Author.awards)), id="one of each"),
+    ],
+)
+def test_one_joined_collection_or_selectinloads_are_not(engine: Engine, options: Any) -> None:
+    def body(s: Session) -> None:
+        s.scalars(select(Author).options(*options)).unique().all()
+
+    assert run(engine, body, checks=["cartesian_products"]) == []
+
+
+def test_nested_joined_collections_are_not_siblings(engine: Engine) -> None:
+    def body(s: Session) -> None:
+        stmt = select(Book).options(joinedload(Book.author).joinedload(Author.books))
+        s.scalars(stmt).unique().all()
+
+    assert run(engine, body, checks=["cartesian_products"]) == []

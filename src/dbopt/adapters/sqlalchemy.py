@@ -20,6 +20,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
+from dbopt.core.nplusone_checks import JOINED_COLLECTIONS
 from dbopt.core.pipeline import Pipeline, collecting
 
 __all__ = ["SQLAlchemyAdapter"]
@@ -89,6 +90,49 @@ def _column_context(state: ORMExecuteState) -> OrmContext:
     return ctx
 
 
+def _sibling_joined_collections(state: ORMExecuteState) -> tuple[str, ...]:
+    """Collections one statement joins that multiply each other's rows (none or 2+).
+
+    From its loader options (``joinedload`` of a one-to-many or many-to-many)
+    and the root mapper's ``lazy="joined"`` collections; a collection nested
+    under another (``joinedload(A.b).joinedload(B.c)``) does not multiply its
+    siblings' rows, so only collections on separate branches count.
+    """
+    paths: dict[tuple[str, ...], str] = {}
+    mapper = state.bind_mapper
+    if mapper is not None:
+        for prop in mapper.relationships:
+            if prop.uselist and prop.lazy == "joined":
+                paths[(prop.key,)] = f"{mapper.class_.__name__}.{prop.key}"
+    for option in getattr(state.statement, "_with_options", ()):
+        for element in getattr(option, "context", ()):
+            if ("lazy", "joined") not in (getattr(element, "strategy", None) or ()):
+                continue
+            props = [p for p in element.path if hasattr(p, "uselist")]
+            if props and props[-1].uselist:
+                last = props[-1]
+                paths[tuple(p.key for p in props)] = f"{last.parent.class_.__name__}.{last.key}"
+    if len(paths) < 2:
+        return ()
+    keys = list(paths)
+    siblings = {
+        paths[a] for a in keys for b in keys if a != b and a[: len(b)] != b and b[: len(a)] != a
+    }
+    return tuple(sorted(siblings)) if len(siblings) >= 2 else ()
+
+
+def _joined_context(base: OrmContext, joined: tuple[str, ...]) -> OrmContext:
+    key = ("joined", base.entity, joined)
+    ctx = _contexts.get(key)
+    if ctx is None:
+        ctx = OrmContext(
+            kind="query", entity=base.entity, relationship=", ".join(joined), strategy="joined"
+        )
+        if len(_contexts) < 10_000:
+            _contexts[key] = ctx
+    return ctx
+
+
 def _on_orm_execute(state: ORMExecuteState) -> None:
     try:
         batch = state.execution_options.get(EAGER_BATCH_OPTION)
@@ -112,6 +156,10 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
             ctx = _relationship_context(prop, state.lazy_loaded_from is not None)
         else:
             ctx = _query_context(state.bind_mapper)
+            if JOINED_COLLECTIONS.wanted:
+                joined = _sibling_joined_collections(state)
+                if joined:
+                    ctx = _joined_context(ctx, joined)
         _pending_orm.set((state.statement, ctx))
     except Exception:  # noqa: BLE001 - ORM context is a courtesy, never a failure
         _pending_orm.set(None)

@@ -199,7 +199,8 @@ class NPlusOneDetector:
     * ``key_depth`` (default 3): application frames in the call-site key.
     * ``checks``: opt-in checks beyond N+1s, ``"write_loops"`` (INSERT/UPDATE/
       DELETE row by row from one line) and ``"unbounded_queries"`` (a SELECT
-      with no LIMIT returning more than ``max_rows`` rows, default 1000); see
+      with no LIMIT returning more than ``max_rows`` rows, default 1000) and
+      ``"cartesian_products"`` (two or more sibling joinedload collections); see
       :mod:`dbopt.core.nplusone_checks`. None by default (and then no cost).
 
     * ``params``: ``"redact"`` (default) puts the text with its literals

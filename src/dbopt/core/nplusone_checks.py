@@ -1,4 +1,4 @@
-"""Opt-in checks of the N+1 detector beyond N+1s: write loops and unbounded list queries.
+"""Opt-in checks of the N+1 detector beyond N+1s: write loops, unbounded queries, joined products.
 
 ``NPlusOneDetector(checks=("write_loops", "unbounded_queries"))`` turns them
 on; a detector without ``checks`` never builds this object, so they cost
@@ -10,7 +10,10 @@ nothing unless asked for. Both read only the event stream:
   is not counted): a loop that writes row by row;
 * an **unbounded query** is a SELECT with no ``LIMIT``/``FETCH FIRST`` whose
   driver reported more than ``max_rows`` rows (drivers that report no row
-  count for a SELECT, such as sqlite3, are not checked).
+  count for a SELECT, such as sqlite3, are not checked);
+* a **Cartesian product** is an ORM statement that joins two or more sibling
+  collections (the SQLAlchemy adapter names them on the event's
+  ``OrmContext``, ``strategy="joined"``, once such a check exists).
 
 Findings come out with the detector's own when the scope ends, through its
 allowlist (``kind:write_loop``, ``kind:unbounded_query``) and action.
@@ -31,10 +34,34 @@ if TYPE_CHECKING:
     from dbopt.core.events import CallSite, QueryEvent
     from dbopt.core.scope import Scope
 
-__all__ = ["CHECKS", "DetectorChecks", "unbounded_query_fix", "write_loop_fix"]
+__all__ = [
+    "CHECKS",
+    "JOINED_COLLECTIONS",
+    "DetectorChecks",
+    "cartesian_fix",
+    "unbounded_query_fix",
+    "write_loop_fix",
+]
 
 #: The names ``NPlusOneDetector(checks=...)`` accepts.
-CHECKS = ("write_loops", "unbounded_queries")
+CHECKS = ("write_loops", "unbounded_queries", "cartesian_products")
+
+
+class _Wanted:
+    """Whether any detector asked for ``cartesian_products`` (the SQLAlchemy adapter reads it).
+
+    Set by the first such detector and left on: until then the adapter does
+    not look at loader options at all.
+    """
+
+    __slots__ = ("wanted",)
+
+    def __init__(self) -> None:
+        self.wanted = False
+
+
+#: Read by the SQLAlchemy adapter before it inspects a statement's joined collections.
+JOINED_COLLECTIONS = _Wanted()
 
 _WRITES = frozenset({"insert", "update", "delete"})
 _BOUNDED = re.compile(r"\blimit\b|\bfetch\s+(?:first|next)\b|\btop\s*\(?\s*\d", re.IGNORECASE)
@@ -52,9 +79,11 @@ class _Writes:
 
 
 class _State:
-    __slots__ = ("unbounded", "writes")
+    __slots__ = ("cartesian", "unbounded", "writes")
 
     def __init__(self) -> None:
+        #: fingerprint -> one statement joining 2+ sibling collections
+        self.cartesian: dict[str, QueryEvent] = {}
         self.writes: dict[tuple[str, tuple[CallSite, ...]], _Writes] = {}
         #: fingerprint -> (the largest row count seen, runs, one event)
         self.unbounded: dict[str, tuple[int, int, QueryEvent]] = {}
@@ -77,6 +106,9 @@ class DetectorChecks:
         self.names = tuple(dict.fromkeys(names))
         self.write_loops = "write_loops" in names
         self.unbounded_queries = "unbounded_queries" in names
+        self.cartesian_products = "cartesian_products" in names
+        if self.cartesian_products:
+            JOINED_COLLECTIONS.wanted = True
         self.threshold = threshold
         self.key_depth = key_depth
         self.max_rows = max_rows
@@ -88,6 +120,16 @@ class DetectorChecks:
         if event.error is not None or event.executemany:
             return
         if kind == "select":
+            orm = event.orm
+            if (
+                self.cartesian_products
+                and orm is not None
+                and orm.strategy == "joined"
+                and orm.kind == "query"
+            ):
+                state = self._state(scope)
+                if event.fingerprint not in state.cartesian:
+                    state.cartesian[event.fingerprint] = _slim(event)
             if not self.unbounded_queries:
                 return
             rows = event.rowcount
@@ -132,6 +174,20 @@ class DetectorChecks:
                 found.append(
                     _finding("write_loop", event, group.count, scope, write_loop_fix(event), keep)
                 )
+        for event in state.cartesian.values():
+            joined = event.orm.relationship if event.orm is not None else None
+            found.append(
+                dataclasses.replace(
+                    _finding(
+                        "cartesian_product", event, 1, scope, cartesian_fix(joined or ""), keep
+                    ),
+                    relationship=joined,
+                    loader_option=", ".join(
+                        f"selectinload({name})" for name in (joined or "").split(", ") if name
+                    )
+                    or None,
+                )
+            )
         for rows, runs, event in state.unbounded.values():
             found.append(
                 _finding(
@@ -164,6 +220,17 @@ def write_loop_fix(event: QueryEvent) -> str:
     return (
         f"delete the rows in one statement: delete({table}).where(<key>.in_(keys)) "
         "(or one DELETE ... WHERE key = ANY(%s) on PostgreSQL)"
+    )
+
+
+def cartesian_fix(joined: str) -> str:
+    """The fix for one statement that joins two or more sibling collections."""
+    options = ", ".join(f"selectinload({name})" for name in joined.split(", ") if name)
+    return (
+        f"the statement joins the collections {joined} side by side: each parent row comes back "
+        "once per combination of their children (a Cartesian product); load them with "
+        f".options({options}) instead (one SELECT ... IN per collection), or keep at most one "
+        "joinedload collection"
     )
 
 

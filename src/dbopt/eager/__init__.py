@@ -6,6 +6,8 @@
   (``selectinload`` where a join would break ``GROUP BY``/``DISTINCT``/``UNION``).
 * :func:`strict` makes any lazy load in a session raise
   :class:`LazyLoadError`, naming the option to add (for tests).
+* :func:`paginate` pages a statement by keyset (``after`` a cursor, a unique
+  tie-breaker), and :func:`cursor_of` gives the next cursor from a row.
 * :func:`auto` batches lazy loads: reading ``user.posts`` on one object of a
   multi-row result loads ``posts`` for every object of that result at once.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 from dbopt.eager.auto import AutoEager, auto
 from dbopt.eager.fit import LoaderFit, fit_loader, statement_shape
 from dbopt.eager.load import LoaderName, load, loader_for, loader_options
+from dbopt.eager.paginate import cursor_of, paginate
 from dbopt.eager.strict import LazyLoadError, StrictEager, strict
 
 __all__ = [
@@ -27,10 +30,12 @@ __all__ = [
     "LoaderName",
     "StrictEager",
     "auto",
+    "cursor_of",
     "fit_loader",
     "load",
     "loader_for",
     "loader_options",
+    "paginate",
     "statement_shape",
     "strict",
 ]
