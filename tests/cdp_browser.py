@@ -9,6 +9,7 @@ test can assert there were none.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -206,17 +207,13 @@ class Browser:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(CDPError, OSError, ValueError):
             self.send("Browser.close", timeout=5)
-        except (CDPError, OSError, ValueError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for stream in (self._out, self._in):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
