@@ -32,10 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _common import describe_machine, mark, postgres_url  # noqa: E402
+from _common import describe_machine, mark, postgres_url
 
-import dbopt  # noqa: E402
-from dbopt.dashboard import Dashboard, DashboardRequest, RequestRecorder  # noqa: E402
+import dbopt
+from dbopt.dashboard import Dashboard, DashboardRequest, RequestRecorder
 
 TOKEN = "bench-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}

@@ -170,7 +170,10 @@ class Browser:
     def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except CDPError:  # the page is being replaced (a reload): ask again
+                value = None
             if value:
                 return value
             time.sleep(0.1)

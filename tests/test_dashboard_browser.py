@@ -77,7 +77,9 @@ def test_every_page_in_chromium(style: str, pg_url: str, tmp_path: Path) -> None
             # the advisor, from its page, with progress, until the page shows the result
             browser.goto(root + "/indexes")
             browser.evaluate("document.querySelector('button[data-advise]').click()")
-            browser.wait_for("document.body.innerText.includes('workload cost before')", 90)
+            browser.wait_for(
+                "!!document.body && document.body.innerText.includes('workload cost before')", 90
+            )
             assert browser.evaluate("document.body.innerText").count("Recommendations") == 1
             errors = [e for e in browser.errors if not e.endswith(app_icon)]
             assert errors == [], errors
