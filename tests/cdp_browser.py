@@ -204,8 +204,12 @@ class Browser:
                 raise CDPError("page did not load")
             time.sleep(0.05)
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", {"format": "png"}, session=True)["data"]
+    def screenshot(self, path: Path, quality: int | None = None) -> Path:
+        """A PNG of the viewport, or a JPEG at ``quality`` (0..100)."""
+        params: dict[str, Any] = {"format": "png"}
+        if quality is not None:
+            params = {"format": "jpeg", "quality": quality}
+        data = self.send("Page.captureScreenshot", params, session=True)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
