@@ -45,6 +45,7 @@ def test_every_subcommand_is_registered() -> None:
         "lint",
         "partitions",
         "report",
+        "serve",
         "stats",
     }
 
