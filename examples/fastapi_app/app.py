@@ -6,6 +6,8 @@
 * ``QueryLogger`` (>= 100 ms, EXPLAIN on PostgreSQL) and ``QueryStats``.
 * A pool preset for an async server's concurrency (``dbopt.pool.async_web``).
 * ``/health`` from ``dbopt.ping``: 200 when the database answers, else 503.
+* The live dashboard mounted at ``/_dbopt`` (``DBOPT_DASHBOARD_TOKEN``, else
+  loopback clients only).
 
 Sync endpoints and a sync engine keep the template short: FastAPI runs them
 in its thread pool, and the middleware's scope follows them there. Run:
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 import dbopt
 from dbopt import pool
+from dbopt.dashboard import Dashboard, RequestRecorder
 from dbopt.integrations.asgi import DboptMiddleware
 
 CONCURRENCY = 40  # FastAPI's default thread pool runs at most 40 sync endpoints at once
@@ -61,12 +64,22 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> FastAPI:
 
         explain = Explainer(engine)
     slow_log = dbopt.QueryLogger("dbopt.sql", slow_ms=100, explain=explain)
-    handle = dbopt.instrument(engine, stats, slow_log)
+    recorder = RequestRecorder()
+    handle = dbopt.instrument(engine, stats, slow_log, recorder)
+    token = os.environ.get("DBOPT_DASHBOARD_TOKEN")
+    dashboard = Dashboard(
+        recorder=recorder,
+        stats=stats,
+        dsn=engine if engine.dialect.name == "postgresql" else None,
+        token=token,
+        authorize=None if token else (lambda request: request.client in ("127.0.0.1", "::1")),
+    )
 
     def close() -> None:
         """Detach dbopt and close connections (call it from a lifespan's shutdown)."""
         handle.close()
         slow_log.close()
+        dashboard.close()
         if explain is not None:
             explain.close()
         engine.dispose()
@@ -76,6 +89,7 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> FastAPI:
     app.state.engine = engine
     app.state.stats = stats
     app.state.close = close
+    app.mount("/_dbopt", dashboard.asgi())
 
     @app.get("/courses")
     def courses(s: DB) -> list[dict[str, Any]]:

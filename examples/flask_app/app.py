@@ -7,6 +7,7 @@
   PostgreSQL); ``QueryStats``: per-statement totals at ``/debug/db-stats``.
 * A pool preset (``dbopt.pool.web``) sized for the server's threads.
 * ``/health`` from ``dbopt.ping``: 200 when the database answers, else 503.
+* The live dashboard at ``/_dbopt`` (``DBOPT_DASHBOARD_TOKEN``, else loopback only).
 
 Run: ``DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/app flask --app app run``
 """
@@ -23,9 +24,18 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 import dbopt
 from dbopt import pool
+from dbopt.dashboard import Dashboard, RequestRecorder
 from dbopt.integrations.flask import DboptFlask
 
 THREADS = 8  # the WSGI server's threads per process (gunicorn --threads 8)
+
+
+def dashboard_access() -> dict[str, Any]:
+    """The dashboard's guard: ``DBOPT_DASHBOARD_TOKEN`` if set, else loopback clients only."""
+    token = os.environ.get("DBOPT_DASHBOARD_TOKEN")
+    if token:
+        return {"token": token}
+    return {"authorize": lambda request: request.client in ("127.0.0.1", "::1")}
 
 
 def make_engine(url: str) -> Any:
@@ -50,14 +60,24 @@ def create_app(url: str | None = None, *, seed_data: bool = False) -> Flask:
 
         explain = Explainer(engine)
     slow_log = dbopt.QueryLogger("dbopt.sql", slow_ms=100, explain=explain)
-    handle = dbopt.instrument(engine, stats, slow_log)
+    recorder = RequestRecorder()
+    handle = dbopt.instrument(engine, stats, slow_log, recorder)
     dbopt_ext = DboptFlask(app, targets=[engine], headers=True)
+    dashboard = Dashboard(
+        recorder=recorder,
+        stats=stats,
+        dsn=engine if engine.dialect.name == "postgresql" else None,
+        monitors=[pool.PoolMonitor(engine)],
+        **dashboard_access(),
+    )
+    app.register_blueprint(dashboard.flask_blueprint(url_prefix="/_dbopt"))
 
     def close() -> None:
         """Detach dbopt and close connections (tests, app reloads)."""
         dbopt_ext.close()
         handle.close()
         slow_log.close()
+        dashboard.close()
         if explain is not None:
             explain.close()
         engine.dispose()

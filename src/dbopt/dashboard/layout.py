@@ -53,6 +53,7 @@ def table(
     headers: Sequence[str],
     rows: Iterable[Sequence[str]],
     *,
+    row_classes: Sequence[str] = (),
     numeric: Iterable[int] = (),
     empty: str = "nothing recorded yet",
     attrs: str = "",
@@ -60,13 +61,13 @@ def table(
     """A sortable table; cells are HTML already escaped by the caller."""
     nums = set(numeric)
     body = [
-        "<tr>"
+        (f'<tr class="{e(row_classes[n])}">' if n < len(row_classes) and row_classes[n] else "<tr>")
         + "".join(
             f'<td class="num">{cell}</td>' if i in nums else f"<td>{cell}</td>"
             for i, cell in enumerate(row)
         )
         + "</tr>"
-        for row in rows
+        for n, row in enumerate(rows)
     ]
     if not body:
         return f'<p class="empty">{e(empty)}</p>'
@@ -100,6 +101,7 @@ def page(base: str, current: str, title: str, body: str, *, csrf: str, brand: st
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="dbopt-csrf" content="{e(csrf)}">'
         f"<title>{e(title)} · {e(brand)}</title>"
+        '<link rel="icon" href="data:,">'
         f'<link rel="stylesheet" href="{e(base)}/static/app.css">'
         f'<script src="{e(base)}/static/app.js" defer></script></head><body>'
         f'<nav class="top"><span class="brand">{e(brand)}</span>{nav}</nav>'

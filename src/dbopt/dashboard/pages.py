@@ -59,6 +59,7 @@ def requests_page(recorder: RequestRecorder | None, base: str, page_no: int, par
     shown = records[(page_no - 1) * PER_PAGE : page_no * PER_PAGE]
     flagged = 0
     rows = []
+    classes = []
     for r in shown:
         found = r.findings(params)
         flagged += bool(found)
@@ -68,6 +69,7 @@ def requests_page(recorder: RequestRecorder | None, base: str, page_no: int, par
         label = f'<span class="bad">{n1} N+1</span>' if n1 else ""
         if rep:
             label += f' <span class="bad">{rep} repeated</span>'
+        classes.append("flagged" if found else "")
         rows.append(
             [
                 e(_when(r.started_at)),
@@ -119,6 +121,7 @@ def requests_page(recorder: RequestRecorder | None, base: str, page_no: int, par
             rows,
             numeric=(2, 3, 4),
             attrs=' id="requests"',
+            row_classes=classes,
         )
     )
 
