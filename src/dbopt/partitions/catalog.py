@@ -9,6 +9,7 @@ The session must use ``DateStyle = ISO`` (the manager's connections do).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,14 +24,15 @@ __all__ = [
     "Partition",
     "PartitionedTable",
     "parse_bound",
+    "partition_from_row",
     "read_table",
     "relation_kind",
     "writable_columns",
 ]
 
 PartitionKind = Literal["range", "list", "hash", "default"]
-_STRATEGY = {"r": "range", "l": "list", "h": "hash"}
-_KINDS: dict[str, KeyKind] = {
+STRATEGIES = {"r": "range", "l": "list", "h": "hash"}
+KINDS: dict[str, KeyKind] = {
     "timestamp with time zone": "timestamptz",
     "timestamp without time zone": "timestamp",
     "date": "date",
@@ -148,7 +150,7 @@ def read_table(
         return None
     oid, strat, keydef, column, key_type, natts = head
     single = natts == 1 and column is not None
-    kind = _KINDS.get(key_type) if single else None
+    kind = KINDS.get(key_type) if single else None
     pending = "i.inhdetachpending" if conn.info.server_version >= 140000 else "false"
     measure = (
         "(SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree(c.oid) t"
@@ -167,12 +169,14 @@ def read_table(
         " WHERE i.inhparent = %s ORDER BY c.oid",
         (oid,),
     ).fetchall()
-    partitions = tuple(_partition(row, _STRATEGY[strat], kind if single else None) for row in rows)
+    partitions = tuple(
+        partition_from_row(row, STRATEGIES[strat], kind if single else None) for row in rows
+    )
     return PartitionedTable(
         oid=oid,
         schema=schema,
         name=name,
-        strategy=_STRATEGY[strat],
+        strategy=STRATEGIES[strat],
         key=column if single else keydef,
         key_definition=keydef,
         key_type=key_type if single else None,
@@ -181,7 +185,9 @@ def read_table(
     )
 
 
-def _partition(row: tuple[Any, ...], strategy: str, kind: KeyKind | None) -> Partition:
+def partition_from_row(row: Sequence[Any], strategy: str, kind: KeyKind | None) -> Partition:
+    """A ``Partition`` from (oid, schema, name, bound, pending, sub, reloptions,
+    tablespace, size, rows)."""
     oid, schema, name, bound, pending, sub, reloptions, tablespace, size, rows = row
     common: dict[str, Any] = {
         "oid": oid,
