@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -262,14 +263,25 @@ def _literals(text: str) -> list[str | None]:
 
 
 def _value(text: str | None, kind: KeyKind) -> Value | None:
-    if text is None or text.upper() in ("MINVALUE", "MAXVALUE", "INFINITY", "-INFINITY"):
+    if text is None:
+        return None
+    return _parse_value(text, kind)
+
+
+@lru_cache(maxsize=16_384)
+def _parse_value(text: str, kind: KeyKind) -> Value | None:
+    # Cached: a range's upper bound is the next one's lower, and maintenance rereads
+    # the same bounds run after run (values are immutable, so sharing them is safe).
+    if text.upper() in ("MINVALUE", "MAXVALUE", "INFINITY", "-INFINITY"):
         return None
     if kind == "integer":
         return int(text)
     if kind == "date":
         return date.fromisoformat(text)
     if kind == "timestamptz":
-        return datetime.fromisoformat(_OFFSET.sub(r"\1:00", text)).astimezone(timezone.utc)
+        if _OFFSET.search(text):  # "+05" -> "+05:00" (fromisoformat before 3.11)
+            text += ":00"
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
     return datetime.fromisoformat(text)
 
 
