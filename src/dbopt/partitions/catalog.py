@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from dbopt.partitions.grid import KeyKind, Value

@@ -338,14 +338,15 @@ class PartitionManager:
         table: str,
         spec: PartitionSpec,
         *,
-        batch_size: int = 10_000,
+        batch_size: int | None = None,
         catch_up: int = 100,
         now: datetime | int | None = None,
         on_phase: Callable[[str], None] | None = None,
     ) -> ConversionResult:
         """Convert the regular ``table`` into a partitioned one per ``spec``, online.
 
-        Copies in keyset batches of ``batch_size`` while triggers capture
+        Copies in primary-key batches of ``batch_size`` rows (None: adaptive,
+        from 10,000 rows, sized so a batch takes about half a second) while triggers capture
         concurrent INSERT/UPDATE/DELETE, replays them until at most
         ``catch_up`` are left, then swaps names in one short transaction
         under ``lock_timeout`` with retry. The old table is kept (renamed
@@ -359,6 +360,8 @@ class PartitionManager:
         """
         if _split(table) != (spec.schema_name, spec.table):
             raise PartitionSpecError(f"convert({table!r}) got a spec for {spec.qualified}")
+        if batch_size is not None and batch_size < 1:
+            raise PartitionSpecError("batch_size must be at least 1 (or None: adaptive)")
         with self.connect() as conn:
             self.store.ensure(conn)
             with parent_lock(conn, Name(spec.schema_name, spec.table), self.policy.lock_wait):
