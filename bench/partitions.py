@@ -441,7 +441,7 @@ class Writers:
                 statement = rnd.choice(statements)
                 began = time.perf_counter()
                 conn.execute(statement, (rnd.randrange(1, self.rows),))
-                self.latency[self.phase].append(time.perf_counter() - began)
+                self.latency.setdefault(self.phase, []).append(time.perf_counter() - began)
 
     def finish(self) -> None:
         self.mark("after")
