@@ -20,7 +20,7 @@ from dbopt.partitions.convert import convert_table
 from dbopt.partitions.drain import DrainResult, drain_default
 from dbopt.partitions.errors import PartitionSpecError
 from dbopt.partitions.indexes import IndexResult, create_partitioned_index
-from dbopt.partitions.locking import LockPolicy, configure, parent_lock
+from dbopt.partitions.locking import TRY_LOCK, LockPolicy, configure, lock_keys, parent_lock
 from dbopt.partitions.naming import learn_template
 from dbopt.partitions.ownership import is_owned
 from dbopt.partitions.plan import AdoptPartition, Name, Plan
@@ -265,8 +265,16 @@ class PartitionManager:
             if not plan.operations:
                 return ApplyResult(parent, (), plan.notes)
             self.store.ensure(conn)
-            with parent_lock(conn, parent, self.policy.lock_wait):
+            # Try the lock and reread the state in one round trip (pipelined: the read
+            # runs after the lock is granted); wait for the lock only if it is busy.
+            with conn.pipeline():
+                tried = conn.execute(TRY_LOCK, lock_keys(parent))
                 snap = self._snapshot(conn, spec)
+            row = tried.fetchone()
+            held = bool(row and row[0])
+            with parent_lock(conn, parent, self.policy.lock_wait, held=held):
+                if not held:
+                    snap = self._snapshot(conn, spec)
                 if snap != first:  # another maintainer (or someone) acted meanwhile
                     plan = self._plan_from(conn, spec, snap, now)
                 return self._apply(conn, plan, snap)
