@@ -30,11 +30,12 @@ import argparse
 import random
 import threading
 import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
-from _common import describe_machine, median, postgres_url, print_table
+from _common import describe_machine, interleave, mark, median, postgres_url, print_table
 from psycopg import sql
 
 from dbopt.partitions import PartitionManager, PartitionSpec
@@ -65,40 +66,92 @@ def tables(conn: psycopg.Connection[Any], prefix: str) -> int:
     return int(row[0]) if row else 0
 
 
-def bench_dbopt(url: str, n: int, repeats: int) -> list[object]:
-    manager = PartitionManager(url, lock_timeout=5)
-    start = datetime.now(timezone.utc) - timedelta(days=n - PREMAKE - 1)
-    table = f"db_{n}"
+class Tool:
+    """One tool's table of ``n`` daily partitions and its timed steps.
 
-    def spec(extra: int = 0) -> PartitionSpec:
+    ``idle()`` and ``work()`` each run maintenance once and return seconds;
+    ``work`` makes the next 1 + 1 change (premake + 1, retention - 1).
+    """
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.create = float("nan")
+        self.plans: list[float] = []
+        self.ops: list[int] = []
+        self.error = ""
+
+    def idle(self) -> float:
+        raise NotImplementedError
+
+    def work(self) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class Dbopt(Tool):
+    """dbopt ``maintain()``; ``session``: in ``manager.session()`` (one connection, as the
+    other tools have), else a connection per call, as a one-off cron run pays."""
+
+    def __init__(self, url: str, n: int, repeats: int, shared: Dbopt | None = None) -> None:
+        super().__init__()
+        self.name = "dbopt" if shared is None else "dbopt, connection per call"
+        self.n = n
+        self.shared = shared
+        self.manager = PartitionManager(url, lock_timeout=5)
+        self.start = datetime.now(timezone.utc) - timedelta(days=n - PREMAKE - 1)
+        self.extra = 0
+        if shared is None:
+            self.stack = ExitStack()
+            self.stack.enter_context(self.manager.session())
+            self.create, _ = timed(lambda: self.manager.create(self.spec(), columns=COLUMNS))
+        self.plans = [timed(lambda: self.manager.plan(self.spec()))[0] for _ in range(repeats)]
+
+    def spec(self) -> PartitionSpec:
+        extra = self.shared.extra if self.shared is not None else self.extra
         return PartitionSpec(
-            table,
+            f"db_{self.n}",
             key="created_at",
             interval="day",
             premake=PREMAKE + extra,
-            retention_count=n - PREMAKE - extra,
-            start=start,
+            retention_count=self.n - PREMAKE - extra,
+            start=self.start,
         )
 
-    create, _ = timed(lambda: manager.create(spec(), columns=COLUMNS))
-    plans = [timed(lambda: manager.plan(spec()))[0] for _ in range(repeats)]
-    idle = [timed(lambda: manager.maintain(spec()))[0] for _ in range(repeats)]
-    work, ops = [], []
-    for rep in range(1, repeats + 1):
-        seconds, result = timed(lambda rep=rep: manager.maintain(spec(rep)))
-        work.append(seconds)
-        ops.append(len(result.done))
-    return ["dbopt", n, f"{create:.2f}", ms(plans), ms(idle), ms(work), f"{median(ops):.0f}"]
+    def idle(self) -> float:
+        return timed(lambda: self.manager.maintain(self.spec()))[0]
+
+    def work(self) -> float:
+        owner = self.shared if self.shared is not None else self
+        owner.extra += 1
+        seconds, result = timed(lambda: self.manager.maintain(self.spec()))
+        self.ops.append(len(result.done))
+        return seconds
+
+    def close(self) -> None:
+        if self.shared is None:
+            self.stack.close()
 
 
-def bench_partman(url: str, n: int, repeats: int) -> list[object]:
-    table = f"public.pm_{n}"
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+class Partman(Tool):
+    """pg_partman ``run_maintenance(table)`` on one open connection."""
+
+    name = "pg_partman"
+
+    def __init__(self, url: str, n: int, repeats: int) -> None:
+        super().__init__()
+        self.table = f"public.pm_{n}"
+        self.n = n
+        self.conn = psycopg.connect(libpq_url(url), autocommit=True)
+        conn, table = self.conn, self.table
         try:
             conn.execute("CREATE SCHEMA IF NOT EXISTS partman")
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
         except psycopg.Error as exc:
-            return ["pg_partman", n, f"unavailable: {str(exc).splitlines()[0]}"]
+            self.error = f"unavailable: {str(exc).splitlines()[0]}"
+            return
         conn.execute(
             sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE (created_at)").format(
                 sql.SQL(table), sql.SQL(COLUMNS)
@@ -127,6 +180,7 @@ def bench_partman(url: str, n: int, repeats: int) -> list[object]:
                 )
             )
             create += seconds
+        self.create = create
         conn.execute(
             "UPDATE partman.part_config SET retention = %s, retention_keep_table = true,"
             " infinite_time_partitions = true WHERE parent_table = %s",
@@ -135,94 +189,155 @@ def bench_partman(url: str, n: int, repeats: int) -> list[object]:
             (f"{n - PREMAKE - 1} days", table),
         )
 
-        def run() -> None:
-            conn.execute("SELECT partman.run_maintenance(%s, false, false)", (table,))
-
-        idle = [timed(run)[0] for _ in range(repeats)]
-        work, ops = [], []
-        for _ in range(repeats):
-            before = (partition_count(conn, table), tables(conn, f"pm_{n}_p"))
-            conn.execute(
-                "UPDATE partman.part_config SET premake = premake + 1,"
-                " retention = (retention::interval - interval '1 day')::text"
-                " WHERE parent_table = %s",
-                (table,),
+    def run(self) -> float:
+        return timed(
+            lambda: self.conn.execute(
+                "SELECT partman.run_maintenance(%s, false, false)", (self.table,)
             )
-            work.append(timed(run)[0])
-            created = tables(conn, f"pm_{n}_p") - before[1]
-            detached = created - (partition_count(conn, table) - before[0])
-            ops.append(created + detached)
-        return ["pg_partman", n, f"{create:.2f}", "n/a", ms(idle), ms(work), f"{median(ops):.0f}"]
+        )[0]
 
+    def idle(self) -> float:
+        return self.run()
 
-def bench_partsmith(url: str, n: int, repeats: int) -> list[object]:
-    try:
-        from pg_partsmith import TablePartitionConfig
-        from pg_partsmith.entities import PartitionGranularity
-        from pg_partsmith.sync import (
-            PartitionLifecycleService,
-            PartitionMaintainer,
-            PostgresAdvisoryLockManager,
-            PostgresMetadataProvider,
-            PostgresPartitionRepository,
-        )
-        from sqlalchemy import create_engine
-    except ImportError as exc:
-        return ["pg-partsmith", n, f"unavailable: {exc}"]
-    table = f"ps_{n}"
-    today = datetime.now(timezone.utc).date()
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+    def work(self) -> float:
+        conn, table = self.conn, self.table
+        before = (partition_count(conn, table), tables(conn, f"pm_{self.n}_p"))
         conn.execute(
-            sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE (created_at)").format(
-                sql.Identifier(table), sql.SQL(COLUMNS)
-            )
+            "UPDATE partman.part_config SET premake = premake + 1,"
+            " retention = (retention::interval - interval '1 day')::text"
+            " WHERE parent_table = %s",
+            (table,),
         )
-        for i in range(n):
-            if i % CHUNK == 0:
-                if i:
-                    conn.execute("COMMIT")
-                conn.execute("BEGIN")
-            day = today - timedelta(days=n - PREMAKE - 1 - i)
+        seconds = self.run()
+        created = tables(conn, f"pm_{self.n}_p") - before[1]
+        detached = created - (partition_count(conn, table) - before[0])
+        self.ops.append(created + detached)
+        return seconds
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Partsmith(Tool):
+    """pg-partsmith ``PartitionMaintainer.run_maintenance()`` (SQLAlchemy engine, pooled)."""
+
+    name = "pg-partsmith"
+
+    def __init__(self, url: str, n: int, repeats: int) -> None:
+        super().__init__()
+        self.engine: Any = None
+        try:
+            from pg_partsmith import TablePartitionConfig
+            from pg_partsmith.entities import PartitionGranularity
+            from pg_partsmith.sync import (
+                PartitionLifecycleService,
+                PartitionMaintainer,
+                PostgresAdvisoryLockManager,
+                PostgresMetadataProvider,
+                PostgresPartitionRepository,
+            )
+            from sqlalchemy import create_engine
+        except ImportError as exc:
+            self.error = f"unavailable: {exc}"
+            return
+        table = f"ps_{n}"
+        today = datetime.now(timezone.utc).date()
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute(
-                sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
-                    sql.Identifier(f"{table}__{day:%Y_%m_%d}"),
-                    sql.Identifier(table),
-                    sql.Literal(f"{day} 00:00+00"),
-                    sql.Literal(f"{day + timedelta(days=1)} 00:00+00"),
+                sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE (created_at)").format(
+                    sql.Identifier(table), sql.SQL(COLUMNS)
                 )
             )
-        conn.execute("COMMIT")
-    engine = create_engine(url)
-    service = PartitionLifecycleService(
-        repo=PostgresPartitionRepository(engine),
-        metadata=PostgresMetadataProvider(engine),
-        locks=PostgresAdvisoryLockManager(engine),
-    )
-
-    def config(extra: int = 0) -> Any:
-        return TablePartitionConfig(
-            schema="public",
-            table_name=table,
-            partition_column="created_at",
-            granularity=PartitionGranularity.DAY,
-            create_ahead_count=PREMAKE + 1 + extra,
-            retention_count=n - PREMAKE - extra,
+            for i in range(n):
+                if i % CHUNK == 0:
+                    if i:
+                        conn.execute("COMMIT")
+                    conn.execute("BEGIN")
+                day = today - timedelta(days=n - PREMAKE - 1 - i)
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                        sql.Identifier(f"{table}__{day:%Y_%m_%d}"),
+                        sql.Identifier(table),
+                        sql.Literal(f"{day} 00:00+00"),
+                        sql.Literal(f"{day + timedelta(days=1)} 00:00+00"),
+                    )
+                )
+            conn.execute("COMMIT")
+        self.engine = create_engine(url)
+        service = PartitionLifecycleService(
+            repo=PostgresPartitionRepository(self.engine),
+            metadata=PostgresMetadataProvider(self.engine),
+            locks=PostgresAdvisoryLockManager(self.engine),
         )
+        self.extra = 0
 
+        def config() -> Any:
+            return TablePartitionConfig(
+                schema="public",
+                table_name=table,
+                partition_column="created_at",
+                granularity=PartitionGranularity.DAY,
+                create_ahead_count=PREMAKE + 1 + self.extra,
+                retention_count=n - PREMAKE - self.extra,
+            )
+
+        self.config = config
+        self.maintainer = PartitionMaintainer(service)
+        self.plans = [timed(lambda: service.plan(config()))[0] for _ in range(repeats)]
+
+    def idle(self) -> float:
+        return timed(lambda: self.maintainer.run_maintenance(self.config()))[0]
+
+    def work(self) -> float:
+        self.extra += 1
+        seconds, result = timed(lambda: self.maintainer.run_maintenance(self.config()))
+        self.ops.append(result.created_count + result.detached_count)
+        return seconds
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def bench_size(url: str, n: int, repeats: int) -> list[list[object]]:
+    """Part 1 at ``n`` partitions: every tool's idle and 1 + 1 runs, interleaved."""
+    tools: list[Tool] = []
+    rows: list[list[object]] = []
+    for make in (Dbopt, Partman, Partsmith):
+        try:
+            tool = make(url, n, repeats)
+        except Exception as exc:  # a peer failing to set up is reported, not fatal
+            rows.append([getattr(make, "name", "") or make.__name__, n, f"failed: {exc}"[:80]])
+            continue
+        if tool.error:
+            rows.append([tool.name, n, tool.error])
+            tool.close()
+            continue
+        tools.append(tool)
+        if isinstance(tool, Dbopt):
+            tools.append(Dbopt(url, n, repeats, shared=tool))
     try:
-        plans = [timed(lambda: service.plan(config()))[0] for _ in range(repeats)]
-        maintainer = PartitionMaintainer(service)
-        idle = [timed(lambda: maintainer.run_maintenance(config()))[0] for _ in range(repeats)]
-        work, ops = [], []
-        for rep in range(1, repeats + 1):
-            seconds, result = timed(lambda rep=rep: maintainer.run_maintenance(config(rep)))
-            work.append(seconds)
-            ops.append(result.created_count + result.detached_count)
-    except Exception as exc:
-        return ["pg-partsmith", n, f"failed: {type(exc).__name__}: {exc}"[:90]]
+        idle = interleave({t.name: t.idle for t in tools}, repeats)
+        work = interleave({t.name: t.work for t in tools}, repeats)
     finally:
-        engine.dispose()
-    return ["pg-partsmith", n, "(by hand)", ms(plans), ms(idle), ms(work), f"{median(ops):.0f}"]
+        for tool in tools:
+            tool.close()
+    for tool in tools:
+        create = "(by hand)" if isinstance(tool, Partsmith) else f"{tool.create:.2f}"
+        if isinstance(tool, Dbopt) and tool.shared is not None:
+            create = "(same table)"
+        rows.append(
+            [
+                tool.name,
+                n,
+                create,
+                ms(tool.plans) if tool.plans else "n/a",
+                ms(idle[tool.name]),
+                ms(work[tool.name]),
+                f"{median(tool.ops[-repeats:]):.0f}",
+            ]
+        )
+    return rows
 
 
 def ms(samples: list[float]) -> str:
@@ -253,127 +368,250 @@ def fill(url: str, table: str, rows: int) -> None:
 
 
 def baseline_copy(url: str, table: str) -> float:
+    """Seconds of one ``INSERT INTO ... SELECT *`` into the shape ``convert()`` builds.
+
+    The same monthly partitions (made by dbopt from the oldest row to
+    ``premake`` months ahead, plus the default) and the same primary key.
+    """
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS copy_target CASCADE")
         conn.execute(
             sql.SQL(
                 "CREATE TABLE copy_target (LIKE {} INCLUDING DEFAULTS)"
                 " PARTITION BY RANGE (created_at)"
             ).format(sql.Identifier(table))
         )
-        conn.execute("CREATE TABLE copy_target_all PARTITION OF copy_target DEFAULT")
+        row = conn.execute(
+            sql.SQL("SELECT min(created_at) FROM {}").format(sql.Identifier(table))
+        ).fetchone()
+        spec = PartitionSpec(
+            "copy_target",
+            key="created_at",
+            interval="month",
+            premake=2,
+            start=row[0] if row else None,
+        )
+        PartitionManager(url).create(spec)
         conn.execute("ALTER TABLE copy_target ADD PRIMARY KEY (id, created_at)")
         seconds, _ = timed(
             lambda: conn.execute(
                 sql.SQL("INSERT INTO copy_target SELECT * FROM {}").format(sql.Identifier(table))
             )
         )
-        conn.execute("DROP TABLE copy_target")
+        conn.execute("DROP TABLE copy_target CASCADE")
+        conn.execute("DELETE FROM dbopt_partition_state WHERE parent = 'public.copy_target'")
+        conn.execute("DELETE FROM dbopt_partition_parent WHERE parent = 'public.copy_target'")
     return seconds
 
 
-def writer(url: str, table: str, stop: threading.Event, counts: list[int], rows: int) -> None:
-    rnd = random.Random()
-    t = sql.Identifier(table)
-    statements = [
-        sql.SQL("INSERT INTO {} (user_id, created_at, payload) VALUES (%s, now(), 'w')").format(t),
-        sql.SQL("UPDATE {} SET payload = 'u' WHERE id = %s").format(t),
-        sql.SQL("DELETE FROM {} WHERE id = %s").format(t),
-    ]
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        while not stop.is_set():
-            conn.execute(rnd.choice(statements), (rnd.randrange(1, rows),))
-            counts[0] += 1
+class Writers:
+    """``count`` threads of single-row INSERT/UPDATE/DELETE, each statement's latency kept.
+
+    ``mark(label)`` starts a new phase; latencies are kept per phase.
+    """
+
+    def __init__(self, url: str, table: str, rows: int, count: int) -> None:
+        self.url, self.table, self.rows = url, table, rows
+        self.stop = threading.Event()
+        self.phase = "before"
+        self.latency: dict[str, list[float]] = {"before": [], "during": []}
+        self.spans: dict[str, float] = {}
+        self.began = time.perf_counter()
+        self.threads = [threading.Thread(target=self.run) for _ in range(count)]
+        for th in self.threads:
+            th.start()
+
+    def mark(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.spans[self.phase] = now - self.began
+        self.phase, self.began = phase, now
+
+    def run(self) -> None:
+        rnd = random.Random()
+        t = sql.Identifier(self.table)
+        statements = [
+            sql.SQL("INSERT INTO {} (user_id, created_at, payload) VALUES (%s, now(), 'w')").format(
+                t
+            ),
+            sql.SQL("UPDATE {} SET payload = 'u' WHERE id = %s").format(t),
+            sql.SQL("DELETE FROM {} WHERE id = %s").format(t),
+        ]
+        with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
+            while not self.stop.is_set():
+                statement = rnd.choice(statements)
+                began = time.perf_counter()
+                conn.execute(statement, (rnd.randrange(1, self.rows),))
+                self.latency.setdefault(self.phase, []).append(time.perf_counter() - began)
+
+    def finish(self) -> None:
+        self.mark("after")
+        self.stop.set()
+        for th in self.threads:
+            th.join()
+
+    def p95(self, phase: str) -> float:
+        values = sorted(self.latency[phase])
+        return values[int(0.95 * (len(values) - 1))] if values else float("nan")
+
+    def rate(self, phase: str) -> float:
+        return len(self.latency[phase]) / self.spans[phase] if self.spans.get(phase) else 0.0
 
 
-def bench_convert(url: str, rows: int, writers: int) -> list[object]:
+def bench_convert(url: str, rows: int, writers: int, warm: float) -> dict[str, float]:
+    """One online conversion of a fresh ``rows``-row table with ``writers`` writing.
+
+    The writers run alone for ``warm`` seconds first (their latency before).
+    """
     table = f"conv_{writers}"
     fill(url, table, rows)
     manager = PartitionManager(url, lock_timeout=2, retries=20)
     spec = PartitionSpec(table, key="created_at", interval="month", premake=2)
-    stop, counts = threading.Event(), [0]
-    threads = [
-        threading.Thread(target=writer, args=(url, table, stop, counts, rows))
-        for _ in range(writers)
-    ]
-    for th in threads:
-        th.start()
-    began = time.perf_counter()
-    result = manager.convert(table, spec, batch_size=10_000)
-    elapsed = time.perf_counter() - began
-    stop.set()
-    for th in threads:
-        th.join()
+    load = Writers(url, table, rows, writers) if writers else None
+    if load is not None:
+        time.sleep(warm)
+        load.mark("during")
+    result = manager.convert(table, spec)
+    if load is not None:
+        load.finish()
     manager.finish_conversion(table, drop_old=True)
-    return [
-        f"dbopt convert, {writers} writers",
-        rows,
-        f"{result.rows_per_second:,.0f}",
-        f"{result.seconds:.2f}",
-        f"{result.swap_seconds * 1000:.0f}",
-        result.replayed,
-        f"{counts[0] / elapsed:,.0f}" if writers else "-",
-    ]
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier(table)))
+    out = {
+        "rate": result.rows_per_second,
+        "seconds": result.seconds,
+        "swap": result.swap_seconds,
+        "replayed": float(result.replayed),
+    }
+    if load is not None:
+        out |= {
+            "p95_before": load.p95("before"),
+            "p95_during": load.p95("during"),
+            "ops_before": load.rate("before"),
+            "ops_during": load.rate("during"),
+        }
+    return out
+
+
+def bench_conversion(url: str, rows: int, repeats: int, warm: float) -> None:
+    """Part 2: baseline and the two conversions, interleaved, ``repeats`` times; medians."""
+    fill(url, "conv_base", rows)
+    runs: dict[str, list[dict[str, float]]] = {"base": [], "0": [], "2": []}
+    blocks = {
+        "base": lambda: runs["base"].append({"rate": rows / baseline_copy(url, "conv_base")}),
+        "0": lambda: runs["0"].append(bench_convert(url, rows, 0, warm)),
+        "2": lambda: runs["2"].append(bench_convert(url, rows, 2, warm)),
+    }
+    for rep in range(repeats):
+        names = list(blocks)
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            blocks[name]()
+
+    def med(name: str, key: str) -> float:
+        return median([r[key] for r in runs[name] if key in r])
+
+    base = med("base", "rate")
+    table = [["INSERT ... SELECT (offline baseline)", f"{base:,.0f}", "1.00", "(whole copy)"]]
+    table[0] += ["-"] * 5
+    for name, label, target in (
+        ("0", "convert(), no writers", 0.8),
+        ("2", "convert(), 2 writers", 0.7),
+    ):
+        rate = med(name, "rate")
+        row: list[object] = [
+            label,
+            f"{rate:,.0f}",
+            f"{rate / base:.2f} {mark(target, rate / base)}",
+            f"{med(name, 'swap') * 1000:.0f}",
+            f"{med(name, 'replayed'):.0f}",
+        ]
+        if name == "2":
+            before, during = med(name, "p95_before"), med(name, "p95_during")
+            row += [
+                f"{before * 1000:.2f}",
+                f"{during * 1000:.2f}",
+                f"{during / before:.2f} {mark(during / before, 2.0)}",
+                f"{med(name, 'ops_before'):,.0f} / {med(name, 'ops_during'):,.0f}",
+            ]
+        else:
+            row += ["-"] * 4
+        table.append(row)
+    print(f"\nOnline conversion of {rows:,} rows to monthly partitions, medians of {repeats}")
+    print_table(
+        [
+            "run",
+            "copy rows/s",
+            "x baseline",
+            "swap lock ms",
+            "replayed",
+            "writer p95 before ms",
+            "p95 during ms",
+            "p95 ratio",
+            "writer ops/s before / during",
+        ],
+        table,
+    )
+    print(
+        "targets (informational): no writers >= 0.80x, 2 writers >= 0.70x the baseline,"
+        " writers' p95 at most doubled, swap lock < 100 ms"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="30,365,3650")
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--convert-repeats", type=int, default=3)
+    parser.add_argument("--warm", type=float, default=2.0, help="seconds writers run alone first")
     parser.add_argument("--skip-convert", action="store_true")
+    parser.add_argument("--skip-maintain", action="store_true")
     args = parser.parse_args(argv)
-    if any(int(s) < PREMAKE + 3 for s in args.sizes.split(",")):
-        parser.error(f"sizes must be at least {PREMAKE + 3}")
+    # Each 1 + 1 run (warm-up included, by dbopt in and out of a session) keeps one
+    # partition fewer.
+    least = PREMAKE + 1 + 2 * (args.repeats + 1)
+    if any(int(s) < least for s in args.sizes.split(",")):
+        parser.error(f"sizes must be at least {least} with --repeats {args.repeats}")
     print(describe_machine())
     sizes = [int(s) for s in args.sizes.split(",")]
     with postgres_url(prefix="dbopt_bench_partitions") as url:
-        rows = []
-        for n in sizes:
-            for name, bench in (
-                ("dbopt", bench_dbopt),
-                ("pg_partman", bench_partman),
-                ("pg-partsmith", bench_partsmith),
-            ):
-                try:
-                    rows.append(bench(url, n, args.repeats))
-                except Exception as exc:
-                    rows.append([name, n, f"failed: {str(exc).splitlines()[0]}"[:80]])
-                print("  " + "  ".join(map(str, rows[-1])), flush=True)
-        print(
-            "\nDaily partitions, times in ms except create (s); 1+1 = one partition"
-            " created and one detached per run"
-        )
-        print_table(
-            ["tool", "partitions", "create s", "plan ms", "idle ms", "1+1 ms", "ops"],
-            [r + [""] * (7 - len(r)) for r in rows],
-        )
-        print(
-            "ops: partitions created plus detached in a 1+1 run (pg_partman: counted in the"
-            " catalog, it returns nothing)"
-        )
+        if not args.skip_maintain:
+            rows: list[list[object]] = []
+            for n in sizes:
+                for row in bench_size(url, n, args.repeats):
+                    rows.append(row)
+                    print("  " + "  ".join(map(str, row)), flush=True)
+            print(
+                f"\nDaily partitions, medians of {args.repeats} interleaved runs; times in ms"
+                " except create (s); 1+1 = one partition created and one detached per run"
+            )
+            print_table(
+                ["tool", "partitions", "create s", "plan ms", "idle ms", "1+1 ms", "ops"],
+                [r + [""] * (7 - len(r)) for r in rows],
+            )
+            print(
+                "ops: partitions created plus detached in a 1+1 run (pg_partman: counted in the"
+                " catalog, it returns nothing)"
+            )
+            ratios = []
+            for n in sizes:
+                found = {r[0]: r for r in rows if r[1] == n and len(r) == 7}
+                peer = found.get("pg_partman")
+                for name in ("dbopt", "dbopt, connection per call"):
+                    mine = found.get(name)
+                    if mine is None or peer is None:
+                        continue
+                    idle = float(str(mine[4])) / float(str(peer[4]))
+                    work = float(str(mine[5])) / float(str(peer[5]))
+                    ratios.append(
+                        [name, n, f"{idle:.2f} {mark(idle, 1.0)}", f"{work:.2f} {mark(work, 1.0)}"]
+                    )
+            if ratios:
+                print("\nRatio to pg_partman (target <= 1.00, informational)")
+                print_table(["tool", "partitions", "idle", "1+1"], ratios)
         if args.skip_convert:
             return
-        conv = []
-        fill(url, "conv_base", args.rows)
-        copy = baseline_copy(url, "conv_base")
-        conv.append(
-            [
-                "INSERT ... SELECT (offline baseline)",
-                args.rows,
-                f"{args.rows / copy:,.0f}",
-                f"{copy:.2f}",
-                "-",
-                "-",
-                "-",
-            ]
-        )
-        for writers in (0, 2):
-            conv.append(bench_convert(url, args.rows, writers))
-        print("\nOnline conversion to monthly partitions")
-        print_table(
-            ["run", "rows", "copy rows/s", "total s", "swap lock ms", "replayed", "writer ops/s"],
-            conv,
-        )
+        bench_conversion(url, args.rows, args.convert_repeats, args.warm)
 
 
 if __name__ == "__main__":

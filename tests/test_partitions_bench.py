@@ -20,14 +20,29 @@ def bench(monkeypatch: pytest.MonkeyPatch, pg_url: str) -> ModuleType:
 
 
 def test_bench_prints_every_table(bench: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
-    bench.main(["--sizes", "8", "--rows", "400", "--repeats", "1"])
+    bench.main(
+        [
+            "--sizes",
+            "9",
+            "--rows",
+            "400",
+            "--repeats",
+            "1",
+            "--convert-repeats",
+            "1",
+            "--warm",
+            "0.2",
+        ]
+    )
     out = capsys.readouterr().out
     lines = [line.split() for line in out.splitlines()]
-    dbopt_row = next(row for row in lines if row[:2] == ["dbopt", "8"])
+    dbopt_row = next(row for row in lines if row[:2] == ["dbopt", "9"])
     assert dbopt_row[-1] == "2"  # one partition created, one detached
-    assert any(row[:2] == ["pg_partman", "8"] for row in lines)
-    assert any(row[:2] == ["pg-partsmith", "8"] for row in lines)
-    assert "dbopt convert, 2 writers" in out
+    assert any(row[:2] == ["pg_partman", "9"] for row in lines)
+    assert any(row[:2] == ["pg-partsmith", "9"] for row in lines)
+    assert any(" connection per call " in line and " 9 " in line for line in out.splitlines())
+    assert "convert(), no writers" in out
+    assert "convert(), 2 writers" in out
     assert "INSERT ... SELECT (offline baseline)" in out
     with pytest.raises(SystemExit):
         bench.main(["--sizes", "3"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -69,6 +70,7 @@ def test_a_held_lock_makes_the_second_maintainer_wait_then_give_up(
 ) -> None:
     spec = PartitionSpec(f"{schema}.ev", key="created_at", interval="day", premake=1)
     make_manager(pg_url, schema).create(spec, columns=EVENTS_COLUMNS)
+    more = replace(spec, premake=3)  # two partitions to make: this run needs the lock
     impatient = make_manager(pg_url, schema, lock_wait=0.3)
     with connect(pg_url) as holder:
         holder.execute(
@@ -76,9 +78,38 @@ def test_a_held_lock_makes_the_second_maintainer_wait_then_give_up(
         )
         began = time.monotonic()
         with pytest.raises(PartitionLockedError):
-            impatient.maintain(spec)
+            impatient.maintain(more)
         assert time.monotonic() - began >= 0.3
-    assert impatient.maintain(spec).ok  # the holder's session ended: the lock is free
+    result = impatient.maintain(more)  # the holder's session ended: the lock is free
+    assert result.ok
+    assert len(result.done) == 2
+
+
+def test_nothing_to_do_takes_no_lock_and_writes_nothing(pg_url: str, schema: str) -> None:
+    spec = PartitionSpec(f"{schema}.ev", key="created_at", interval="day", premake=1)
+    make_manager(pg_url, schema).create(spec, columns=EVENTS_COLUMNS)
+    impatient = make_manager(pg_url, schema, lock_wait=0.3)
+    with connect(pg_url) as holder:
+        before = holder.execute(
+            sql.SQL("SELECT last_maintenance_at FROM {} WHERE parent = %s").format(
+                sql.Identifier(schema, "dbopt_partition_parent")
+            ),
+            (spec.qualified,),
+        ).fetchone()
+        holder.execute(
+            "SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", lock_keys(spec.qualified)
+        )
+        result = impatient.maintain(spec)  # converged: the held lock is not even asked for
+        assert result.ok
+        assert result.results == ()
+        after = holder.execute(
+            sql.SQL("SELECT last_maintenance_at FROM {} WHERE parent = %s").format(
+                sql.Identifier(schema, "dbopt_partition_parent")
+            ),
+            (spec.qualified,),
+        ).fetchone()
+        assert before is not None
+        assert after == before
 
 
 @pytest.mark.parametrize("default", [True, False], ids=["with-default", "detach-concurrently"])

@@ -41,7 +41,7 @@ from dbopt.partitions.plan import (
 from dbopt.postgres.connect import translate
 
 if TYPE_CHECKING:
-    from dbopt.partitions.state import StateStore
+    from dbopt.partitions.state import Snapshot, StateStore
 
 __all__ = ["ApplyResult", "Executor", "OperationResult"]
 
@@ -137,11 +137,29 @@ class Executor:
         self.version = conn.info.server_version
         self._table: PartitionedTable | None = None
         self._tablespaces: dict[Name, str | None] = {}
+        self._fresh = False  # self._table is current: the plan was made from it under the lock
 
     def run(self, plan: Plan) -> ApplyResult:
         """Apply ``plan``; LockTimeoutError (carrying the partial result) when locks never come."""
-        results: list[OperationResult] = []
         self._table = read_table(self.conn, plan.parent.schema, plan.parent.name)
+        return self._run(plan)
+
+    def run_fresh(self, plan: Plan, snap: Snapshot) -> ApplyResult:
+        """``run(plan)`` for a plan just made from ``snap`` under the parent's lock.
+
+        The catalog is not read again: ``snap`` is current (it was read under
+        the advisory lock this connection holds).
+        """
+        self._table = snap.table
+        self._tablespaces[plan.parent] = snap.tablespace
+        self._fresh = True
+        try:
+            return self._run(plan)
+        finally:
+            self._fresh = False
+
+    def _run(self, plan: Plan) -> ApplyResult:
+        results: list[OperationResult] = []
         for op in plan.operations:
             try:
                 results.append(self.run_one(op))
@@ -186,15 +204,16 @@ class Executor:
         if isinstance(op.bound, DefaultBound) and default is not None:
             raise _Skip(f"a default partition exists already: {default}")
         tablespace = op.tablespace
+        if tablespace is None:
+            if op.parent not in self._tablespaces:
+                self._tablespaces[op.parent] = _tablespace(conn, op.parent)
+            tablespace = self._tablespaces[op.parent]
         try:
-            with conn.transaction():
+            # One round trip: the statements are pipelined, an error in any rolls back all.
+            with conn.pipeline(), conn.transaction():
                 conn.execute(ddl.lock(op.parent, "SHARE UPDATE EXCLUSIVE"))
                 if default is not None:
                     conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))
-                if tablespace is None:
-                    if op.parent not in self._tablespaces:
-                        self._tablespaces[op.parent] = _tablespace(conn, op.parent)
-                    tablespace = self._tablespaces[op.parent]
                 conn.execute(
                     ddl.create_like(
                         op.parent,
@@ -215,6 +234,15 @@ class Executor:
         if isinstance(op.bound, DefaultBound) and self._table is not None:
             self._table = read_table(conn, op.parent.schema, op.parent.name)
 
+    def _known(self, oid: int) -> bool | None:
+        """``_attached`` as the fresh snapshot has it (no query)."""
+        part = (
+            next((p for p in self._table.partitions if p.oid == oid), None) if self._table else None
+        )
+        if part is None:
+            return False
+        return None if part.detach_pending else True
+
     def _attached(self, op: Operation, oid: int) -> bool | None:
         """True if attached, None if pending detach, False if not a partition of the parent."""
         pending = "i.inhdetachpending" if self.version >= 140000 else "false"
@@ -231,7 +259,7 @@ class Executor:
 
     def _detach(self, op: DetachPartition) -> None:
         conn, default = self.conn, self._default
-        state = self._attached(op, op.oid)
+        state = self._attached(op, op.oid) if not self._fresh else self._known(op.oid)
         if state is None:
             self._finalize(op)
         elif state:
@@ -240,7 +268,7 @@ class Executor:
                 conn.execute(ddl.detach(op.parent, op.partition, concurrently=True))
                 self.store.set_status(conn, op.oid, "detached")
             else:
-                with conn.transaction():
+                with conn.pipeline(), conn.transaction():
                     conn.execute(ddl.lock(op.parent, "ACCESS EXCLUSIVE"))
                     if default is not None:
                         conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))

@@ -69,35 +69,55 @@ class Mirror:
     def copy_batch(
         self, conn: psycopg.Connection[Any], after: Sequence[Any] | None, size: int
     ) -> tuple[int, tuple[Any, ...] | None]:
-        """Copy the next ``size`` source rows after key ``after``; (rows, last key)."""
-        where: sql.Composable = sql.SQL("")
+        """Copy the source rows after key ``after``, ``size`` of them; (rows, last key).
+
+        The last key is None when fewer than ``size`` rows were left: then all
+        of them were copied. Two statements: the batch's last key, found by
+        walking the primary key's index, then one ``INSERT ... SELECT`` of the
+        key range (a plain range scan, no sort, no materialised batch). No
+        ``ON CONFLICT``: keys only grow from batch to batch, so no key is
+        copied twice, and concurrent writes reach the target only by replay,
+        which runs after the copy.
+        """
+        key = self._key()
+        after_sql: sql.Composable = sql.SQL("")
         params: list[Any] = []
         if after is not None:
-            where = sql.SQL(" WHERE ({}) > ({})").format(
-                self._key(), sql.SQL(", ").join(sql.Placeholder() * len(self.key))
+            after_sql = sql.SQL("({}) > ({})").format(
+                key, sql.SQL(", ").join(sql.Placeholder() * len(self.key))
             )
             params = list(after)
-        query = sql.SQL(
-            "WITH batch AS (SELECT {cols} FROM {src}{where} ORDER BY {key} LIMIT {n}),"
-            " ins AS (INSERT INTO {dst} ({cols}){ovr} SELECT {cols} FROM batch"
-            " ON CONFLICT DO NOTHING RETURNING 1)"
-            " SELECT (SELECT count(*) FROM batch), {key} FROM batch ORDER BY {keydesc} LIMIT 1"
-        ).format(
-            cols=self._cols(),
-            src=ddl.ident(self.source),
-            where=where,
-            key=self._key(),
-            n=sql.Literal(size),
-            dst=ddl.ident(self.target),
-            ovr=self._overriding(),
-            keydesc=sql.SQL(", ").join(
-                sql.SQL("{} DESC").format(sql.Identifier(c)) for c in self.key
+        src = ddl.ident(self.source)
+        last = conn.execute(
+            sql.SQL("SELECT {} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1").format(
+                key,
+                src,
+                sql.SQL(" WHERE {}").format(after_sql) if after is not None else sql.SQL(""),
+                key,
+                sql.Literal(size - 1),
             ),
+            params,
+        ).fetchone()
+        where = [after_sql] if after is not None else []
+        if last is not None:
+            where.append(
+                sql.SQL("({}) <= ({})").format(
+                    key, sql.SQL(", ").join(sql.Placeholder() * len(self.key))
+                )
+            )
+            params = [*params, *last]
+        cur = conn.execute(
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {}{}").format(
+                ddl.ident(self.target),
+                self._cols(),
+                self._overriding(),
+                self._cols(),
+                src,
+                sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(where)) if where else sql.SQL(""),
+            ),
+            params,
         )
-        row = conn.execute(query, params).fetchone()
-        if row is None:
-            return 0, None
-        return int(row[0]), tuple(row[1:])
+        return max(cur.rowcount, 0), None if last is None else tuple(last)
 
     def replay(self, conn: psycopg.Connection[Any], limit: int | None) -> int:
         """Apply up to ``limit`` change rows (all when None) in one transaction; how many.

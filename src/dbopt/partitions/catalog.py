@@ -9,8 +9,10 @@ The session must use ``DateStyle = ISO`` (the manager's connections do).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from dbopt.partitions.grid import KeyKind, Value
@@ -23,14 +25,15 @@ __all__ = [
     "Partition",
     "PartitionedTable",
     "parse_bound",
+    "partition_from_row",
     "read_table",
     "relation_kind",
     "writable_columns",
 ]
 
 PartitionKind = Literal["range", "list", "hash", "default"]
-_STRATEGY = {"r": "range", "l": "list", "h": "hash"}
-_KINDS: dict[str, KeyKind] = {
+STRATEGIES = {"r": "range", "l": "list", "h": "hash"}
+KINDS: dict[str, KeyKind] = {
     "timestamp with time zone": "timestamptz",
     "timestamp without time zone": "timestamp",
     "date": "date",
@@ -148,7 +151,7 @@ def read_table(
         return None
     oid, strat, keydef, column, key_type, natts = head
     single = natts == 1 and column is not None
-    kind = _KINDS.get(key_type) if single else None
+    kind = KINDS.get(key_type) if single else None
     pending = "i.inhdetachpending" if conn.info.server_version >= 140000 else "false"
     measure = (
         "(SELECT sum(pg_total_relation_size(t.relid)) FROM pg_partition_tree(c.oid) t"
@@ -167,12 +170,14 @@ def read_table(
         " WHERE i.inhparent = %s ORDER BY c.oid",
         (oid,),
     ).fetchall()
-    partitions = tuple(_partition(row, _STRATEGY[strat], kind if single else None) for row in rows)
+    partitions = tuple(
+        partition_from_row(row, STRATEGIES[strat], kind if single else None) for row in rows
+    )
     return PartitionedTable(
         oid=oid,
         schema=schema,
         name=name,
-        strategy=_STRATEGY[strat],
+        strategy=STRATEGIES[strat],
         key=column if single else keydef,
         key_definition=keydef,
         key_type=key_type if single else None,
@@ -181,7 +186,9 @@ def read_table(
     )
 
 
-def _partition(row: tuple[Any, ...], strategy: str, kind: KeyKind | None) -> Partition:
+def partition_from_row(row: Sequence[Any], strategy: str, kind: KeyKind | None) -> Partition:
+    """A ``Partition`` from (oid, schema, name, bound, pending, sub, reloptions,
+    tablespace, size, rows)."""
     oid, schema, name, bound, pending, sub, reloptions, tablespace, size, rows = row
     common: dict[str, Any] = {
         "oid": oid,
@@ -256,14 +263,25 @@ def _literals(text: str) -> list[str | None]:
 
 
 def _value(text: str | None, kind: KeyKind) -> Value | None:
-    if text is None or text.upper() in ("MINVALUE", "MAXVALUE", "INFINITY", "-INFINITY"):
+    if text is None:
+        return None
+    return _parse_value(text, kind)
+
+
+@lru_cache(maxsize=16_384)
+def _parse_value(text: str, kind: KeyKind) -> Value | None:
+    # Cached: a range's upper bound is the next one's lower, and maintenance rereads
+    # the same bounds run after run (values are immutable, so sharing them is safe).
+    if text.upper() in ("MINVALUE", "MAXVALUE", "INFINITY", "-INFINITY"):
         return None
     if kind == "integer":
         return int(text)
     if kind == "date":
         return date.fromisoformat(text)
     if kind == "timestamptz":
-        return datetime.fromisoformat(_OFFSET.sub(r"\1:00", text)).astimezone(timezone.utc)
+        if _OFFSET.search(text):  # "+05" -> "+05:00" (fromisoformat before 3.11)
+            text += ":00"
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
     return datetime.fromisoformat(text)
 
 

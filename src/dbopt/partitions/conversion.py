@@ -231,32 +231,37 @@ class Shape:
 
 def read_shape(conn: psycopg.Connection[Any], oid: int) -> Shape | None:
     """The shape of the table with OID ``oid`` now, or None when it is gone."""
-    row = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s AND c.relkind = 'r'",
-        (oid,),
-    ).fetchone()
+    # One round trip: the four reads are pipelined (each sees the catalog as it is).
+    with conn.pipeline():
+        head = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.oid = %s AND c.relkind = 'r'",
+            (oid,),
+        )
+        cols = conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+            " pg_get_expr(d.adbin, d.adrelid), a.attgenerated::text, a.attidentity::text,"
+            " CASE WHEN a.attcollation <> 0 THEN a.attcollation::regcollation::text END,"
+            " a.attnum FROM pg_attribute a LEFT JOIN pg_attrdef d"
+            "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+            " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (oid,),
+        )
+        cons = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = %s ORDER BY conname",
+            (oid,),
+        )
+        idx = conn.execute(
+            "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x"
+            " JOIN pg_class c ON c.oid = x.indexrelid WHERE x.indrelid = %s ORDER BY c.relname",
+            (oid,),
+        )
+    row = head.fetchone()
     if row is None:
         return None
-    columns = conn.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
-        " pg_get_expr(d.adbin, d.adrelid), a.attgenerated::text, a.attidentity::text,"
-        " CASE WHEN a.attcollation <> 0 THEN a.attcollation::regcollation::text END, a.attnum"
-        " FROM pg_attribute a LEFT JOIN pg_attrdef d"
-        "  ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-        " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        (oid,),
-    ).fetchall()
-    constraints = conn.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE conrelid = %s ORDER BY conname",
-        (oid,),
-    ).fetchall()
-    indexes = conn.execute(
-        "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x"
-        " JOIN pg_class c ON c.oid = x.indexrelid WHERE x.indrelid = %s ORDER BY c.relname",
-        (oid,),
-    ).fetchall()
+    columns, constraints, indexes = cols.fetchall(), cons.fetchall(), idx.fetchall()
     return Shape(
         Name(str(row[0]), str(row[1])),
         tuple(

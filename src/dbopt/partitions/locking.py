@@ -84,20 +84,26 @@ def lock_keys(parent: Name | str) -> tuple[str, str]:
     return _NAMESPACE, str(parent)
 
 
+#: The query that tries the advisory lock of a parent (parameters: ``lock_keys``).
+TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))"
+
+
 @contextmanager
-def parent_lock(conn: psycopg.Connection[Any], parent: Name | str, wait: float) -> Iterator[None]:
+def parent_lock(
+    conn: psycopg.Connection[Any], parent: Name | str, wait: float, *, held: bool = False
+) -> Iterator[None]:
     """Hold the session advisory lock of ``parent``; PartitionLockedError after ``wait`` s.
 
     Two maintainers of one parent never run at once; the second waits (polling)
     and then plans against what the first left, usually nothing to do.
+    ``held``: the caller took it already (``TRY_LOCK`` returned true); only
+    release it on exit.
     """
     keys = lock_keys(parent)
     deadline = time.monotonic() + wait
     pause = 0.02
-    while True:
-        row = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", keys
-        ).fetchone()
+    while not held:
+        row = conn.execute(TRY_LOCK, keys).fetchone()
         if row and row[0]:
             break
         if time.monotonic() >= deadline:

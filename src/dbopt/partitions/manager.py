@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,14 +20,14 @@ from dbopt.partitions.convert import convert_table
 from dbopt.partitions.drain import DrainResult, drain_default
 from dbopt.partitions.errors import PartitionSpecError
 from dbopt.partitions.indexes import IndexResult, create_partitioned_index
-from dbopt.partitions.locking import LockPolicy, configure, parent_lock
+from dbopt.partitions.locking import TRY_LOCK, LockPolicy, configure, lock_keys, parent_lock
 from dbopt.partitions.naming import learn_template
 from dbopt.partitions.ownership import is_owned
 from dbopt.partitions.plan import AdoptPartition, Name, Plan
 from dbopt.partitions.planner import build_plan
 from dbopt.partitions.revert import finish_table, revert_table
 from dbopt.partitions.spec import PartitionSpec
-from dbopt.partitions.state import StateStore
+from dbopt.partitions.state import Snapshot, StateStore
 from dbopt.postgres.connect import connect as open_connection
 from dbopt.postgres.connect import conninfo, map_driver_errors
 
@@ -73,10 +74,9 @@ class PartitionManager:
             statement_timeout=statement_timeout,
         )
         self.connect_timeout = connect_timeout
+        self._local = threading.local()
 
-    @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection[Any]]:
-        """A configured autocommit connection of the manager's own, closed on exit."""
+    def _open(self) -> psycopg.Connection[Any]:
         conn = open_connection(
             self.conninfo,
             "partitions",
@@ -88,6 +88,53 @@ class PartitionManager:
         try:
             with map_driver_errors("partition maintenance failed"):
                 configure(conn, self.policy)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def session(self) -> Iterator[PartitionManager]:
+        """Every call inside (on this thread) reuses one connection, closed on exit.
+
+        Without a session each call opens and closes a connection of its own,
+        which costs more than an idle ``maintain()`` itself; a job that
+        maintains several tables, or a loop, should hold one::
+
+            with manager.session():
+                for spec in specs:
+                    manager.maintain(spec)
+
+        A connection that broke is replaced on the next call. Sessions nest
+        (the outer one's connection is used). Not for sharing across threads:
+        each thread gets its own connection.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield self
+            return
+        self._local.conn = self._open()
+        try:
+            yield self
+        finally:
+            conn, self._local.conn = self._local.conn, None
+            conn.close()
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[Any]]:
+        """A configured autocommit connection of the manager's own, closed on exit.
+
+        Inside ``session()`` it is the session's connection, kept open.
+        """
+        held: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if held is not None:
+            if held.closed or held.broken:
+                held = self._local.conn = self._open()
+            with map_driver_errors("partition maintenance failed"):
+                yield held
+            return
+        conn = self._open()
+        try:
+            with map_driver_errors("partition maintenance failed"):
                 yield conn
         finally:
             conn.close()
@@ -108,11 +155,35 @@ class PartitionManager:
     def _plan(
         self, conn: psycopg.Connection[Any], spec: PartitionSpec, now: datetime | int | None
     ) -> Plan:
-        table = self._table(conn, spec)
-        owned = self.store.owned(conn, table.qualified)
-        parent = self.store.parent(conn, table.qualified)
+        return self._plan_from(conn, spec, self._snapshot(conn, spec), now)
+
+    def _snapshot(self, conn: psycopg.Connection[Any], spec: PartitionSpec) -> Snapshot:
+        """The table and its ownership state in one query; PartitionSpecError if not partitioned."""
+        snap = self.store.snapshot(conn, spec.schema_name, spec.table)
+        if snap.table is None:
+            if snap.kind is None:
+                raise PartitionSpecError(f"{spec.qualified} does not exist; create() makes it")
+            raise PartitionSpecError(
+                f"{spec.qualified} is not partitioned; convert() makes it partitioned online"
+            )
+        return snap
+
+    def _plan_from(
+        self,
+        conn: psycopg.Connection[Any],
+        spec: PartitionSpec,
+        snap: Snapshot,
+        now: datetime | int | None,
+    ) -> Plan:
+        assert snap.table is not None  # noqa: S101 (_snapshot guarantees it)
+        parent = snap.parent
         plan = build_plan(
-            conn, spec, table, owned, learned=parent.naming if parent else None, now=now
+            conn,
+            spec,
+            snap.table,
+            snap.owned,
+            learned=parent.naming if parent else None,
+            now=now,
         )
         return Plan(plan.parent, plan.summary, plan.now, plan.operations, plan.notes, spec)
 
@@ -140,11 +211,10 @@ class PartitionManager:
     def check(self, spec: PartitionSpec, now: datetime | int | None = None) -> CheckReport:
         """Health of a managed table: default rows, partitions ahead, gaps, last maintenance."""
         with self.connect() as conn:
-            plan = self._plan(conn, spec, now)
-            table = self._table(conn, spec)
-            owned = self.store.owned(conn, table.qualified)
-            parent = self.store.parent(conn, table.qualified)
-            return build_report(conn, spec, table, owned, parent, plan, now)
+            snap = self._snapshot(conn, spec)
+            plan = self._plan_from(conn, spec, snap, now)
+            assert snap.table is not None  # noqa: S101 (_snapshot guarantees it)
+            return build_report(conn, spec, snap.table, snap.owned, snap.parent, plan, now)
 
     # -- changing ----------------------------------------------------------------
 
@@ -160,8 +230,11 @@ class PartitionManager:
             with parent_lock(conn, plan.parent, self.policy.lock_wait):
                 return self._apply(conn, plan)
 
-    def _apply(self, conn: psycopg.Connection[Any], plan: Plan) -> ApplyResult:
-        result = Executor(conn, self.store, self.policy).run(plan)
+    def _apply(
+        self, conn: psycopg.Connection[Any], plan: Plan, snap: Snapshot | None = None
+    ) -> ApplyResult:
+        executor = Executor(conn, self.store, self.policy)
+        result = executor.run(plan) if snap is None else executor.run_fresh(plan, snap)
         self.store.save_parent(
             conn,
             str(plan.parent),
@@ -176,11 +249,35 @@ class PartitionManager:
         return result
 
     def maintain(self, spec: PartitionSpec, now: datetime | int | None = None) -> ApplyResult:
-        """Plan and apply under one hold of the parent's advisory lock (what cron runs)."""
+        """Plan and apply under one hold of the parent's advisory lock (what cron runs).
+
+        The table and its ownership records are read in one query and planned
+        in memory; when there is nothing to do that is all: no lock is taken
+        and nothing is written (the parent's last-maintenance record is
+        updated only by runs that do something). Otherwise the parent's
+        advisory lock is taken, the state read again under it (another
+        maintainer may have just acted) and the new plan applied.
+        """
+        parent = Name(spec.schema_name, spec.table)
         with self.connect() as conn:
+            first = self._snapshot(conn, spec)
+            plan = self._plan_from(conn, spec, first, now)
+            if not plan.operations:
+                return ApplyResult(parent, (), plan.notes)
             self.store.ensure(conn)
-            with parent_lock(conn, Name(spec.schema_name, spec.table), self.policy.lock_wait):
-                return self._apply(conn, self._plan(conn, spec, now))
+            # Try the lock and reread the state in one round trip (pipelined: the read
+            # runs after the lock is granted); wait for the lock only if it is busy.
+            with conn.pipeline():
+                tried = conn.execute(TRY_LOCK, lock_keys(parent))
+                snap = self._snapshot(conn, spec)
+            row = tried.fetchone()
+            held = bool(row and row[0])
+            with parent_lock(conn, parent, self.policy.lock_wait, held=held):
+                if not held:
+                    snap = self._snapshot(conn, spec)
+                if snap != first:  # another maintainer (or someone) acted meanwhile
+                    plan = self._plan_from(conn, spec, snap, now)
+                return self._apply(conn, plan, snap)
 
     def drain_default(self, spec: PartitionSpec, *, batch_size: int = 10_000) -> DrainResult:
         """Move the default partition's rows into proper partitions, creating them.
@@ -249,14 +346,15 @@ class PartitionManager:
         table: str,
         spec: PartitionSpec,
         *,
-        batch_size: int = 10_000,
+        batch_size: int | None = None,
         catch_up: int = 100,
         now: datetime | int | None = None,
         on_phase: Callable[[str], None] | None = None,
     ) -> ConversionResult:
         """Convert the regular ``table`` into a partitioned one per ``spec``, online.
 
-        Copies in keyset batches of ``batch_size`` while triggers capture
+        Copies in primary-key batches of ``batch_size`` rows (None: adaptive,
+        from 10,000 rows, sized so a batch takes about half a second) while triggers capture
         concurrent INSERT/UPDATE/DELETE, replays them until at most
         ``catch_up`` are left, then swaps names in one short transaction
         under ``lock_timeout`` with retry. The old table is kept (renamed
@@ -270,6 +368,8 @@ class PartitionManager:
         """
         if _split(table) != (spec.schema_name, spec.table):
             raise PartitionSpecError(f"convert({table!r}) got a spec for {spec.qualified}")
+        if batch_size is not None and batch_size < 1:
+            raise PartitionSpecError("batch_size must be at least 1 (or None: adaptive)")
         with self.connect() as conn:
             self.store.ensure(conn)
             with parent_lock(conn, Name(spec.schema_name, spec.table), self.policy.lock_wait):

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
+from psycopg import errors, sql
+
+from dbopt.partitions.catalog import KINDS, STRATEGIES, PartitionedTable, partition_from_row
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["Owned", "ParentState", "StateStore"]
+__all__ = ["Owned", "ParentState", "Snapshot", "StateStore"]
 
 STATE_TABLE = "dbopt_partition_state"
 PARENT_TABLE = "dbopt_partition_parent"
@@ -66,6 +68,21 @@ class ParentState:
     spec: dict[str, Any] | None
     last_maintenance_at: datetime | None
     last_maintenance: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A parent as one query reads it: catalog, ownership records and parent row together.
+
+    ``kind`` is the relation's ``relkind`` (None when absent); ``table`` is
+    set only for a partitioned table; ``tablespace`` is the parent's.
+    """
+
+    kind: str | None
+    table: PartitionedTable | None
+    owned: dict[int, Owned]
+    parent: ParentState | None
+    tablespace: str | None = None
 
 
 class StateStore:
@@ -140,6 +157,87 @@ class StateStore:
                     " swapped_at timestamptz)"
                 ).format(self.conversions)
             )
+
+    def snapshot(self, conn: psycopg.Connection[Any], schema: str, name: str) -> Snapshot:
+        """Read ``schema.name``, its partitions and what dbopt records of it in ONE query.
+
+        One round trip and one MVCC snapshot: the catalog and the ownership
+        records are seen as of the same instant. Before the state tables
+        exist the records read as empty (that costs a second query, once).
+        """
+        state = self._seen or self.exists(conn)
+        try:
+            row = conn.execute(self._snapshot_sql(conn, state), (schema, name)).fetchone()
+        except errors.UndefinedTable:
+            if not state:
+                raise
+            self._seen = False  # dropped since: read without them
+            row = conn.execute(self._snapshot_sql(conn, False), (schema, name)).fetchone()
+        if row is None:
+            return Snapshot(None, None, {}, None)
+        oid, relkind, strat, keydef, column, key_type, natts, space, parts, owned, parent = row
+        records = {
+            int(r[0]): Owned(int(r[0]), r[1], r[2], r[3], r[4], r[5], _timestamp(r[6]))
+            for r in owned or ()
+        }
+        remembered = (
+            None
+            if parent is None
+            else ParentState(parent[0], parent[1], _timestamp(parent[2]), parent[3])
+        )
+        if relkind != "p" or strat is None:
+            return Snapshot(str(relkind), None, records, remembered, space)
+        single = natts == 1 and column is not None
+        kind = KINDS.get(key_type) if single else None
+        strategy = STRATEGIES[strat]
+        partitions = tuple(
+            partition_from_row((*r, None, None), strategy, kind) for r in parts or ()
+        )
+        table = PartitionedTable(
+            oid=int(oid),
+            schema=schema,
+            name=name,
+            strategy=strategy,
+            key=column if single else keydef,
+            key_definition=keydef,
+            key_type=key_type if single else None,
+            key_kind=kind,
+            partitions=partitions,
+        )
+        return Snapshot(str(relkind), table, records, remembered, space)
+
+    def _snapshot_sql(self, conn: psycopg.Connection[Any], state: bool) -> sql.Composed:
+        pending = "i.inhdetachpending" if conn.info.server_version >= 140000 else "false"
+        parent = "n.nspname || '.' || c.relname"
+        owned: sql.Composable = sql.SQL("NULL::json")
+        remembered: sql.Composable = sql.SQL("NULL::json")
+        if state:
+            owned = sql.SQL(
+                "(SELECT json_agg(json_build_array(s.partition_oid::bigint, s.partition_schema,"
+                " s.partition_name, s.origin, s.status, s.bound, s.detached_at))"
+                " FROM {} s WHERE s.parent = {})"
+            ).format(self.state, sql.SQL(parent))
+            remembered = sql.SQL(
+                "(SELECT json_build_array(r.naming, r.spec, r.last_maintenance_at,"
+                " r.last_maintenance) FROM {} r WHERE r.parent = {})"
+            ).format(self.parents, sql.SQL(parent))
+        return sql.SQL(
+            "SELECT c.oid, c.relkind, p.partstrat, pg_get_partkeydef(c.oid), a.attname,"
+            " format_type(a.atttypid, NULL), p.partnatts, ts.spcname,"
+            " (SELECT json_agg(json_build_array(k.oid::bigint, kn.nspname, k.relname,"
+            " pg_get_expr(k.relpartbound, k.oid), {pending}, k.relkind = 'p', k.reloptions,"
+            " kt.spcname) ORDER BY k.oid)"
+            " FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid"
+            " JOIN pg_namespace kn ON kn.oid = k.relnamespace"
+            " LEFT JOIN pg_tablespace kt ON kt.oid = k.reltablespace"
+            " WHERE i.inhparent = c.oid),"
+            " {owned}, {remembered}"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace"
+            " LEFT JOIN pg_partitioned_table p ON p.partrelid = c.oid"
+            " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = p.partattrs[0]"
+            " WHERE n.nspname = %s AND c.relname = %s"
+        ).format(pending=sql.SQL(pending), owned=owned, remembered=remembered)
 
     def conversion(self, conn: psycopg.Connection[Any], table: str) -> tuple[str, Any] | None:
         """``(status, detail)`` of the conversion of ``table``, or None."""
@@ -293,6 +391,11 @@ class StateStore:
                 _dumps(maintenance),
             ),
         )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A timestamptz as JSON has it (ISO 8601 text), or None."""
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _dumps(value: dict[str, Any] | None) -> str | None:
