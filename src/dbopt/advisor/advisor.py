@@ -260,6 +260,8 @@ class IndexAdvisor:
             sizer=self._estimate,
         )
         selection = selector.run()
+        if self.selection.max_total_bytes is not None:
+            notes.append(f"selection under the byte budget: {selection.strategy}")
         candidates = [
             c for c in selector.cands.values() if not c.generated or c.id in selection.chosen
         ]
