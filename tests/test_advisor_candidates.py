@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from dbopt.advisor import AdvisorReport, IndexAdvisor
+from dbopt.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
 from test_advisor_support import forget_load
 
@@ -62,7 +62,7 @@ def url() -> Iterator[str]:
         yield u
 
 
-def advise(url: str, *sql: str, **options: object) -> AdvisorReport:
+def advise(url: str, *sql: str | WorkloadStatement, **options: object) -> AdvisorReport:
     options.setdefault("findings", False)
     return IndexAdvisor(url, **options).advise(list(sql))  # type: ignore[arg-type]
 
@@ -232,3 +232,27 @@ def test_hostile_names_are_quoted_and_the_ddl_runs(url: str) -> None:
                 conn.execute(stmt)
     again = advise(url, sql)
     assert labels(again) == labels(report)
+
+
+def test_partial_only_for_a_value_constant_across_the_workload(url: str) -> None:
+    one = "SELECT * FROM users WHERE status = 'active' ORDER BY created_at DESC LIMIT 20"
+    assert [r.predicate for r in advise(url, one).recommendations] == ["status = 'active'"]
+    other = "SELECT * FROM users WHERE status = 'banned' ORDER BY created_at DESC LIMIT 20"
+    param = WorkloadStatement(
+        "SELECT id, email FROM users WHERE status = %(s)s ORDER BY created_at DESC LIMIT 5",
+        {"s": "active"},
+    )
+    for workload in ([one, other], [one, param]):
+        report = advise(url, *workload)
+        assert report.recommendations
+        assert all(r.predicate is None for r in report.recommendations)
+
+
+def test_no_include_on_a_small_table(url: str) -> None:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE small_t AS SELECT n AS id, n % 100 AS k, n AS v"
+                     " FROM generate_series(1, 20000) n")  # fmt: skip
+        conn.execute("ANALYZE small_t")
+    report = advise(url, "SELECT k, v FROM small_t WHERE k BETWEEN 10 AND 12")
+    assert report.recommendations
+    assert all(not r.include for r in report.recommendations)

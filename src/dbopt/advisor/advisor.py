@@ -264,6 +264,8 @@ class IndexAdvisor:
             sizer=self._estimate,
         )
         selection = selector.run()
+        if self.selection.max_total_bytes is not None:
+            notes.append(f"selection under the byte budget: {selection.strategy}")
         candidates = [
             c for c in selector.cands.values() if not c.generated or c.id in selection.chosen
         ]
@@ -388,8 +390,20 @@ class IndexAdvisor:
                 label = spec.label(catalog.relations[spec.table_oid])
                 dropped.append(Rejection(label, code, message))
 
+        varying = _varying_predicates(catalog, targets)
         for t in targets:
-            for access in t.shape.accesses:
+            for seen_access in t.shape.accesses:
+                access = seen_access
+                root = catalog.root(access.relation).oid
+                if any(p.kind == "eq" and (root, p.column) in varying for p in access.partial):
+                    access = replace(
+                        access,
+                        partial=[
+                            p
+                            for p in access.partial
+                            if p.kind != "eq" or (root, p.column) not in varying
+                        ],
+                    )
                 for spec in candidates_for(access, catalog, frequency, self.candidate_options):
                     cover = next((i for i, s in existing if s.covers(spec)), None)
                     if cover is not None:
@@ -472,6 +486,32 @@ class IndexAdvisor:
         cost = fraction * per_row * (rows + 0.1 * writes.deleted)
         cost += hot_prevented * others * self.index_write_cost
         return self.write_scale * cost
+
+
+def _varying_predicates(catalog: Catalog, targets: list[Target]) -> set[tuple[int, str]]:
+    """(table, column) pairs whose equality value is not the same across the workload.
+
+    A partial index ``WHERE col = 'x'`` only pays when every call filters on
+    that value: if another statement compares ``col`` with another value or
+    a parameter, or the statement was merged from calls with other literals,
+    a plain index on ``col`` serves them all.
+    """
+    values: dict[tuple[int, str], set[str]] = defaultdict(set)
+    uses: dict[tuple[int, str], int] = defaultdict(int)
+    fixed: dict[tuple[int, str], int] = defaultdict(int)
+    for t in targets:
+        for access in t.shape.accesses:
+            root = catalog.root(access.relation).oid
+            eq_cols = {k.columns[0] for k in access.eq if k.is_column}
+            for col in eq_cols:
+                uses[(root, col)] += 1
+            if t.stmt.varying_literals:
+                continue  # calls with other literals: no value is constant
+            for p in access.partial:
+                if p.kind == "eq" and p.column in eq_cols:
+                    values[(root, p.column)].add(p.text)
+                    fixed[(root, p.column)] += 1
+    return {key for key in uses if len(values.get(key, ())) > 1 or fixed[key] < uses[key]}
 
 
 def _fraction(spec: IndexSpec, rel: Any, preds: dict[str, PartialPred]) -> float:

@@ -30,7 +30,9 @@ class CandidateOptions:
 
     INCLUDE variants (for index-only scans) take at most ``max_include``
     columns, each known from pg_stats to average at most
-    ``max_include_width`` bytes.
+    ``max_include_width`` bytes, and only on tables of at least
+    ``include_min_pages`` 8 kB pages (10 MB): on a small table an index-only
+    scan saves next to nothing and a plain index is within noise.
     """
 
     max_columns: int = 4
@@ -38,6 +40,7 @@ class CandidateOptions:
     max_include_width: int = 32
     partial_max_selectivity: float = 0.5
     gin: bool = True
+    include_min_pages: int = 1280
 
 
 def candidates_for(
@@ -118,13 +121,18 @@ def candidates_for(
         add(keys)
     main = [list(s.keys) for s in out.values()]
     preds = _selective(access.partial, access.relation, options.partial_max_selectivity)
+    big = access.relation.relpages >= options.include_min_pages or (
+        rel.relpages >= options.include_min_pages
+    )
     for keys in main:
-        add(keys, _covering(keys, access, cols, options))
+        if big:
+            add(keys, _covering(keys, access, cols, options))
         for pred in preds:
             rest = [k for k in keys if pred.column not in k.columns]
             if rest:
                 add(rest, (), pred)
-                add(rest, _covering(rest, access, cols, options, pred.column), pred)
+                if big:
+                    add(rest, _covering(rest, access, cols, options, pred.column), pred)
     specs = list(out.values())
     if options.gin:
         specs.extend(_gin(access, rel, catalog))

@@ -239,9 +239,14 @@ class HypoEvaluator:
 class RealIndexEvaluator:
     """Real indexes built inside a transaction that is always rolled back.
 
-    Only tables up to ``max_table_bytes`` are eligible; each build holds a
-    SHARE lock on its table until its savepoint is rolled back, and waits at
-    most ``lock_timeout_ms`` for it.
+    Each candidate is built once, the first time a configuration needs it,
+    and stays until :meth:`close` rolls everything back; a configuration is
+    priced inside a savepoint that drops the built indexes it does not
+    contain (a catalog change, no rebuild) and is rolled back after the
+    EXPLAINs. Only tables up to ``max_table_bytes`` are eligible; each build
+    holds a SHARE lock on its table (writes wait) until the advisor is done,
+    and waits at most ``lock_timeout_ms`` for it; the drops hold an ACCESS
+    EXCLUSIVE lock only while one configuration is explained.
     """
 
     method = "real"
@@ -258,6 +263,8 @@ class RealIndexEvaluator:
         self.catalog = catalog
         self.max_table_bytes = max_table_bytes
         self.sizes: dict[int, int] = {}
+        self.built: dict[int, tuple[str, list[str]]] = {}  # cid -> (qualified name, all names)
+        self.failed: dict[int, str] = {}
         conn.execute("BEGIN")
         conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
 
@@ -265,48 +272,69 @@ class RealIndexEvaluator:
         """True if ``rel`` is small enough to build indexes on."""
         return rel.size_bytes <= self.max_table_bytes
 
+    def _build(self, cid: int, spec: IndexSpec) -> None:
+        """Build candidate ``cid`` once (it stays until close); raises CandidateError."""
+        if cid in self.failed:
+            raise CandidateError(cid, self.failed[cid])
+        if cid in self.built:
+            return
+        conn = self.conn
+        rel = self.catalog.relations[spec.table_oid]
+        name = f"dbopt_advisor_candidate_{cid}"
+        conn.execute("SAVEPOINT dbopt_build")
+        try:
+            conn.execute(index_ddl(spec, rel, name))
+            # a partitioned index has one index per partition, with names of their own
+            rows = conn.execute(
+                "SELECT c.relname, pg_relation_size(c.oid)"
+                " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid",
+                (qualified(rel.schema, name, force=True),),
+            ).fetchall()
+            unusable = conn.execute(
+                "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE i.indcheckxmin AND c.relname = ANY(%s)",
+                ([name, *(r[0] for r in rows)],),
+            ).fetchone()
+        except psycopg.Error as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT dbopt_build")
+            self.failed[cid] = str(exc).strip().splitlines()[0]
+            raise CandidateError(cid, self.failed[cid]) from exc
+        if unusable and unusable[0]:
+            conn.execute("ROLLBACK TO SAVEPOINT dbopt_build")
+            self.failed[cid] = (
+                f"{rel.qualified} has HOT update chains: an index built in a transaction "
+                "is not usable inside it (VACUUM the table, or install hypopg)"
+            )
+            raise CandidateError(cid, self.failed[cid])
+        conn.execute("RELEASE SAVEPOINT dbopt_build")
+        if not rows:
+            rows = conn.execute(
+                "SELECT %s, pg_relation_size(%s::regclass)",
+                (name, qualified(rel.schema, name, force=True)),
+            ).fetchall()
+        self.sizes[cid] = sum(int(size) for _, size in rows)
+        self.built[cid] = (
+            qualified(rel.schema, name, force=True),
+            [name, *(r[0] for r in rows)],
+        )
+
     def costs(
         self, config: Sequence[tuple[int, IndexSpec]], targets: Sequence[Target]
     ) -> list[PlanCost | ExplainError]:
-        """Cost of each target with ``config`` built for real (then rolled back)."""
+        """Cost of each target with exactly the indexes of ``config`` among the built ones."""
         conn = self.conn
-        conn.execute("SAVEPOINT dbopt_config")
+        for cid, spec in config:
+            self._build(cid, spec)
+        wanted = {cid for cid, _ in config}
         names: dict[str, int] = {}
+        for cid in wanted:
+            for n in self.built[cid][1]:
+                names[n] = cid
+        conn.execute("SAVEPOINT dbopt_config")
         try:
-            for cid, spec in config:
-                rel = self.catalog.relations[spec.table_oid]
-                name = f"dbopt_advisor_candidate_{cid}"
-                try:
-                    conn.execute(index_ddl(spec, rel, name))
-                except psycopg.Error as exc:
-                    raise CandidateError(cid, str(exc).strip().splitlines()[0]) from exc
-                # a partitioned index has one index per partition, with names of their own
-                rows = conn.execute(
-                    "SELECT c.relname, pg_relation_size(c.oid)"
-                    " FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid",
-                    (qualified(rel.schema, name, force=True),),
-                ).fetchall()
-                unusable = conn.execute(
-                    "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                    " WHERE i.indcheckxmin AND c.relname = ANY(%s)",
-                    ([name, *(r[0] for r in rows)],),
-                ).fetchone()
-                if unusable and unusable[0]:
-                    raise CandidateError(
-                        cid,
-                        f"{rel.qualified} has HOT update chains: an index built in a transaction "
-                        "is not usable inside it (VACUUM the table, or install hypopg)",
-                    )
-                names[name] = cid
-                for child, _ in rows:
-                    names[child] = cid
-                if cid not in self.sizes:
-                    if not rows:
-                        rows = conn.execute(
-                            "SELECT %s, pg_relation_size(%s::regclass)",
-                            (name, qualified(rel.schema, name, force=True)),
-                        ).fetchall()
-                    self.sizes[cid] = sum(int(size) for _, size in rows)
+            hidden = [q for cid, (q, _) in self.built.items() if cid not in wanted]
+            if hidden:
+                conn.execute(f"DROP INDEX {', '.join(hidden)}")
             out: list[PlanCost | ExplainError] = []
             for target in targets:
                 conn.execute("SAVEPOINT dbopt_explain")
@@ -326,5 +354,6 @@ class RealIndexEvaluator:
 
     def close(self) -> None:
         """Roll back everything."""
+        self.built.clear()
         with contextlib.suppress(psycopg.Error):
             self.conn.execute("ROLLBACK")

@@ -50,7 +50,8 @@ class WorkloadStatement:
     ``total_time`` is in seconds; ``callsites`` are ``file:line`` strings;
     ``rows`` is the number of rows it returned or wrote over all calls when
     the source knows it (pg_stat_statements, QueryStats; 0 otherwise);
-    ``line`` is its first line in a ``.sql`` file.
+    ``line`` is its first line in a ``.sql`` file; ``varying_literals`` is
+    set when texts with other literals were merged into it (same fingerprint).
     """
 
     sql: str
@@ -61,6 +62,7 @@ class WorkloadStatement:
     source: str = "sql"
     rows: int = 0
     line: int | None = None
+    varying_literals: bool = False
 
     @property
     def key(self) -> str:
@@ -290,6 +292,10 @@ class Workload:
                     total_time=old.total_time + stmt.total_time,
                     callsites=sites,
                     rows=old.rows + stmt.rows,
+                    # merged texts that differ differ in their literals
+                    varying_literals=(
+                        old.varying_literals or stmt.varying_literals or old.sql != stmt.sql
+                    ),
                 )
                 return
         self.statements.append(stmt)

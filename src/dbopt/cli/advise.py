@@ -43,7 +43,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.add_argument("--max-indexes", type=int, default=20)
-    p.add_argument("--min-saving", type=float, default=0.3, help="share of cost saved (0..1)")
+    p.add_argument(
+        "--min-saving", type=float, default=0.003, help="share of the workload's cost (0..1)"
+    )
+    p.add_argument("--max-total-bytes", type=int, default=None, help="storage budget (built size)")
     p.add_argument("--limit", type=int, default=500, help="pg_stat_statements: top statements")
     p.add_argument("--verify", action="store_true", help="measure with EXPLAIN ANALYZE (executes)")
     p.add_argument(
@@ -156,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         server.url,
         max_indexes=args.max_indexes,
         min_saving=args.min_saving,
+        max_total_bytes=args.max_total_bytes,
         install_hypopg=args.install_hypopg,
         real_indexes=args.real_indexes,
         write_window=args.write_window,
