@@ -115,3 +115,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"needs PostgreSQL extension(s) {', '.join(missing)}, which the test server lacks "
             "(install e.g. postgresql-15-hypopg, or preload pg_stat_statements)"
         )
+
+
+# Entries of databases that no longer exist (earlier runs' databases, dropped at their
+# end): pg_stat_statements keeps them until it needs room, then evicts its least-used
+# entries, which can be the ones a test has just made.
+_DEAD_DATABASES_SQL = """
+SELECT pg_stat_statements_reset(0, s.dbid, 0)
+FROM (SELECT DISTINCT dbid FROM pg_stat_statements) s
+WHERE s.dbid NOT IN (SELECT oid FROM pg_database)
+"""
+
+
+@pytest.fixture
+def pgss_room(pg_url: str) -> None:
+    """pg_stat_statements with room: entries of dropped databases removed (no live one)."""
+    import psycopg
+
+    from dbopt.testing import libpq_url
+
+    with psycopg.connect(libpq_url(pg_url), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute(_DEAD_DATABASES_SQL)

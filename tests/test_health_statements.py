@@ -26,6 +26,7 @@ def table(pg_url: str) -> Iterator[str]:
 
 
 @pytest.mark.extensions("pg_stat_statements")
+@pytest.mark.usefixtures("pgss_room")
 def test_app_rows_meet_their_server_rows(pg_url: str, table: str) -> None:
     with psycopg.connect(conninfo(pg_url), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

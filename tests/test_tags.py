@@ -89,6 +89,7 @@ def _lineno() -> int:
 
 
 @pytest.mark.extensions("pg_stat_statements")
+@pytest.mark.usefixtures("pgss_room")
 def test_pg_stat_statements_groups_tagged_with_untagged_runs(
     pg_url: str, tagged: tuple[Engine, SQLCommenter]
 ) -> None:
