@@ -713,7 +713,7 @@ def isolated_main(args: argparse.Namespace) -> dict[tuple[str, str], Samples]:
         if not getattr(args, f"no_{d.replace('postgresql', 'postgres')}")
     ]
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
-    names = list(ISOLATED)
+    names = [n.strip() for n in args.configs.split(",")] if args.configs else list(ISOLATED)
     print(f"dbopt {dbopt.__version__} hook overhead, isolated processes; {describe_machine()}")
     for name in names:
         print(f"  {name:<15} {ISOLATED[name]}")
@@ -786,7 +786,7 @@ def _isolated_report(
 
 
 def _callgrind_report(args: argparse.Namespace, db: str, workload: str, names: list[str]) -> None:
-    small, large = 200, 600
+    small, large = 100, 300
     rows = []
     counts: dict[str, float] = {}
     from concurrent.futures import ThreadPoolExecutor
@@ -828,6 +828,7 @@ if __name__ == "__main__":
         iso.add_argument("--queries", type=int)
         iso.add_argument("--blocks", type=int, default=3)
         iso.add_argument("--rounds", type=int, default=5, help="0: callgrind only")
+        iso.add_argument("--configs", help="comma-separated subset of ISOLATED (bare first)")
         iso.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
         iso.add_argument("--pg-url")
         iso.add_argument("--peers-path", default=__import__("os").environ.get("DBOPT_BENCH_PEERS"))
