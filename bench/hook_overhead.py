@@ -32,6 +32,15 @@ embedded server; ``--pg-url`` uses an existing database instead).
 Targets from the issue, informational (nothing asserts timings): dbopt adds
 at most 1.5x what the listener pair adds, and on PostgreSQL the whole stack
 costs at most 5 % over bare. Run: ``python bench/hook_overhead.py``.
+
+``--isolated`` (issue 16) runs each configuration in a fresh process per
+round, in a rotated order, beside the peers: OpenTelemetry's SQLAlchemy
+instrumentation, queryspy and pytest-queryguard (imported from
+``--peers-path`` or the environment; a peer that is not installed is
+reported as such), and dbopt as stats+logger, N+1 alone, stats+logger+N+1,
+with no sink, and detached. ``--callgrind`` adds valgrind instruction
+counts per statement for each (two runs of different lengths, subtracted, so
+start-up cancels out). See :data:`ISOLATED`.
 """
 
 from __future__ import annotations
@@ -553,5 +562,282 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     return results
 
 
+# Isolated processes and peers (issue 16)
+
+#: Configurations of ``--isolated``, each run in its own process.
+ISOLATED = {
+    "bare": "no listeners",
+    "noop": "no-op before/after listener pair",
+    "otel": "opentelemetry-instrumentation-sqlalchemy, TracerProvider with no exporter",
+    "queryspy": "queryspy.record() around the loop (call-site capture on, its default)",
+    "queryguard": "pytest_queryguard.record_queries() around the loop",
+    "dbopt-sl": "QueryStats + QueryLogger (INFO, handler discards)",
+    "dbopt-n1": "NPlusOneDetector, loop in a dbopt.scope",
+    "dbopt-full": "QueryStats + QueryLogger + NPlusOneDetector, loop in a dbopt.scope",
+    "dbopt-nosink": "dbopt.instrument(engine) with no sink",
+    "dbopt-detached": "dbopt.instrument(engine, stats, logger) then close()",
+}
+FULL_ISOLATED = "dbopt-full"
+
+
+def _peer_context(name: str, engine: Engine) -> AbstractContextManager[Any]:
+    """Put ``engine`` in isolated configuration ``name`` (raises ImportError for a missing peer)."""
+    stack = ExitStack()
+    if name == "noop":
+        stack.enter_context(_listeners(engine, _noop_before, _noop_after))
+    elif name == "otel":
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+
+        instrumentor = SQLAlchemyInstrumentor()
+        instrumentor.instrument(engine=engine, tracer_provider=TracerProvider())
+    elif name == "queryspy":
+        import queryspy
+
+        stack.enter_context(queryspy.record())
+    elif name == "queryguard":
+        import pytest_queryguard
+
+        stack.enter_context(pytest_queryguard.record_queries())
+    elif name.startswith("dbopt"):
+        stack.enter_context(_sql_logger(DiscardHandler()))
+        sinks: list[Any] = []
+        if name in ("dbopt-sl", "dbopt-full", "dbopt-detached"):
+            sinks += [dbopt.QueryStats(), dbopt.QueryLogger()]
+        if name in ("dbopt-n1", "dbopt-full"):
+            sinks.append(dbopt.NPlusOneDetector(action=lambda finding: None))
+        handle = dbopt.instrument(engine, *sinks)
+        if name == "dbopt-detached":
+            handle.close()
+        else:
+            stack.callback(handle.close)
+        if name in ("dbopt-n1", "dbopt-full"):
+            stack.enter_context(dbopt.scope("bench"))
+    return stack
+
+
+def child(args: argparse.Namespace) -> None:
+    """One configuration in this process: print seconds per statement (median of blocks)."""
+    from sqlalchemy import create_engine
+
+    if args.peers_path:
+        sys.path[:0] = args.peers_path.split(":")
+    url = "sqlite://" if args.db == "sqlite" else _sa_url(args.pg_url)
+    engine = (
+        create_engine(url, pool_size=1, max_overflow=0)
+        if args.db != "sqlite"
+        else (create_engine(url))
+    )
+    work = Workload(engine, args.workload)
+    work.create()
+    try:
+        try:
+            context = _peer_context(args.child, engine)
+        except ImportError as exc:
+            print(f"missing {exc}")
+            return
+        with context:
+            work.run(max(10, args.queries // 10))  # warm caches
+            samples = [work.run(args.queries) for _ in range(args.blocks)]
+        print(f"{median(samples):.9f}")
+    finally:
+        work.drop()
+        engine.dispose()
+
+
+def _sa_url(url: str | None) -> str:
+    import os
+
+    raw = url or os.environ.get("DBOPT_TEST_DSN") or ""
+    if not raw:
+        raise SystemExit("--isolated on PostgreSQL needs --pg-url or DBOPT_TEST_DSN")
+    return raw.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _spawn(
+    args: argparse.Namespace,
+    name: str,
+    db: str,
+    workload: str,
+    queries: int,
+    valgrind: bool = False,
+) -> str:
+    import subprocess
+
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--db",
+        db,
+        "--workload",
+        workload,
+        "--queries",
+        str(queries),
+        "--blocks",
+        str(1 if valgrind else args.blocks),
+    ]
+    if args.pg_url:
+        command += ["--pg-url", args.pg_url]
+    if args.peers_path:
+        command += ["--peers-path", args.peers_path]
+    if valgrind:
+        import os
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "cg.out")
+            done = subprocess.run(  # noqa: S603 - our own command line
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],  # noqa: S607
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        for line in done.stderr.splitlines():
+            if "Collected" in line:
+                return line.split()[-1]
+        return "nan"
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{name} on {db} failed: {done.stderr[-2000:]}")
+    return lines[-1]
+
+
+def isolated_main(args: argparse.Namespace) -> dict[tuple[str, str], Samples]:
+    """Every configuration of :data:`ISOLATED` in fresh processes, rounds in rotated order."""
+    dbs = [
+        d
+        for d in ("sqlite", "postgresql")
+        if not getattr(args, f"no_{d.replace('postgresql', 'postgres')}")
+    ]
+    workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
+    names = [n.strip() for n in args.configs.split(",")] if args.configs else list(ISOLATED)
+    print(f"dbopt {dbopt.__version__} hook overhead, isolated processes; {describe_machine()}")
+    for name in names:
+        print(f"  {name:<15} {ISOLATED[name]}")
+    results: dict[tuple[str, str], Samples] = {}
+    for db in dbs:
+        for workload in workloads:
+            queries = args.queries or (2000 if db == "sqlite" else 500) // (
+                1 if workload == "core" else 2
+            )
+            samples: Samples = {name: [] for name in names}
+            missing: dict[str, str] = {}
+            for rnd in range(args.rounds):
+                shift = rnd % len(names)
+                for name in names[shift:] + names[:shift]:
+                    if name in missing:
+                        continue
+                    value = _spawn(args, name, db, workload, queries)
+                    if value.startswith("missing"):
+                        missing[name] = value
+                        continue
+                    samples[name].append(float(value))
+            for name in missing:
+                del samples[name]
+            results[db, workload] = samples
+            if args.rounds > 0:
+                _isolated_report(db, workload, queries, args.rounds, samples, missing)
+            if args.callgrind:
+                _callgrind_report(args, db, workload, [n for n in names if n not in missing])
+    return results
+
+
+def _isolated_report(
+    db: str, workload: str, queries: int, rounds: int, samples: Samples, missing: dict[str, str]
+) -> None:
+    bare = median(samples["bare"]) * 1e6
+    print(
+        f"\n{db}, {workload}: SELECT by primary key, {rounds} rounds x fresh process per "
+        f"config, {queries} statements x blocks, medians; bare {bare:.2f} us"
+    )
+    rows = []
+    for name, values in samples.items():
+        us = median(values) * 1e6
+        rows.append(
+            [
+                name,
+                f"{us:.2f}",
+                "-" if name == "bare" else f"{us - bare:+.2f}",
+                f"{ratio(us, bare):.3f}",
+            ]
+        )
+    print_table(["config", "us/stmt", "added us", "x bare"], rows)
+    for name, why in missing.items():
+        print(f"  {name}: not measured ({why})")
+    full = median(samples[FULL_ISOLATED]) * 1e6 - bare
+    peer = "queryspy" if workload == "core" else "queryguard"
+    if peer in samples:
+        added = median(samples[peer]) * 1e6 - bare
+        verdict = "PASS" if full <= added else "MISS"
+        print(f"dbopt full added {full:+.2f} us vs {peer} {added:+.2f} us: {verdict}")
+    if db == "postgresql":
+        total = ratio(median(samples[FULL_ISOLATED]) * 1e6, bare)
+        print(f"dbopt full / bare: {total:.3f} (target <= {PG_TARGET}) {mark(total, PG_TARGET)}")
+    noop = median(samples["noop"]) * 1e6 - bare
+    for name in ("dbopt-nosink", "dbopt-detached"):
+        if name in samples:
+            print(
+                f"{name} added {median(samples[name]) * 1e6 - bare:+.2f} us "
+                f"(no-op pair {noop:+.2f} us)"
+            )
+
+
+def _callgrind_report(args: argparse.Namespace, db: str, workload: str, names: list[str]) -> None:
+    small, large = 100, 300
+    rows = []
+    counts: dict[str, float] = {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def count(name: str) -> tuple[str, float]:
+        a = _spawn(args, name, db, workload, small, valgrind=True)
+        b = _spawn(args, name, db, workload, large, valgrind=True)
+        if a.startswith("missing") or b.startswith("missing"):
+            return name, float("nan")
+        # each child runs a warm-up of queries // 10 and one block of ``queries``
+        return name, (float(b.replace(",", "")) - float(a.replace(",", ""))) / (
+            (large - small) * 1.1
+        )
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        counts = dict(pool.map(count, names))
+    base = counts.get("bare", float("nan"))
+    for name, ir in counts.items():
+        rows.append(
+            [
+                name,
+                f"{ir:,.0f}",
+                "-" if name == "bare" else f"{ir - base:+,.0f}",
+                f"{ratio(ir, base):.3f}",
+            ]
+        )
+    print(f"\ncallgrind, {db} {workload}: instructions per statement (repeatable)")
+    print_table(["config", "Ir/stmt", "added Ir", "x bare"], rows)
+
+
 if __name__ == "__main__":
-    main()
+    if "--child" in sys.argv or "--isolated" in sys.argv:
+        iso = argparse.ArgumentParser()
+        iso.add_argument("--child")
+        iso.add_argument("--isolated", action="store_true")
+        iso.add_argument("--callgrind", action="store_true")
+        iso.add_argument("--db", default="sqlite")
+        iso.add_argument("--workload", default="core,orm")
+        iso.add_argument("--queries", type=int)
+        iso.add_argument("--blocks", type=int, default=3)
+        iso.add_argument("--rounds", type=int, default=5, help="0: callgrind only")
+        iso.add_argument("--configs", help="comma-separated subset of ISOLATED (bare first)")
+        iso.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
+        iso.add_argument("--pg-url")
+        iso.add_argument("--peers-path", default=__import__("os").environ.get("DBOPT_BENCH_PEERS"))
+        iso.add_argument("--no-sqlite", action="store_true")
+        iso.add_argument("--no-postgres", action="store_true")
+        parsed = iso.parse_args()
+        if parsed.child:
+            child(parsed)
+        else:
+            isolated_main(parsed)
+    else:
+        main()

@@ -98,7 +98,7 @@ def _run(
                 rowcount=None,
                 executemany=executemany,
                 error=exc,
-                stack=capture_stack(pipeline.callsite_depth, 2),
+                stack=capture_stack(pipeline.stack_depth(), 2),
             )
         raise
     duration = time.perf_counter() - start
@@ -113,7 +113,7 @@ def _run(
         started_at=started_at,
         rowcount=rowcount,
         executemany=executemany,
-        stack=capture_stack(pipeline.callsite_depth, 2),
+        stack=capture_stack(pipeline.stack_depth(), 2),
     )
     return result
 

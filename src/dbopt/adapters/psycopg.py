@@ -115,7 +115,7 @@ class _Run:
         self.start = time.perf_counter()
 
     def _capture(self) -> tuple[CallSite, ...]:
-        depth = max(p.callsite_depth for p in self.pipelines)
+        depth = max(p.stack_depth() for p in self.pipelines)
         return capture_stack(depth, 2) if depth > 0 else ()
 
     def done(

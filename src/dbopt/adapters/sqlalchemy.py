@@ -243,17 +243,19 @@ class SQLAlchemyAdapter:
         context: Any,
         executemany: bool,
     ) -> tuple[str, Any]:
-        started = (perf_counter(), wall_time())
-        if context is not None:
-            context._dbopt_started = started
-        else:
-            conn.info[_KEY] = started
+        pipeline = self.pipeline
+        if pipeline.sinks or collecting():
+            # One float: the wall-clock start is derived from it afterwards.
+            if context is not None:
+                context._dbopt_started = perf_counter()
+            else:
+                conn.info[_KEY] = perf_counter()
         # retval=True spares SQLAlchemy's wrapper frame around a plain listener.
         return statement, parameters
 
-    def _started(self, conn: Any, context: Any) -> tuple[float, float] | None:
+    def _started(self, conn: Any, context: Any) -> float | None:
         if context is not None:
-            started: tuple[float, float] | None = getattr(context, _KEY, None)
+            started: float | None = getattr(context, _KEY, None)
             if started is not None:
                 return started
         return conn.info.pop(_KEY, None)  # type: ignore[no-any-return]
@@ -280,14 +282,16 @@ class SQLAlchemyAdapter:
             rowcount = cursor.rowcount
         except Exception:  # noqa: BLE001 - some drivers raise after close
             rowcount = None
+        depth = pipeline.stack_depth()
+        duration = end - started
         pipeline.record(
             statement,
             parameters,
-            duration=end - started[0],
-            started_at=started[1],
+            duration=duration,
+            started_at=wall_time() - duration,
             rowcount=rowcount,
             executemany=executemany,
-            stack=capture_stack(pipeline.callsite_depth),
+            stack=capture_stack(depth) if depth else (),
             orm=_orm_context(context),
         )
 
@@ -302,15 +306,16 @@ class SQLAlchemyAdapter:
             if (exception_context.connection is not None)
             else None
         )
-        start_perf, start_wall = started or (end, wall_time())
+        duration = end - started if started is not None else 0.0
+        depth = pipeline.stack_depth()
         pipeline.record(
             exception_context.statement,
             exception_context.parameters,
-            duration=end - start_perf,
-            started_at=start_wall,
+            duration=duration,
+            started_at=wall_time() - duration,
             rowcount=None,
             executemany=bool(getattr(context, "executemany", False)),
             error=exception_context.original_exception,
-            stack=capture_stack(pipeline.callsite_depth),
+            stack=capture_stack(depth) if depth else (),
             orm=_orm_context(context),
         )

@@ -53,6 +53,9 @@ class QueryLogger:
       fingerprints (the oldest are forgotten first).
     """
 
+    #: Only the call site is read (see :meth:`dbopt.core.pipeline.Pipeline.stack_depth`).
+    dbopt_stack_depth = 1
+
     def __init__(
         self,
         logger: str | logging.Logger = "dbopt.sql",

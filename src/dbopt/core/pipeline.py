@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from dbopt.core.events import CallSite, OrmContext, QueryEvent
+from dbopt.core.events import CallSite, OrmContext, QueryEvent, make_event
 from dbopt.core.fingerprint import fingerprint_info
 from dbopt.core.scope import _current
 from dbopt.core.sinks import end_scope, register, report_sink_error, unregister
@@ -58,12 +58,14 @@ class Pipeline:
     per-event path reads it without locking.
     """
 
-    __slots__ = ("_counts", "_lock", "adapter", "callsite_depth", "dialect", "sinks")
+    __slots__ = ("_counts", "_lock", "adapter", "callsite_depth", "depth", "dialect", "sinks")
 
     def __init__(self, adapter: str, dialect: str, *, callsite_depth: int = 5) -> None:
         self.adapter = adapter
         self.dialect = dialect
         self.callsite_depth = callsite_depth
+        #: Application frames the attached sinks need (see :meth:`stack_depth`).
+        self.depth = 0
         self.sinks: tuple[Sink, ...] = ()
         self._counts: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -75,6 +77,7 @@ class Pipeline:
             self._counts[id(sink)] = count + 1
             if count == 0:
                 self.sinks = (*self.sinks, sink)
+                self._update_depth()
         register(sink)
 
     def remove(self, sink: Sink) -> None:
@@ -86,6 +89,7 @@ class Pipeline:
             if count == 1:
                 del self._counts[id(sink)]
                 self.sinks = tuple(s for s in self.sinks if s is not sink)
+                self._update_depth()
             else:
                 self._counts[id(sink)] = count - 1
         unregister(sink)
@@ -95,9 +99,34 @@ class Pipeline:
         with self._lock:
             sinks, self.sinks = self.sinks, ()
             counts, self._counts = self._counts, {}
+            self.depth = 0
         for sink in sinks:
             for _ in range(counts.get(id(sink), 1)):
                 unregister(sink)
+
+    def _update_depth(self) -> None:
+        """Recompute :attr:`depth` from the sinks (lock held).
+
+        A sink may say how many application frames it reads with a
+        ``dbopt_stack_depth`` attribute (QueryStats and QueryLogger read only
+        the call site: 1); any other sink gets ``callsite_depth`` frames.
+        """
+        full = self.callsite_depth
+        depth = 0
+        for sink in self.sinks:
+            wanted = getattr(sink, "dbopt_stack_depth", full)
+            depth = max(depth, min(full, wanted if isinstance(wanted, int) else full))
+        self.depth = depth
+
+    def stack_depth(self) -> int:
+        """Application frames to capture for the next event: what the sinks need.
+
+        A ``capture_queries()`` block open in this context gets the full
+        ``callsite_depth``. The call-site walk is skipped when this is 0.
+        """
+        if _collectors.get():
+            return self.callsite_depth
+        return self.depth
 
     @property
     def active(self) -> bool:
@@ -125,7 +154,7 @@ class Pipeline:
         try:
             info = fingerprint_info(sql)
             # Positional: a frozen dataclass's keyword __init__ is measurably slower.
-            event = QueryEvent(
+            event = make_event(
                 sql,
                 parameters,
                 info.fingerprint,

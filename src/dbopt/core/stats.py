@@ -150,6 +150,10 @@ class QueryStats:
     snapshot was saved with :meth:`to_dict`.
     """
 
+    #: Only the call site (the innermost application frame) is read: the
+    #: pipeline walks the stack no further for this sink.
+    dbopt_stack_depth = 1
+
     def __init__(
         self,
         *,

@@ -109,7 +109,7 @@ class DjangoAdapter(Handle):
         pipeline = self._pipeline(getattr(connection, "vendor", "unknown"))
         if not pipeline.active:
             return execute(sql, params, many, context)
-        stack = capture_stack(pipeline.callsite_depth)
+        stack = capture_stack(pipeline.stack_depth())
         orm = orm_context()
         wall = time.time()
         started = time.perf_counter()

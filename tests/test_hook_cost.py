@@ -1,0 +1,126 @@
+"""The per-statement path does only the work the attached sinks need (issue 16).
+
+Stack depth follows the sinks: a sink that reads only the call site gets
+one frame, unknown sinks and ``capture_queries()`` blocks get the full
+depth, no sink gets no walk; with no sink the before-listener stores
+nothing. Events built by the fast constructor equal the dataclass's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+
+import dbopt
+from dbopt import QueryEvent
+from dbopt.core.events import make_event
+
+
+class Keep:
+    """A sink that keeps its events; optionally declares the frames it reads."""
+
+    def __init__(self, depth: int | None = None) -> None:
+        self.events: list[QueryEvent] = []
+        if depth is not None:
+            self.dbopt_stack_depth = depth
+
+    def __call__(self, event: QueryEvent) -> None:
+        self.events.append(event)
+
+
+def _level_three(engine: Engine) -> None:
+    with engine.connect() as c:
+        c.execute(text("SELECT 1")).all()
+
+
+def _level_two(engine: Engine) -> None:
+    _level_three(engine)
+
+
+def _level_one(engine: Engine) -> None:
+    _level_two(engine)
+
+
+def test_sink_without_declaration_gets_full_depth(sqlite_engine: Engine) -> None:
+    sink = Keep()
+    with dbopt.instrument(sqlite_engine, sink, callsite_depth=3):
+        _level_one(sqlite_engine)
+    stack = sink.events[-1].stack
+    assert [f.function for f in stack] == ["_level_three", "_level_two", "_level_one"]
+
+
+def test_declared_depth_limits_the_walk(sqlite_engine: Engine) -> None:
+    shallow = Keep(depth=1)
+    with dbopt.instrument(sqlite_engine, shallow, callsite_depth=3):
+        _level_one(sqlite_engine)
+    event = shallow.events[-1]
+    assert [f.function for f in event.stack] == ["_level_three"]
+    assert event.callsite is not None
+    assert event.callsite.function == "_level_three"
+
+
+def test_deepest_sink_wins_and_detaching_it_shrinks_the_walk(sqlite_engine: Engine) -> None:
+    shallow, deep = Keep(depth=1), Keep(depth=2)
+    with dbopt.instrument(sqlite_engine, shallow, callsite_depth=5):
+        handle = dbopt.instrument(sqlite_engine, deep)
+        _level_one(sqlite_engine)
+        assert len(shallow.events[-1].stack) == 2
+        handle.close()
+        _level_one(sqlite_engine)
+        assert len(shallow.events[-1].stack) == 1
+
+
+def test_sinks_wanting_no_frames_skip_the_walk(sqlite_engine: Engine) -> None:
+    sink = Keep(depth=0)
+    with dbopt.instrument(sqlite_engine, sink):
+        _level_one(sqlite_engine)
+    assert sink.events[-1].stack == ()
+    assert sink.events[-1].callsite is None
+
+
+def test_capture_queries_gets_full_depth_beside_a_shallow_sink(sqlite_engine: Engine) -> None:
+    stats = dbopt.QueryStats()
+    with (
+        dbopt.instrument(sqlite_engine, stats, callsite_depth=3),
+        dbopt.capture_queries() as captured,
+    ):
+        _level_one(sqlite_engine)
+    assert [f.function for f in captured[-1].stack] == ["_level_three", "_level_two", "_level_one"]
+    (entry,) = [s for s in stats.statements() if s.example_sql == "SELECT 1"]
+    assert any("test_hook_cost.py" in key for key in entry.callsites)
+
+
+def test_stats_and_logger_read_one_frame() -> None:
+    assert dbopt.QueryStats.dbopt_stack_depth == 1
+    assert dbopt.QueryLogger.dbopt_stack_depth == 1
+
+
+def test_no_sink_stores_nothing_on_the_context(sqlite_engine: Engine) -> None:
+    seen: list[Any] = []
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        seen.append(getattr(ctx, "_dbopt_started", None))
+
+    event.listen(sqlite_engine, "after_cursor_execute", after)
+    try:
+        with dbopt.instrument(sqlite_engine):
+            _level_one(sqlite_engine)
+        sink = Keep()
+        with dbopt.instrument(sqlite_engine, sink):
+            _level_one(sqlite_engine)
+    finally:
+        event.remove(sqlite_engine, "after_cursor_execute", after)
+    assert seen[0] is None
+    assert isinstance(seen[-1], float)
+    assert sink.events[-1].duration >= 0
+    assert abs(sink.events[-1].timestamp - __import__("time").time()) < 60
+
+
+def test_fast_constructor_builds_the_same_event() -> None:
+    args = ("SELECT 1", {"a": 1}, "f" * 16, 0.5, 1, False, None, None, (), None, "x", "sqlite")
+    rest = (12.0, None, "select")
+    made = make_event(*args, *rest)
+    assert made == QueryEvent(*args, *rest)
+    assert type(made) is QueryEvent
+    assert made.kind == "select"
