@@ -110,3 +110,18 @@ def test_event_to_dict(sqlite_engine: Engine) -> None:
     assert data["adapter"] == "sqlalchemy"
     assert data["kind"] == "select"
     assert str(data["callsite"]).startswith(__file__)
+
+
+def test_a_detached_sinks_mute_is_not_inherited_by_a_new_sink_with_its_id(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dbopt.core import sinks
+
+    def broken(event: QueryEvent) -> None:
+        raise RuntimeError("first sink bug")
+
+    with caplog.at_level(logging.ERROR, logger="dbopt"):
+        with dbopt.instrument(sqlite_engine, broken), sqlite_engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        assert "first sink bug" in caplog.text
+        assert id(broken) not in sinks._last_error  # forgotten with its last attachment

@@ -62,6 +62,8 @@ def unregister(sink: Sink) -> None:
             entry[1] -= 1
             if entry[1] <= 0:
                 del _attached[id(sink)]
+                # its id may be reused by a new sink, which must not inherit the mute
+                _last_error.pop(id(sink), None)
 
 
 def end_scope(ended: Scope, *, failed: bool = False) -> None:
