@@ -409,6 +409,16 @@ class IndexAdvisor:
                     if cover is not None:
                         drop(spec, "covered", f"covered by the existing index {names[cover]}")
                         continue
+                    on_leaves = _partitions_cover(spec, catalog, existing)
+                    if on_leaves:
+                        shown = ", ".join(names[i] for i in on_leaves[:3])
+                        more = f" (+{len(on_leaves) - 3} more)" if len(on_leaves) > 3 else ""
+                        drop(
+                            spec,
+                            "covered",
+                            f"every partition already has such an index: {shown}{more}",
+                        )
+                        continue
                     probe = next(
                         (
                             i
@@ -486,6 +496,30 @@ class IndexAdvisor:
         cost = fraction * per_row * (rows + 0.1 * writes.deleted)
         cost += hot_prevented * others * self.index_write_cost
         return self.write_scale * cost
+
+
+def _partitions_cover(
+    spec: IndexSpec, catalog: Catalog, existing: list[tuple[int, IndexSpec]]
+) -> list[int]:
+    """The partition indexes that cover ``spec`` when every leaf partition has one ([] if not).
+
+    Indexes created on each partition (Pagila's ``idx_fk_payment_p2022_01_customer_id``
+    ...) serve a partitioned table as a parent index would; matched by definition.
+    """
+    rel = catalog.relations[spec.table_oid]
+    if rel.kind != "p":
+        return []
+    leaves = [leaf for leaf in catalog.leaves(rel) if leaf.kind == "r"]
+    if not leaves:
+        return []
+    found = []
+    for leaf in leaves:
+        mine = replace(spec, table_oid=leaf.oid)
+        hit = next((i for i, s in existing if s.table_oid == leaf.oid and s.covers(mine)), None)
+        if hit is None:
+            return []
+        found.append(hit)
+    return found
 
 
 def _varying_predicates(catalog: Catalog, targets: list[Target]) -> set[tuple[int, str]]:

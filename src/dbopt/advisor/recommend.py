@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dbopt.advisor.catalog import Catalog
-from dbopt.advisor.ddl import create_statements, drop_statements, index_name
+from dbopt.advisor.ddl import create_statements, drop_statements, index_name, reused_indexes
 from dbopt.advisor.evaluate import Target
 from dbopt.advisor.report import (
     AdvisorError,
@@ -78,7 +78,16 @@ def build_report(
                 include=cand.spec.include,
                 predicate=cand.spec.predicate,
                 ddl=tuple(create_statements(cand.spec, rel, name, catalog)),
-                drop_ddl=tuple(drop_statements(rel, name)),
+                drop_ddl=tuple(
+                    drop_statements(
+                        rel,
+                        name,
+                        restore=tuple(
+                            (i, catalog.relations[i.table_oid])
+                            for i in reused_indexes(cand.spec, rel, catalog)
+                        ),
+                    )
+                ),
                 size_bytes=selection.sizes.get(cid, 0),
                 statements=impacts,
                 saving=credit[cid],
