@@ -21,6 +21,7 @@ from dbopt.advisor.evaluate import (
 )
 from dbopt.advisor.existing import ExistingOptions, existing_findings, existing_specs
 from dbopt.advisor.heuristic import HeuristicEvaluator
+from dbopt.advisor.hotspots import find_hotspots
 from dbopt.advisor.model import IndexSpec, KeyElem, PartialPred
 from dbopt.advisor.reasons import rejections
 from dbopt.advisor.recommend import build_report
@@ -284,6 +285,15 @@ class IndexAdvisor:
         ]
         report.writes = self._writes_info(catalog, window, candidates)
         report.statements = _explain_unchanged(report, wl, candidates, report.rejected, labels)
+        report.hotspots = find_hotspots(good, selector, selection, candidates)
+        for spot in report.hotspots:
+            note = f"hot, no index fixes it; dominated by {spot.dominant}"
+            report.statements = [
+                replace(r, reason=f"{note}. {r.reason}" if r.reason else note)
+                if r.sql == spot.sql and r.status == "unchanged"
+                else r
+                for r in report.statements
+            ]
         return report, good
 
     def _window(
