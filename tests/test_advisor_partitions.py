@@ -118,6 +118,16 @@ def test_one_partition_lacking_reuses_the_others(url: str) -> None:
             assert valid == (True,)  # every partition attached
             # one parent index and one new partition index: nothing re-created
             assert _index_count(conn) == before + 2
+            # sizes count the one partition built, not the three attached
+            row = conn.execute(
+                "SELECT sum(pg_relation_size(i.inhrelid)) FROM pg_inherits i"
+                " WHERE i.inhparent = %s::regclass",
+                (f'"gap"."{rec.name}"',),
+            ).fetchone()
+            assert row is not None
+            attached = int(row[0])
+            assert rec.built_bytes is not None
+            assert 0 < rec.built_bytes < 0.6 * attached
             again = IndexAdvisor(url, findings=False).advise(_workload("gap"))
             assert not any(r.label == "gap.payment (customer_id)" for r in again.recommendations)
         finally:
