@@ -124,10 +124,24 @@ def reusable_index(spec: IndexSpec, child: Relation, catalog: Catalog) -> Existi
             continue
         if index.partitioned != (child.kind == "p"):
             continue
-        parsed = parse_index(index)
-        if parsed is not None and parsed.identity == want:
+        if _identity(index) == want:
             return index
     return None
+
+
+#: Parsed identities by (table oid, definition): sizes and DDL ask for the same ones.
+_IDENTITIES: dict[tuple[int, str], tuple[object, ...] | None] = {}
+
+
+def _identity(index: ExistingIndex) -> tuple[object, ...] | None:
+    """``parse_index(index).identity``, parsed once per index definition."""
+    key = (index.table_oid, index.definition)
+    if key not in _IDENTITIES:
+        if len(_IDENTITIES) > 4096:
+            _IDENTITIES.clear()
+        parsed = parse_index(index)
+        _IDENTITIES[key] = parsed.identity if parsed is not None else None
+    return _IDENTITIES[key]
 
 
 def reused_indexes(spec: IndexSpec, rel: Relation, catalog: Catalog) -> list[ExistingIndex]:
