@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 import dbopt
 from dbopt.advisor import IndexAdvisor, WorkloadStatement
 from dbopt.advisor.hotspots import dominant_node
+from dbopt.cli.advise import render_markdown
 from dbopt.testing import libpq_url, postgres_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
@@ -83,6 +84,9 @@ def test_slowest_statement_no_index_fixes_is_flagged(url: str) -> None:
     assert "hot statements no index fixes:" in out
     assert f"dominated by {hot.dominant}" in out
     assert "time saved" in out
+    markdown = render_markdown(report)
+    assert "## Hot statements no index fixes" in markdown
+    assert f"dominated by {hot.dominant}" in markdown
     data = json.loads(json.dumps(report.to_dict()))
     assert data["hotspots"][0]["dominant"] == hot.dominant
 
