@@ -13,6 +13,7 @@ import dbopt
 from dbopt.advisor import IndexAdvisor, WorkloadStatement
 from dbopt.advisor.hotspots import dominant_node
 from dbopt.cli.advise import render_markdown
+from dbopt.report.html_sections import advisor_section
 from dbopt.testing import libpq_url, postgres_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg")]
@@ -87,6 +88,9 @@ def test_slowest_statement_no_index_fixes_is_flagged(url: str) -> None:
     markdown = render_markdown(report)
     assert "## Hot statements no index fixes" in markdown
     assert f"dominated by {hot.dominant}" in markdown
+    html = advisor_section(report.to_dict())
+    assert "Hot statements no index fixes" in html
+    assert f"<td>{hot.dominant}</td>" in html
     data = json.loads(json.dumps(report.to_dict()))
     assert data["hotspots"][0]["dominant"] == hot.dominant
 
