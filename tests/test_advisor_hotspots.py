@@ -118,3 +118,26 @@ def test_ranked_by_measured_time_not_cost(url: str) -> None:
     assert [r.label for r in untimed.recommendations] == labels[::-1]
     assert all(r.time_saved_s is None for r in untimed.recommendations)
     assert untimed.hotspots == []
+
+
+@pytest.mark.extensions("pg_stat_statements")
+def test_pg_stat_statements_times_rank_and_flag(url: str) -> None:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        for author in range(20):
+            conn.execute("SELECT id, score FROM posts WHERE author_id = %s", (author,))
+        for _ in range(6):
+            conn.execute(FEED)
+    try:
+        report = IndexAdvisor(url, findings=False).advise("pg_stat_statements")
+        assert report.recommendations
+        assert report.recommendations[0].label.startswith("public.posts (author_id")
+        assert report.recommendations[0].time_saved_s is not None
+        (hot,) = [h for h in report.hotspots if "GROUP BY author_id" in h.sql]
+        assert hot.calls >= 6  # the server may have counted the calls of the other tests
+        assert hot.total_time_s > 0
+        assert hot.dominant is not None
+        assert not any("author_id = $1" in h.sql for h in report.hotspots)
+    finally:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("DROP EXTENSION pg_stat_statements")
