@@ -21,6 +21,7 @@ from dbopt.advisor.evaluate import (
 )
 from dbopt.advisor.existing import ExistingOptions, existing_findings, existing_specs
 from dbopt.advisor.heuristic import HeuristicEvaluator
+from dbopt.advisor.hotspots import find_hotspots
 from dbopt.advisor.model import IndexSpec, KeyElem, PartialPred
 from dbopt.advisor.reasons import rejections
 from dbopt.advisor.recommend import build_report
@@ -284,6 +285,15 @@ class IndexAdvisor:
         ]
         report.writes = self._writes_info(catalog, window, candidates)
         report.statements = _explain_unchanged(report, wl, candidates, report.rejected, labels)
+        report.hotspots = find_hotspots(good, selector, selection, candidates)
+        for spot in report.hotspots:
+            note = f"hot, no index fixes it; dominated by {spot.dominant}"
+            report.statements = [
+                replace(r, reason=f"{note}. {r.reason}" if r.reason else note)
+                if r.sql == spot.sql and r.status == "unchanged"
+                else r
+                for r in report.statements
+            ]
         return report, good
 
     def _window(
@@ -409,6 +419,16 @@ class IndexAdvisor:
                     if cover is not None:
                         drop(spec, "covered", f"covered by the existing index {names[cover]}")
                         continue
+                    on_leaves = _partitions_cover(spec, catalog, existing)
+                    if on_leaves:
+                        shown = ", ".join(names[i] for i in on_leaves[:3])
+                        more = f" (+{len(on_leaves) - 3} more)" if len(on_leaves) > 3 else ""
+                        drop(
+                            spec,
+                            "covered",
+                            f"every partition already has such an index: {shown}{more}",
+                        )
+                        continue
                     probe = next(
                         (
                             i
@@ -486,6 +506,30 @@ class IndexAdvisor:
         cost = fraction * per_row * (rows + 0.1 * writes.deleted)
         cost += hot_prevented * others * self.index_write_cost
         return self.write_scale * cost
+
+
+def _partitions_cover(
+    spec: IndexSpec, catalog: Catalog, existing: list[tuple[int, IndexSpec]]
+) -> list[int]:
+    """The partition indexes that cover ``spec`` when every leaf partition has one ([] if not).
+
+    Indexes created on each partition (Pagila's ``idx_fk_payment_p2022_01_customer_id``
+    ...) serve a partitioned table as a parent index would; matched by definition.
+    """
+    rel = catalog.relations[spec.table_oid]
+    if rel.kind != "p":
+        return []
+    leaves = [leaf for leaf in catalog.leaves(rel) if leaf.kind == "r"]
+    if not leaves:
+        return []
+    found = []
+    for leaf in leaves:
+        mine = replace(spec, table_oid=leaf.oid)
+        hit = next((i for i, s in existing if s.table_oid == leaf.oid and s.covers(mine)), None)
+        if hit is None:
+            return []
+        found.append(hit)
+    return found
 
 
 def _varying_predicates(catalog: Catalog, targets: list[Target]) -> set[tuple[int, str]]:

@@ -20,6 +20,7 @@ import psycopg
 
 from dbopt.advisor.analyze import StatementShape
 from dbopt.advisor.catalog import Catalog, Relation
+from dbopt.advisor.ddl import reusable_index
 from dbopt.advisor.model import IndexSpec, KeyElem
 from dbopt.advisor.workload import WorkloadStatement
 from dbopt.postgres.render import ident, qualified
@@ -206,14 +207,17 @@ class HypoEvaluator:
         return int(row[0])
 
     def _size(self, oid: int, spec: IndexSpec, rel: Relation) -> int:
-        """hypopg's size estimate; summed over the leaf partitions of a partitioned table."""
+        """hypopg's size estimate; summed over the leaf partitions of a partitioned table.
+
+        Partitions whose matching index would be attached, not built, add nothing.
+        """
         fn = self.fn
         if rel.kind != "p":
             row = self.conn.execute(f"SELECT {fn}hypopg_relation_size(%s)", (oid,)).fetchone()
             return int(row[0]) if row and row[0] is not None else 0
         total = 0
         for leaf in self.catalog.leaves(rel):
-            if leaf.kind != "r":
+            if leaf.kind != "r" or reusable_index(spec, leaf, self.catalog) is not None:
                 continue
             row = self.conn.execute(
                 f"SELECT indexrelid FROM {fn}hypopg_create_index(%s)", (index_ddl(spec, leaf),)

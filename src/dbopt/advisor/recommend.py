@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dbopt.advisor.catalog import Catalog
-from dbopt.advisor.ddl import create_statements, drop_statements, index_name
+from dbopt.advisor.ddl import create_statements, drop_statements, index_name, reused_indexes
 from dbopt.advisor.evaluate import Target
 from dbopt.advisor.report import (
     AdvisorError,
@@ -48,11 +48,22 @@ def build_report(
         for cid in used:
             credit[cid] += saving / len(used)
             helped[cid].append(t)
+    # where the workload measured time, each helped statement's time times its
+    # relative cost reduction: what the recommendations are ranked by
+    timed = any(t.stmt.total_time > 0 for t in targets)
+    seconds: dict[int, float] = defaultdict(float)
+    for t in targets:
+        base, final = selection.base[t.index], selection.final[t.index]
+        used = sorted(final.used & chosen)
+        if used and base.cost > 0 and t.stmt.total_time > 0:
+            saved = t.stmt.total_time * max(0.0, 1.0 - final.cost / base.cost)
+            for cid in used:
+                seconds[cid] += saved / len(used)
     total = sum(credit.values())
     taken = {i.name for i in catalog.indexes} | {r.name for r in catalog.relations.values()}
     names: dict[int, str] = {}
     recs = []
-    for cid in sorted(chosen, key=lambda c: (-credit[c], c)):
+    for cid in sorted(chosen, key=lambda c: (-seconds[c], -credit[c], c)):
         cand = cands[cid]
         rel = cand.relation
         name = index_name(cand.spec, rel, taken)
@@ -78,7 +89,16 @@ def build_report(
                 include=cand.spec.include,
                 predicate=cand.spec.predicate,
                 ddl=tuple(create_statements(cand.spec, rel, name, catalog)),
-                drop_ddl=tuple(drop_statements(rel, name)),
+                drop_ddl=tuple(
+                    drop_statements(
+                        rel,
+                        name,
+                        restore=tuple(
+                            (i, catalog.relations[i.table_oid])
+                            for i in reused_indexes(cand.spec, rel, catalog)
+                        ),
+                    )
+                ),
                 size_bytes=selection.sizes.get(cid, 0),
                 statements=impacts,
                 saving=credit[cid],
@@ -87,6 +107,7 @@ def build_report(
                 evaluated_by="heuristic" if cand.heuristic else method,
                 partitioned=rel.kind == "p",
                 built_bytes=cand.estimated_bytes,
+                time_saved_s=seconds[cid] if timed else None,
             )
         )
     error_at = {i: m for i, _, m in errors if i is not None}

@@ -12,6 +12,7 @@ from dbopt.postgres.render import comment
 __all__ = [
     "AdvisorError",
     "AdvisorReport",
+    "Hotspot",
     "Measurement",
     "Recommendation",
     "Rejection",
@@ -51,7 +52,10 @@ class Recommendation:
     ``size_bytes`` is the evaluator's size: hypopg's estimate, statistics, or
     measured (real evaluation); ``built_bytes`` is dbopt's estimate of the
     built B-tree with deduplication (None for other methods), the size the
-    ``max_total_bytes`` budget counts. ``ddl`` creates it (several statements for a partitioned
+    ``max_total_bytes`` budget counts. ``time_saved_s`` is the measured time
+    (seconds, over the workload's window) it is estimated to save, when the
+    workload measured time: each helped statement's total time times its
+    relative cost reduction. ``ddl`` creates it (several statements for a partitioned
     table); ``drop_ddl`` undoes it.
     """
 
@@ -72,6 +76,7 @@ class Recommendation:
     evaluated_by: str
     partitioned: bool = False
     built_bytes: int | None = None
+    time_saved_s: float | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -120,6 +125,7 @@ class Recommendation:
             "write_cost": round(self.write_cost, 2),
             "evaluated_by": self.evaluated_by,
             "partitioned": self.partitioned,
+            "time_saved_s": None if self.time_saved_s is None else round(self.time_saved_s, 3),
         }
 
 
@@ -151,6 +157,45 @@ class StatementResult:
             "cost_before": None if self.cost_before is None else round(self.cost_before, 2),
             "cost_after": None if self.cost_after is None else round(self.cost_after, 2),
             "indexes": list(self.indexes),
+            "callsites": list(self.callsites),
+        }
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """A statement that takes much of the measured time and that no candidate index fixes.
+
+    ``total_time_s`` and ``time_share`` are its measured time over the
+    workload's window and its part of the workload's; ``best_cost`` is its
+    plan cost with every candidate index that could serve it present
+    (``candidates`` of them); ``dominant`` is the node of its current plan
+    with the largest own cost (``Seq Scan on posts``, ``HashAggregate``)
+    and ``dominant_share`` that node's part of the plan's cost.
+    """
+
+    sql: str
+    calls: int
+    total_time_s: float
+    time_share: float
+    cost_before: float
+    best_cost: float
+    dominant: str | None
+    dominant_share: float
+    candidates: int
+    callsites: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "sql": self.sql,
+            "calls": self.calls,
+            "total_time_s": round(self.total_time_s, 3),
+            "time_share": round(self.time_share, 4),
+            "cost_before": round(self.cost_before, 2),
+            "best_cost": round(self.best_cost, 2),
+            "dominant": self.dominant,
+            "dominant_share": round(self.dominant_share, 4),
+            "candidates": self.candidates,
             "callsites": list(self.callsites),
         }
 
@@ -235,7 +280,10 @@ class AdvisorReport:
     statement by its calls. ``measurements`` is filled by ``verify=True``.
     ``rejected`` lists every candidate index not recommended, with its
     reason; ``writes`` says which writes were charged (see
-    :mod:`dbopt.advisor.writes`).
+    :mod:`dbopt.advisor.writes`). When the workload measured time,
+    recommendations are ranked by the time they save and ``hotspots``
+    lists the statements taking most of it that no index fixes (see
+    :mod:`dbopt.advisor.hotspots`).
     """
 
     method: str
@@ -251,6 +299,7 @@ class AdvisorReport:
     measurements: list[Measurement] | None = None
     rejected: list[Rejection] = field(default_factory=list)
     writes: dict[str, Any] = field(default_factory=dict)
+    hotspots: list[Hotspot] = field(default_factory=list)
 
     @property
     def total_size_bytes(self) -> int:
@@ -316,6 +365,7 @@ class AdvisorReport:
             else [m.to_dict() for m in self.measurements],
             "rejected": [r.to_dict() for r in self.rejected],
             "writes": self.writes,
+            "hotspots": [h.to_dict() for h in self.hotspots],
         }
 
     def __str__(self) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 from dbopt.advisor.catalog import Catalog, Column, Relation
+from dbopt.advisor.ddl import reusable_index
 from dbopt.advisor.model import IndexSpec
 
 __all__ = ["btree_size"]
@@ -131,12 +132,18 @@ def dedup_safe(spec: IndexSpec, rel: Relation) -> bool:
 def btree_size(spec: IndexSpec, rel: Relation, catalog: Catalog, fraction: float = 1.0) -> int:
     """Estimated bytes of ``spec`` built on ``rel`` (``fraction`` of rows for a partial one).
 
-    A partitioned table's index is summed over its leaf partitions.
+    A partitioned table's index is summed over the leaf partitions it would
+    be built on: a partition whose matching index is attached instead
+    (:func:`dbopt.advisor.ddl.reusable_index`) adds nothing.
     """
     if rel.kind == "p":
         leaves = [leaf for leaf in catalog.leaves(rel) if leaf.kind == "r"]
         if leaves:
-            return sum(_one(spec, leaf, rel, fraction) for leaf in leaves)
+            return sum(
+                _one(spec, leaf, rel, fraction)
+                for leaf in leaves
+                if reusable_index(spec, leaf, catalog) is None
+            )
     return _one(spec, rel, rel, fraction)
 
 

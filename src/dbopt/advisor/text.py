@@ -38,11 +38,18 @@ def render_text(report: AdvisorReport) -> str:
     ]
     lines.extend(f"note: {n}" for n in report.notes)
     if report.recommendations:
+        timed = any(r.time_saved_s is not None for r in report.recommendations)
         rows = []
         for rec in report.recommendations:
+            saved = (
+                [f"{rec.time_saved_s:,.3f} s" if rec.time_saved_s is not None else "-"]
+                if timed
+                else []
+            )
             rows.append(
                 [
                     rec.label,
+                    *saved,
                     _size(rec.size_bytes)
                     + (f" (built ~{_size(rec.built_bytes)})" if rec.built_bytes else ""),
                     f"{rec.saving_share:.0%}",
@@ -51,7 +58,8 @@ def render_text(report: AdvisorReport) -> str:
                 ]
             )
         lines.append("")
-        lines.extend(_table(["index", "size", "share", "statements", "method"], rows))
+        header = ["index", *(["time saved"] if timed else []), "size", "share", "statements"]
+        lines.extend(_table([*header, "method"], rows))
         for rec in report.recommendations:
             lines.append("")
             lines.append(f"{rec.name}:")
@@ -76,6 +84,23 @@ def render_text(report: AdvisorReport) -> str:
         lines.append("")
         lines.append("not recommended:")
         lines.extend(f"  {r.label}: {r.message}" for r in report.rejected)
+    if report.hotspots:
+        lines.append("")
+        lines.append("hot statements no index fixes:")
+        for h in report.hotspots:
+            sql = " ".join(h.sql.split())
+            sql = sql if len(sql) <= 70 else sql[:67] + "..."
+            where = (
+                f"; dominated by {h.dominant} ({h.dominant_share:.0%} of its cost)"
+                if h.dominant
+                else ""
+            )
+            lines.append(
+                f"  {h.total_time_s:,.3f} s ({h.time_share:.0%} of measured time), "
+                f"{h.calls}x{where}; best with any index: cost {h.cost_before:,.1f} -> "
+                f"{h.best_cost:,.1f}: {sql}"
+            )
+            lines.extend(f"      at {site}" for site in h.callsites[:3])
     unchanged = [s for s in report.statements if s.status == "unchanged" and s.reason]
     if unchanged:
         lines.append("")

@@ -139,6 +139,14 @@ def render_markdown(report: Any) -> str:
             f"`{' '.join(e.sql.split())[:80]}`: {e.message}"
             for e in report.errors
         ]
+    if report.hotspots:
+        lines += ["", "## Hot statements no index fixes", ""]
+        lines += [
+            f"- `{' '.join(h.sql.split())[:80]}`: {h.total_time_s:,.3f} s "
+            f"({h.time_share:.0%} of measured time), {h.calls} call(s)"
+            + (f", dominated by {h.dominant}" if h.dominant else "")
+            for h in report.hotspots
+        ]
     if report.rejected:
         lines += ["", "## Not recommended", ""]
         lines += [f"- {r.label}: {r.message}" for r in report.rejected]

@@ -212,6 +212,24 @@ def advisor_section(data: Mapping[str, Any]) -> str:
     ]
     out.append("<h3>Recommended indexes</h3>")
     out.append(_table(("name", "index", "size", "share %", "statements", "DDL"), rows, raw=True))
+    hot = data.get("hotspots") or []
+    if hot:
+        out.append("<h3>Hot statements no index fixes</h3>")
+        out.append(
+            _table(
+                ("statement", "measured s", "share %", "calls", "dominated by"),
+                [
+                    (
+                        _label(str(h.get("sql", ""))),
+                        round(float(h.get("total_time_s", 0)), 3),
+                        round(float(h.get("time_share", 0)) * 100, 1),
+                        h.get("calls", 0),
+                        h.get("dominant") or "",
+                    )
+                    for h in hot
+                ],
+            )
+        )
     if data.get("findings"):
         out.append("<h3>Existing indexes</h3>")
         out.append(findings_table(data["findings"]))
