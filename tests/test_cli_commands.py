@@ -343,3 +343,48 @@ def test_progress_draws_only_when_asked() -> None:
     with Progress("working", total=10, stream=shown, enabled=True) as progress:
         progress.update(5, "half way")
     assert "half way [###############---------------]  50% 5/10" in shown.getvalue()
+
+
+@pytest.mark.extensions("pg_stat_statements")
+@pytest.mark.usefixtures("pgss_room")
+def test_report_puts_the_apps_statements_beside_the_servers(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stats = dbopt.QueryStats()
+    engine = create_engine(db)
+    try:
+        with dbopt.instrument(engine, stats), engine.connect() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            # the report reads this database's top statements by server time: forget
+            # what the other tests ran here (the advisor's EXPLAINs) so ours is among them
+            conn.exec_driver_sql(
+                "SELECT pg_stat_statements_reset(0, oid, 0) FROM pg_database"
+                " WHERE datname = current_database()"
+            )
+            conn.commit()
+            for author in (1, 2, 3):
+                conn.execute(
+                    text("SELECT count(*) AS server_side FROM posts WHERE author_id = :a"),
+                    {"a": author},
+                )
+    finally:
+        engine.dispose()
+    stats_file = tmp_path / "stats.json"
+    stats_file.write_text(json.dumps(stats.to_dict()))
+    base = ["report", "--dsn", db, "--stats", str(stats_file), "--server-stats"]
+    data_file = tmp_path / "report.json"
+    assert main([*base, "--format", "json", "-o", str(data_file)]) == 0
+    joined = json.loads(data_file.read_text())["server_statements"]
+    assert joined["available"]
+    [row] = [r for r in joined["rows"] if "server_side" in r["text"]]
+    assert row["matched"] == "fingerprint"
+    assert row["app"]["calls"] == 3
+    assert row["server"]["calls"] >= 3
+    assert row["server"]["shared_blks_hit"] + row["server"]["shared_blks_read"] > 0
+    assert any("test_cli_commands.py" in site for site in row["app"]["callsites"])
+    html_file = tmp_path / "report.html"
+    assert main([*base, "-o", str(html_file)]) == 0
+    page = html_file.read_text()
+    assert "The same statements on the server" in page
+    assert "server_side" in page
+    assert main(["report", "--dsn", db, "--server-stats", "-o", str(html_file)]) == ExitCode.INPUT

@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the index advisor (on WORKLOAD: a .sql file, a QueryStats .json file or "
         "pg_stat_statements; default --stats FILE, else pg_stat_statements)",
     )
+    report.add_argument(
+        "--server-stats",
+        action="store_true",
+        help="with --stats: each statement beside the server's pg_stat_statements row "
+        "(calls, time, shared buffers, I/O), joined by fingerprint",
+    )
     report.add_argument("--lint", action="store_true", help="run the schema linter")
     report.add_argument("--health", action="store_true", help="run the health report")
     report.add_argument("--title", default="dbopt report")
@@ -107,7 +113,7 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
     if stats is not None:
         data["statements"] = [s.to_dict("keep") for s in stats.top(25)]
         summary.append(["statements recorded", stats.total_calls])
-    wants_db = args.advise or args.lint or args.health or args.partitions
+    wants_db = args.advise or args.lint or args.health or args.partitions or args.server_stats
     if not wants_db:
         if stats is None:
             raise CliError(
@@ -119,6 +125,17 @@ def build_report_data(args: argparse.Namespace) -> dict[str, Any]:
         return data
     server = connect_check(args.dsn)
     data["subtitle"] = f"{display_url(server.url)} (PostgreSQL {server.version})"
+    if args.server_stats:
+        if stats is None:
+            raise CliError("--server-stats needs --stats FILE", ExitCode.INPUT)
+        from dbopt.health.statements import statements
+
+        joined = statements(server.url, stats)
+        data["server_statements"] = joined.to_dict()
+        if joined.available:
+            summary.append(["statements found on the server", joined.matched])
+        else:
+            data.setdefault("notes", []).append(f"pg_stat_statements: {joined.note}")
     if args.advise:
         from dbopt.advisor import IndexAdvisor
         from dbopt.cli.advise import load_source

@@ -8,6 +8,7 @@ appears when its data is there:
 * ``title``, ``subtitle``, ``generated_at``, ``summary`` (``[[label, value], ...]``),
   ``notes`` (list of text)
 * ``statements``: ``StatementStats.to_dict()`` list (top statements by total time)
+* ``server_statements``: ``health.statements.StatementsJoin.to_dict()`` (beside the server)
 * ``nplusone``: ``{"findings": [NPlusOneFinding.to_dict()], "before": n, "after": n,
   "fix": "how the query count was brought down"}``
 * ``slow_queries``: ``[{"sql", "duration_ms", "callsite", "plan"}]`` (plan: EXPLAIN JSON)
@@ -35,6 +36,7 @@ from dbopt.report.html_sections import (
     nplusone_section,
     partitions_section,
     pool_section,
+    server_statements_section,
     slow_section,
     statements_section,
 )
@@ -55,6 +57,14 @@ def render_html(data: Mapping[str, Any]) -> str:
     if data.get("statements"):
         sections.append(
             ("statements", "Top statements by total time", statements_section(data["statements"]))
+        )
+    if data.get("server_statements"):
+        sections.append(
+            (
+                "server",
+                "The same statements on the server (pg_stat_statements)",
+                server_statements_section(data["server_statements"]),
+            )
         )
     if data.get("nplusone"):
         sections.append(("nplusone", "N+1 queries", nplusone_section(data["nplusone"])))

@@ -121,6 +121,46 @@ def statements_section(items: Sequence[Mapping[str, Any]]) -> str:
     return chart + table
 
 
+def server_statements_section(data: Mapping[str, Any]) -> str:
+    """The application's statements beside the server's pg_stat_statements rows."""
+    rows = []
+    for r in list(data.get("rows") or [])[:25]:
+        app, srv = r.get("app") or {}, r.get("server") or {}
+        ratio = srv.get("hit_ratio")
+        rows.append(
+            (
+                app.get("calls", ""),
+                f"{float(app['total_ms']):.1f}" if app else "",
+                srv.get("calls", ""),
+                f"{float(srv['total_ms']):.1f}" if srv else "",
+                f"{ratio:.1%}" if isinstance(ratio, float) else "",
+                srv.get("shared_blks_read", ""),
+                f"{float(srv['io_ms']):.1f}" if srv else "",
+                _code(r.get("text", "")),
+                "<br>".join(
+                    f'<span title="{_e(c)}">{_e(_site(c))}</span>'
+                    for c in list(app.get("callsites", {}))[:2]
+                ),
+            )
+        )
+    headers = (
+        "app calls",
+        "app ms",
+        "server calls",
+        "server ms",
+        "buffer hits",
+        "blocks read",
+        "I/O ms",
+        "statement",
+        "call sites",
+    )
+    note = (
+        f'<p class="note">{_e(data.get("matched", 0))} of the application\'s statements found '
+        "in pg_stat_statements (joined by fingerprint; the server also counts other clients)</p>"
+    )
+    return note + _table(headers, rows, raw=True)
+
+
 def nplusone_section(data: Mapping[str, Any]) -> str:
     findings = data.get("findings", [])
     out = []
