@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = ["NPlusOneAllow", "parse_allow"]
 
-_KINDS = ("n_plus_one", "repeated_query", "write_loop", "unbounded_query", "cartesian_product")
+_KINDS = (
+    "n_plus_one",
+    "repeated_query",
+    "write_loop",
+    "unbounded_query",
+    "cartesian_product",
+    "unused_eager_load",
+)
 _GLOB = frozenset("*?[")
 
 
