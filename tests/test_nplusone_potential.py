@@ -10,6 +10,7 @@ even when it ran once. On PostgreSQL, one author with one book.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_colu
 import dbopt
 from dbopt.adapters import sqlalchemy as adapter
 from dbopt.core.nplusone import NPlusOneDetector
+from dbopt.core.nplusone_checks import MULTI_ROW
 from dbopt.core.nplusone_findings import NPlusOneFinding
 
 
@@ -141,3 +143,11 @@ def test_the_load_listener_exists_only_while_a_potential_detector_is_attached(
             session.scalars(select(Author)).all()
         assert listening()
     assert not listening()
+
+
+def test_tracking_stops_when_no_potential_detector_is_left() -> None:
+    detector = NPlusOneDetector(checks=["potential"])
+    assert MULTI_ROW.wanted
+    del detector
+    gc.collect()
+    assert not MULTI_ROW.wanted

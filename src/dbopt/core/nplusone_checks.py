@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -69,8 +71,36 @@ class _Wanted:
 
 #: Read by the SQLAlchemy adapter before it inspects a statement's joined collections.
 JOINED_COLLECTIONS = _Wanted()
+
+
+class _Users:
+    """Whether a live detector asked for ``potential`` (the SQLAlchemy adapter reads ``wanted``).
+
+    Counted per detector and dropped when it is garbage-collected, so the
+    tracking stops once no such detector is left.
+    """
+
+    __slots__ = ("count", "lock", "wanted")
+
+    def __init__(self) -> None:
+        self.wanted = False
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def add(self, owner: object) -> None:
+        with self.lock:
+            self.count += 1
+            self.wanted = True
+        weakref.finalize(owner, self._drop)
+
+    def _drop(self) -> None:
+        with self.lock:
+            self.count -= 1
+            self.wanted = self.count > 0
+
+
 #: Read by the SQLAlchemy adapter before it tracks which objects came from multi-row results.
-MULTI_ROW = _Wanted()
+MULTI_ROW = _Users()
 
 #: Leads the suggestion of an N+1 found by ``"potential"`` alone.
 POTENTIAL_NOTE = (
@@ -128,7 +158,7 @@ class DetectorChecks:
             JOINED_COLLECTIONS.wanted = True
         self.potential = "potential" in names
         if self.potential:
-            MULTI_ROW.wanted = True
+            MULTI_ROW.add(self)
         self.threshold = threshold
         self.key_depth = key_depth
         self.max_rows = max_rows
