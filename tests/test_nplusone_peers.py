@@ -3,7 +3,8 @@
 Each scenario keeps the peer's models, fixture data and statement shape and
 notes its source (repository, file, test name) and the peer's verdict: does
 the peer report something? dbopt runs it in one ``dbopt.scope`` with a fresh
-``NPlusOneDetector`` (and the opt-in checks). A scenario either agrees with
+``NPlusOneDetector`` (and the opt-in checks), then again with
+``checks=["potential"]``. A scenario either agrees with
 the peer, or names the documented design difference (docs/nplusone.md,
 "Against the peers") under which dbopt's verdict is the opposite; the test
 fails when a verdict moves either way, so the agreement table stays true.
@@ -208,12 +209,14 @@ SCENARIOS = [
 ]
 
 
-def verdict(engine: Engine, scenario: Scenario) -> list[NPlusOneFinding]:
+def verdict(
+    engine: Engine, scenario: Scenario, *, potential: bool = False
+) -> list[NPlusOneFinding]:
     found: list[NPlusOneFinding] = []
     detector = NPlusOneDetector(
         action=found.append,
         allow=scenario.allow,
-        checks=("write_loops", "unbounded_queries"),
+        checks=("write_loops", "unbounded_queries") + (("potential",) if potential else ()),
     )
     with dbopt.instrument(engine, detector), Session(engine) as session, dbopt.scope(scenario.test):
         scenario.body(session)
@@ -231,6 +234,19 @@ def test_verdict_agrees_with_the_peer_or_is_a_documented_difference(
         assert reports != scenario.peer_reports, f"{scenario.difference} no longer differs"
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[f"{s.source}::{s.test}" for s in SCENARIOS])
+def test_potential_mode_agrees_with_the_peer_on_one_parent_row(
+    engine: Engine, scenario: Scenario
+) -> None:
+    """``checks=["potential"]``: the one-parent-row differences become agreements."""
+    found = verdict(engine, scenario, potential=True)
+    assert bool(found) == scenario.peer_reports
+    if scenario.difference == ONE_PARENT_ROW:
+        assert [f.count for f in found] == [1]
+        assert found[0].suggestion.startswith("potential N+1")
+        assert found[0].loader_option is not None
+
+
 def test_agreement_table() -> None:
     """The figures docs/nplusone.md gives ("Against the peers")."""
     rows: dict[str, list[int]] = {}
@@ -239,3 +255,5 @@ def test_agreement_table() -> None:
         rows[scenario.source] = [agree + (scenario.difference is None), total + 1]
     assert rows == {NPLUSONE: [11, 16]}
     assert {s.difference for s in SCENARIOS if s.difference} == {ONE_PARENT_ROW}
+    # with checks=["potential"], every scenario agrees (the test above)
+    assert sum(s.difference == ONE_PARENT_ROW for s in SCENARIOS) == 5

@@ -9,18 +9,23 @@ last handle detaches.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import threading
+import weakref
 from time import perf_counter
 from time import time as wall_time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session
+from sqlalchemy.orm.base import instance_state
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
-from dbopt.core.nplusone_checks import JOINED_COLLECTIONS
+from dbopt.core.nplusone_checks import JOINED_COLLECTIONS, MULTI_ROW
 from dbopt.core.pipeline import Pipeline, collecting
 
 __all__ = ["SQLAlchemyAdapter"]
@@ -153,9 +158,16 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
         elif state.is_relationship_load:
             path = state.loader_strategy_path
             prop = path[-1] if path is not None and len(path) else None
-            ctx = _relationship_context(prop, state.lazy_loaded_from is not None)
+            owner = state.lazy_loaded_from
+            ctx = _relationship_context(prop, owner is not None)
+            if MULTI_ROW.wanted:
+                if owner is not None and owner in _from_many:
+                    ctx = _from_many_context(ctx)
+                _note_rows(state, bool(getattr(prop, "uselist", False)))
         else:
             ctx = _query_context(state.bind_mapper)
+            if MULTI_ROW.wanted and state.is_select:
+                _note_rows(state, _many_rows(state))
             if JOINED_COLLECTIONS.wanted:
                 joined = _sibling_joined_collections(state)
                 if joined:
@@ -163,6 +175,73 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
         _pending_orm.set((state.statement, ctx))
     except Exception:  # noqa: BLE001 - ORM context is a courtesy, never a failure
         _pending_orm.set(None)
+
+
+#: Objects loaded by a statement that can return many rows (``checks=["potential"]``).
+_from_many: weakref.WeakSet[Any] = weakref.WeakSet()
+_MANY_ROWS = "_dbopt_many_rows"
+_load_listening = [False]
+
+
+def _from_many_context(base: OrmContext) -> OrmContext:
+    key = ("from_many", base)
+    ctx = _contexts.get(key)
+    if ctx is None:
+        ctx = dataclasses.replace(base, from_many=True)
+        if len(_contexts) < 10_000:
+            _contexts[key] = ctx
+    return ctx
+
+
+def _note_rows(state: ORMExecuteState, many: bool) -> None:
+    """Mark the objects ``state`` loads as from a multi-row result (via the ``load`` event)."""
+    if not many:
+        return
+    if not _load_listening[0]:
+        with _orm_lock:
+            if not _load_listening[0] and _orm_users[0]:
+                event.listen(Mapper, "load", _on_load)
+                _load_listening[0] = True
+    state.update_execution_options(**{_MANY_ROWS: True})
+
+
+def _on_load(target: Any, context: Any) -> None:
+    try:
+        if context.execution_options.get(_MANY_ROWS):
+            _from_many.add(instance_state(target))
+    except Exception:  # noqa: BLE001, S110 - a courtesy, never a failure of the load
+        pass
+
+
+def _many_rows(state: ORMExecuteState) -> bool:
+    """Whether a top-level ORM SELECT can return many rows.
+
+    Not when it has ``LIMIT 1`` or its WHERE clause (a conjunction) tests
+    every primary-key column, or one unique column, for equality with a
+    value (``session.get()``, ``select(User).where(User.id == 1)``).
+    """
+    statement = state.statement
+    if getattr(statement, "_limit", None) == 1:
+        return False
+    mapper = state.bind_mapper
+    where = getattr(statement, "whereclause", None)
+    if mapper is None or where is None:
+        return True
+    clauses = where.clauses if isinstance(where, BooleanClauseList) else (where,)
+    if isinstance(where, BooleanClauseList) and where.operator is not operators.and_:
+        return True
+    keys: set[tuple[Any, str]] = set()
+    unique = False
+    for clause in clauses:
+        if not isinstance(clause, BinaryExpression) or clause.operator is not operators.eq:
+            continue
+        for column, value in ((clause.left, clause.right), (clause.right, clause.left)):
+            table = getattr(column, "table", None)
+            if isinstance(value, BindParameter) and table is not None:
+                keys.add((table, column.name))
+                unique = unique or bool(getattr(column, "unique", False))
+    primary_key = {(column.table, column.name) for column in mapper.primary_key}
+    return not (unique or (primary_key and primary_key <= keys))
 
 
 def _target_name(prop: Any) -> str | None:
@@ -182,6 +261,9 @@ def _orm_unlisten() -> None:
         _orm_users[0] -= 1
         if _orm_users[0] == 0 and event.contains(Session, "do_orm_execute", _on_orm_execute):
             event.remove(Session, "do_orm_execute", _on_orm_execute)
+        if _orm_users[0] == 0 and _load_listening[0]:
+            event.remove(Mapper, "load", _on_load)
+            _load_listening[0] = False
 
 
 def _orm_context(context: Any) -> OrmContext | None:

@@ -48,6 +48,9 @@ class OrmContext:
     uselist: bool | None = None
     #: The class a relationship load returns (``"Post"`` for ``User.posts``).
     target: str | None = None
+    #: A lazy load whose owner came from a result of many rows (tracked only
+    #: for ``NPlusOneDetector(checks=["potential"])``).
+    from_many: bool = False
 
     def describe(self) -> str:
         """Say it in words: ``"lazy load of User.posts"``."""

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeAlias
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
-from dbopt.core.nplusone_checks import DetectorChecks
+from dbopt.core.nplusone_checks import POTENTIAL_NOTE, DetectorChecks
 from dbopt.core.nplusone_findings import (
     FindingKind,
     NPlusOneError,
@@ -200,7 +200,9 @@ class NPlusOneDetector:
     * ``checks``: opt-in checks beyond N+1s, ``"write_loops"`` (INSERT/UPDATE/
       DELETE row by row from one line) and ``"unbounded_queries"`` (a SELECT
       with no LIMIT returning more than ``max_rows`` rows, default 1000) and
-      ``"cartesian_products"`` (two or more sibling joinedload collections); see
+      ``"cartesian_products"`` (two or more sibling joinedload collections) and
+      ``"potential"`` (a lazy load on an object of a multi-row result, even
+      once: tests with one-row fixtures); see
       :mod:`dbopt.core.nplusone_checks`. None by default (and then no cost).
 
     * ``params``: ``"redact"`` (default) puts the text with its literals
@@ -408,10 +410,14 @@ class NPlusOneDetector:
         candidates: list[NPlusOneFinding] = []
         flagged: set[int] = set()
         threshold = self.threshold
-        for group in list(state.groups.values()):
+        potential = self.checks.potential_keys(scope) if self.checks is not None else ()
+        for key, group in list(state.groups.items()):
             if group.values is None or (group.count >= threshold and _reloads(group.event)):
                 flagged.add(id(group))
                 candidates.append(self._n_plus_one(group, scope, state))
+            elif key in potential:
+                flagged.add(id(group))
+                candidates.append(self._n_plus_one(group, scope, state, potential=True))
         limit = self.repeat_threshold
         if limit is not None:
             runs = dict(state.done)
@@ -451,10 +457,14 @@ class NPlusOneDetector:
             decision = self._volatile[event.fingerprint] = bool(_VOLATILE.search(normalized))
         return decision
 
-    def _n_plus_one(self, group: _Group, scope: Scope, state: _ScopeState) -> NPlusOneFinding:
+    def _n_plus_one(
+        self, group: _Group, scope: Scope, state: _ScopeState, *, potential: bool = False
+    ) -> NPlusOneFinding:
         event = group.event
         orm = _through_lazy_parent(event.orm, state)
         relationship, option, suggestion = n_plus_one_fix(orm, event.sql, group.parent_sql)
+        if potential:
+            suggestion = f"{POTENTIAL_NOTE}; {suggestion}"
         return _finding(
             "n_plus_one",
             event,

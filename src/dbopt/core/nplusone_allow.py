@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = ["NPlusOneAllow", "parse_allow"]
 
-_KINDS = ("n_plus_one", "repeated_query", "write_loop", "unbounded_query", "cartesian_product")
+_KINDS = (
+    "n_plus_one",
+    "repeated_query",
+    "write_loop",
+    "unbounded_query",
+    "cartesian_product",
+    "unused_eager_load",
+)
 _GLOB = frozenset("*?[")
 
 
@@ -41,7 +48,8 @@ class NPlusOneAllow:
     * ``function``: a function name (glob) of any frame of the stack.
     * ``relationship``: ``"User.posts"`` (glob, e.g. ``"Audit.*"``).
     * ``kind``: ``"n_plus_one"``, ``"repeated_query"``, or one of the opt-in
-      checks' kinds (``"write_loop"``, ``"unbounded_query"``, ``"cartesian_product"``).
+      checks' kinds (``"write_loop"``, ``"unbounded_query"``, ``"cartesian_product"``), or
+      ``"unused_eager_load"`` (:func:`dbopt.eager.unused_eager_loads`).
     * ``reason``: free text for the next reader; never matched.
 
     String entries in ``NPlusOneDetector(allow=[...])`` are parsed with

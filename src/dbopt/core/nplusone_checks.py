@@ -1,4 +1,4 @@
-"""Opt-in checks of the N+1 detector beyond N+1s: write loops, unbounded queries, joined products.
+"""Opt-in checks of the N+1 detector: write loops, unbounded queries, products, potential N+1s.
 
 ``NPlusOneDetector(checks=("write_loops", "unbounded_queries"))`` turns them
 on; a detector without ``checks`` never builds this object, so they cost
@@ -11,6 +11,11 @@ nothing unless asked for. Both read only the event stream:
 * an **unbounded query** is a SELECT with no ``LIMIT``/``FETCH FIRST`` whose
   driver reported more than ``max_rows`` rows (drivers that report no row
   count for a SELECT, such as sqlite3, are not checked);
+* a **potential N+1** (``"potential"``) is a lazy load on an object that
+  came from a result of many rows (no ``LIMIT 1``, no filter on a unique
+  key; the SQLAlchemy adapter marks such objects through the ORM ``load``
+  event once such a check exists), reported as an N+1 even when it ran
+  once, as with a one-row test fixture;
 * a **Cartesian product** is an ORM statement that joins two or more sibling
   collections (the SQLAlchemy adapter names them on the event's
   ``OrmContext``, ``strategy="joined"``, once such a check exists).
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKS",
     "JOINED_COLLECTIONS",
+    "MULTI_ROW",
+    "POTENTIAL_NOTE",
     "DetectorChecks",
     "cartesian_fix",
     "unbounded_query_fix",
@@ -44,7 +53,7 @@ __all__ = [
 ]
 
 #: The names ``NPlusOneDetector(checks=...)`` accepts.
-CHECKS = ("write_loops", "unbounded_queries", "cartesian_products")
+CHECKS = ("write_loops", "unbounded_queries", "cartesian_products", "potential")
 
 
 class _Wanted:
@@ -63,6 +72,42 @@ class _Wanted:
 #: Read by the SQLAlchemy adapter before it inspects a statement's joined collections.
 JOINED_COLLECTIONS = _Wanted()
 
+
+class _Users:
+    """Whether a live detector asked for ``potential`` (the SQLAlchemy adapter reads ``wanted``).
+
+    Counted per detector and dropped when it is garbage-collected, so the
+    tracking stops once no such detector is left.
+    """
+
+    __slots__ = ("count", "lock", "wanted")
+
+    def __init__(self) -> None:
+        self.wanted = False
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def add(self, owner: object) -> None:
+        with self.lock:
+            self.count += 1
+            self.wanted = True
+        weakref.finalize(owner, self._drop)
+
+    def _drop(self) -> None:
+        with self.lock:
+            self.count -= 1
+            self.wanted = self.count > 0
+
+
+#: Read by the SQLAlchemy adapter before it tracks which objects came from multi-row results.
+MULTI_ROW = _Users()
+
+#: Leads the suggestion of an N+1 found by ``"potential"`` alone.
+POTENTIAL_NOTE = (
+    "potential N+1: the objects came from a result that can hold many rows (no LIMIT 1, "
+    "no filter on a unique key), so with real data this load runs once per row"
+)
+
 _WRITES = frozenset({"insert", "update", "delete"})
 _BOUNDED = re.compile(r"\blimit\b|\bfetch\s+(?:first|next)\b|\btop\s*\(?\s*\d", re.IGNORECASE)
 #: Groups (write loops) and statements (unbounded) kept per scope.
@@ -79,9 +124,11 @@ class _Writes:
 
 
 class _State:
-    __slots__ = ("cartesian", "unbounded", "writes")
+    __slots__ = ("cartesian", "potential", "unbounded", "writes")
 
     def __init__(self) -> None:
+        #: (fingerprint, call-site key) of lazy loads on objects of multi-row results
+        self.potential: set[tuple[str, tuple[CallSite, ...]]] = set()
         #: fingerprint -> one statement joining 2+ sibling collections
         self.cartesian: dict[str, QueryEvent] = {}
         self.writes: dict[tuple[str, tuple[CallSite, ...]], _Writes] = {}
@@ -109,6 +156,9 @@ class DetectorChecks:
         self.cartesian_products = "cartesian_products" in names
         if self.cartesian_products:
             JOINED_COLLECTIONS.wanted = True
+        self.potential = "potential" in names
+        if self.potential:
+            MULTI_ROW.add(self)
         self.threshold = threshold
         self.key_depth = key_depth
         self.max_rows = max_rows
@@ -130,6 +180,10 @@ class DetectorChecks:
                 state = self._state(scope)
                 if event.fingerprint not in state.cartesian:
                     state.cartesian[event.fingerprint] = _slim(event)
+            if self.potential and orm is not None and orm.from_many:
+                potential = self._state(scope).potential
+                if len(potential) < _MAX_PER_SCOPE:
+                    potential.add((event.fingerprint, event.stack[: self.key_depth]))
             if not self.unbounded_queries:
                 return
             rows = event.rowcount
@@ -161,6 +215,11 @@ class DetectorChecks:
                     del self._states[stale]
             state = self._states.setdefault(scope, _State())
         return state
+
+    def potential_keys(self, scope: Scope) -> set[tuple[str, tuple[CallSite, ...]]]:
+        """(fingerprint, call-site key) of the lazy loads on objects of multi-row results."""
+        state = self._states.get(scope)
+        return state.potential if state is not None else set()
 
     def findings(self, scope: Scope, *, keep: bool, end: bool) -> list[NPlusOneFinding]:
         """What ``scope`` has found so far; ``end`` forgets the scope."""

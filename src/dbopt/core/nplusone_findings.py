@@ -26,7 +26,12 @@ __all__ = [
 
 #: What a finding is about.
 FindingKind: TypeAlias = Literal[
-    "n_plus_one", "repeated_query", "write_loop", "unbounded_query", "cartesian_product"
+    "n_plus_one",
+    "repeated_query",
+    "write_loop",
+    "unbounded_query",
+    "cartesian_product",
+    "unused_eager_load",
 ]
 
 #: How a finding of each kind is named in messages.
@@ -36,6 +41,7 @@ KIND_LABELS: dict[str, str] = {
     "write_loop": "write loop",
     "unbounded_query": "unbounded query",
     "cartesian_product": "Cartesian product",
+    "unused_eager_load": "unused eager load",
 }
 
 _SQL_IN_MESSAGE = 300
@@ -84,6 +90,11 @@ class NPlusOneFinding:
             head = f"repeated query: {self.count} identical queries{where}{scope}"
         elif self.kind == "write_loop":
             head = f"write loop: {self.count} single-row writes{where}{scope}"
+        elif self.kind == "unused_eager_load":
+            head = (
+                f"unused eager load of {self.relationship}: loaded for {self.count} object(s), "
+                f"never read{where}{scope}"
+            )
         elif self.kind == "unbounded_query":
             head = f"unbounded query: {self.count} run(s) with no LIMIT{where}{scope}"
         else:

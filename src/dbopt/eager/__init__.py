@@ -11,6 +11,9 @@
 * :func:`auto` batches lazy loads: reading ``user.posts`` on one object of a
   multi-row result loads ``posts`` for every object of that result at once.
 
+* :func:`unused_eager_loads` reports eager loads no object read (opt-in:
+  nothing is patched until it is enabled, everything is restored after).
+
 Both :func:`strict` and :func:`auto` return a handle whose ``close()`` (or
 ``with`` block) removes exactly what they added.
 """
@@ -22,6 +25,7 @@ from dbopt.eager.fit import LoaderFit, fit_loader, statement_shape
 from dbopt.eager.load import LoaderName, load, loader_for, loader_options
 from dbopt.eager.paginate import cursor_of, paginate
 from dbopt.eager.strict import LazyLoadError, StrictEager, strict
+from dbopt.eager.unused import UnusedEagerLoads, unused_eager_loads
 
 __all__ = [
     "AutoEager",
@@ -29,6 +33,7 @@ __all__ = [
     "LoaderFit",
     "LoaderName",
     "StrictEager",
+    "UnusedEagerLoads",
     "auto",
     "cursor_of",
     "fit_loader",
@@ -38,4 +43,5 @@ __all__ = [
     "paginate",
     "statement_shape",
     "strict",
+    "unused_eager_loads",
 ]

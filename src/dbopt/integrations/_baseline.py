@@ -195,6 +195,7 @@ _CODES = {
     "write_loop": "DBOPT-WRITE-LOOP",
     "unbounded_query": "DBOPT-UNBOUNDED",
     "cartesian_product": "DBOPT-CARTESIAN",
+    "unused_eager_load": "DBOPT-UNUSED-EAGER",
 }
 
 

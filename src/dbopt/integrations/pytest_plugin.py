@@ -197,7 +197,7 @@ def assert_no_n_plus_one(
 
     Keywords: ``threshold``, ``allow`` (the detector's), ``repeated=True`` to
     fail on repeated identical queries too, ``checks`` for the detector's
-    opt-in checks (``"write_loops"``, ``"unbounded_queries"``).
+    opt-in checks (``"write_loops"``, ``"unbounded_queries"``, ``"potential"``, ...).
     """
 
     def guard(
