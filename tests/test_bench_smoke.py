@@ -157,3 +157,16 @@ def test_fleet_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert all(list(samples) == list(fleet.CONFIGS) for samples in results.values())
     assert "one Prometheus scrape" in out
+
+
+def test_orm_trackers_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    trackers = importlib.import_module("orm_trackers")
+    results = trackers.main(["--repeats", "1", "--runs", "1"])
+    out = capsys.readouterr().out
+    assert set(results) == set(trackers.WORKLOADS)
+    assert all(set(per) == set(trackers.CONFIGS) for per in results.values())
+    assert all(v > 0 for per in results.values() for v in per.values())
+    assert "us/stmt" in out
