@@ -33,7 +33,13 @@ from dbopt.partitions.plan import Name
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["Mirror", "capture_sql", "drop_capture_sql"]
+__all__ = [
+    "Mirror",
+    "capture_setup_sql",
+    "capture_sql",
+    "capture_triggers_sql",
+    "drop_capture_sql",
+]
 
 TRIGGER = "dbopt_capture"
 #: The change table's marker column: true on the row a TRUNCATE of the source wrote.
@@ -177,6 +183,39 @@ class Mirror:
             arrays,
         )
 
+    def replay_all_sql(self) -> list[sql.Composed]:
+        """Statements replaying every change row at once, with no round trip in between.
+
+        Only for a caller that holds a lock keeping the source unwritten (so
+        the change table cannot grow) and has seen no TRUNCATE marker in it:
+        the keys changed are deleted from the target and the source's current
+        rows for them copied, each one set-based statement. The first
+        statement counts the change rows (the number replayed). The change
+        rows themselves are left (the caller drops the change table).
+        """
+        keys = sql.SQL("(SELECT DISTINCT {} FROM {}) k").format(
+            self._key(), ddl.ident(self.changes)
+        )
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
+            for c in self.key
+        )
+        return [
+            sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes)),
+            sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
+                ddl.ident(self.target), keys, match
+            ),
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
+                ddl.ident(self.target),
+                self._cols(),
+                self._overriding(),
+                self._cols("t"),
+                ddl.ident(self.source),
+                keys,
+                match,
+            ),
+        ]
+
     def ensure_marker(self, conn: psycopg.Connection[Any]) -> None:
         """Add the TRUNCATE marker column to a change table made before it existed."""
         row = conn.execute(
@@ -212,6 +251,18 @@ def capture_sql(
     conn: psycopg.Connection[Any], mirror: Mirror, function: Name
 ) -> list[sql.Composed]:
     """Statements creating the change table, the trigger function and the four triggers."""
+    return capture_setup_sql(conn, mirror, function) + capture_triggers_sql(mirror, function)
+
+
+def capture_setup_sql(
+    conn: psycopg.Connection[Any], mirror: Mirror, function: Name
+) -> list[sql.Composed]:
+    """Statements creating the change table and the trigger function (no lock on the source).
+
+    The function names the change table, not the source: both can be made
+    ahead of the triggers, which alone need a lock on the source (SHARE ROW
+    EXCLUSIVE).
+    """
     key_defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
         for c, t in zip(mirror.key, mirror.key_types, strict=True)
@@ -240,6 +291,12 @@ def capture_sql(
             ddl.ident(function), sql.Literal(body.as_string(conn))
         ),
     ]
+    return out
+
+
+def capture_triggers_sql(mirror: Mirror, function: Name) -> list[sql.Composed]:
+    """Statements creating the four triggers of ``capture_setup_sql``'s function on the source."""
+    out: list[sql.Composed] = []
     for event, refs in (
         ("INSERT", "NEW TABLE AS new_rows"),
         ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
