@@ -12,11 +12,14 @@
 4. Recreate the other indexes (unique ones only when they include the
    partition key: PostgreSQL cannot enforce others across partitions).
 5. Replay captured changes in batches until few are left.
-6. Swap, in one transaction under ``lock_timeout`` with retry: lock the
-   table, replay the rest, drop the capture, rename the table to
-   ``<table>__dbopt_old`` and the new one to ``<table>`` (indexes and
-   constraints too), hand over sequences, and start capturing changes on
-   the new table into ``<table>__dbopt_revert`` so ``revert()`` can undo it.
+6. Swap: make the revert capture's change table ``<table>__dbopt_revert``
+   and its function, replay what is pending, then in one transaction under
+   ``lock_timeout`` with retry: lock the table, replay the rest (two
+   set-based statements: the change table cannot grow under the lock), drop
+   the capture, rename the table to ``<table>__dbopt_old`` and the new one
+   to ``<table>`` (indexes and constraints too), hand over sequences, and
+   attach the revert capture's triggers to the new table so ``revert()`` can
+   undo it. All of it after the lock goes in one pipeline.
 
 A TRUNCATE of the table is captured too (a statement-level trigger) and
 replayed: the copy is emptied and only rows written after it are copied
@@ -409,11 +412,11 @@ def _swap(
     )
 
     def attempt() -> tuple[float, int]:
-        run.hook("swap")
         # What arrived since the catch-up is replayed outside the lock, so that
         # the replay under it is only what writers did in the last moment.
         if not forward.truncate_pending(conn):
             forward.replay(conn, None)
+        run.hook("swap")
         with conn.transaction():
             conn.execute(ddl.lock(table, "ACCESS EXCLUSIVE"))
             locked = time.perf_counter()
