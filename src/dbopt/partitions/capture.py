@@ -200,12 +200,19 @@ class Mirror:
             sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
             for c in self.key
         )
+        # The change table has no statistics: joined as it is, the planner may hash
+        # it against a full scan of the target (every partition). ``= ANY(ARRAY(...))``
+        # on the key's first column makes each side an index lookup of those keys.
+        first = sql.Identifier(self.key[0])
+        probe = sql.SQL("{} = ANY (ARRAY(SELECT {} FROM {}))").format(
+            sql.Identifier("t", self.key[0]), first, ddl.ident(self.changes)
+        )
         return [
             sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes)),
-            sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
-                ddl.ident(self.target), keys, match
+            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
+                ddl.ident(self.target), keys, probe, match
             ),
-            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {} WHERE {}").format(
                 ddl.ident(self.target),
                 self._cols(),
                 self._overriding(),
@@ -213,6 +220,7 @@ class Mirror:
                 ddl.ident(self.source),
                 keys,
                 match,
+                probe,
             ),
         ]
 
