@@ -183,16 +183,29 @@ class Mirror:
             arrays,
         )
 
-    def replay_all_sql(self) -> list[sql.Composed]:
+    def replay_all_sql(self, conn: psycopg.Connection[Any]) -> list[sql.Composed]:
         """Statements replaying every change row at once, with no round trip in between.
 
         Only for a caller that holds a lock keeping the source unwritten (so
-        the change table cannot grow) and has seen no TRUNCATE marker in it:
-        the keys changed are deleted from the target and the source's current
-        rows for them copied, each one set-based statement. The first
-        statement counts the change rows (the number replayed). The change
-        rows themselves are left (the caller drops the change table).
+        the change table cannot grow). The first statement counts the change
+        rows (the number replayed). A ``DO`` block then applies a TRUNCATE
+        marker if there is one (empties the target, discards the change rows
+        up to the last marker, as ``replay`` does); the keys changed are
+        deleted from the target and the source's current rows for them
+        copied, each one set-based statement. The change rows are left (the
+        caller drops the change table).
         """
+        changes = ddl.ident(self.changes)
+        marker = sql.Identifier(MARKER)
+        truncate = sql.SQL(
+            "BEGIN\n"
+            "  IF EXISTS (SELECT 1 FROM {changes} WHERE {marker}) THEN\n"
+            "    TRUNCATE {target};\n"
+            "    DELETE FROM {changes}\n"
+            "      WHERE seq <= (SELECT max(seq) FROM {changes} WHERE {marker});\n"
+            "  END IF;\n"
+            "END"
+        ).format(changes=changes, marker=marker, target=ddl.ident(self.target))
         keys = sql.SQL("(SELECT DISTINCT {} FROM {}) k").format(
             self._key(), ddl.ident(self.changes)
         )
@@ -209,6 +222,7 @@ class Mirror:
         )
         return [
             sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes)),
+            sql.SQL("DO {}").format(sql.Literal(truncate.as_string(conn))),
             sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
                 ddl.ident(self.target), keys, probe, match
             ),

@@ -52,7 +52,6 @@ from psycopg import sql
 from dbopt.partitions import ddl
 from dbopt.partitions.apply import Executor
 from dbopt.partitions.capture import (
-    MARKER,
     Mirror,
     capture_setup_sql,
     capture_sql,
@@ -407,9 +406,7 @@ def _swap(
     with conn.transaction():
         for statement in capture_setup_sql(conn, backward, aux["revert_capture"]):
             conn.execute(statement)
-    pending = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
-        ddl.ident(aux["changes"]), sql.Identifier(MARKER)
-    )
+    final = forward.replay_all_sql(conn)
 
     def attempt() -> tuple[float, int]:
         # What arrived since the catch-up is replayed outside the lock, so that
@@ -421,16 +418,7 @@ def _swap(
             conn.execute(ddl.lock(table, "ACCESS EXCLUSIVE"))
             locked = time.perf_counter()
             run.hook("locked")
-            with conn.pipeline():
-                truncated = conn.execute(pending)
-                run.verify()
-            row = truncated.fetchone()
-            replayed = 0
-            if row is not None and row[0]:
-                replayed = forward.replay(conn, None)  # rare: a TRUNCATE just before the lock
-                final: list[sql.Composed] = []
-            else:
-                final = forward.replay_all_sql()
+            run.verify()
             # Under the lock the change table cannot grow: the rest is replayed with
             # set-based statements in the same pipeline as the swap's DDL.
             with conn.pipeline():
@@ -440,9 +428,8 @@ def _swap(
                 store.move_parent(conn, str(aux["new"]), str(table), "converted")
                 store.save_parent(conn, str(table), spec=spec.to_dict())
                 store.save_conversion(conn, str(table), "swapped", detail)
-            if counted:
-                count = counted[0].fetchone()
-                replayed += int(count[0]) if count else 0
+            count = counted[0].fetchone()
+            replayed = int(count[0]) if count else 0
         return time.perf_counter() - locked, replayed  # the lock is held until the commit
 
     result, _ = with_retry(attempt, policy, f"swap {table} for its partitioned copy")

@@ -36,7 +36,13 @@ from dbopt.partitions.plan import (
     RangeBound,
     literal_text,
 )
-from dbopt.partitions.rows import DEFAULT_ROWS_CAP, count_rows, default_conflicts
+from dbopt.partitions.rows import (
+    DEFAULT_ROWS_CAP,
+    collect_conflicts,
+    count_rows,
+    default_conflicts,
+    send_conflicts,
+)
 from dbopt.partitions.spec import PartitionSpec
 from dbopt.partitions.state import Owned
 
@@ -382,10 +388,11 @@ def _add_creates(
         # One round trip: which names are taken (for unique_names) rides with the
         # default partition's conflict count.
         names = [op.partition for op in creates]
-        with conn.pipeline():
+        with conn.pipeline():  # fetched after it ends: a fetch inside costs a sync more
             taken = taken_names(conn, names)
-            conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
-            found = taken.fetchall()
+            sent = send_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+        conflicts = collect_conflicts(sent, len(creates))
+        found = taken.fetchall()
         draft.checked.update(names)
         draft.taken.update(Name(str(r[0]), str(r[1])) for r in found)
     for op, rows in zip(creates, conflicts, strict=True):
