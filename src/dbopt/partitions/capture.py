@@ -164,14 +164,19 @@ class Mirror:
             for c in self.key
         )
         keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
-        conn.execute(
-            sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
-                ddl.ident(self.target), keyset, match
-            ),
-            arrays,
+        # As in replay_all_sql: = ANY on the first key column keeps each side an
+        # index lookup (a join alone may be planned as a scan of every partition).
+        probe = sql.SQL("{} = ANY ({}::{}[])").format(
+            sql.Identifier("t", self.key[0]), sql.Placeholder(), sql.SQL(self.key_types[0])
         )
         conn.execute(
-            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
+            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
+                ddl.ident(self.target), keyset, probe, match
+            ),
+            [*arrays, arrays[0]],
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {} WHERE {}").format(
                 ddl.ident(self.target),
                 self._cols(),
                 self._overriding(),
@@ -179,8 +184,9 @@ class Mirror:
                 ddl.ident(self.source),
                 keyset,
                 match,
+                probe,
             ),
-            arrays,
+            [*arrays, arrays[0]],
         )
 
     def replay_all_sql(self, conn: psycopg.Connection[Any]) -> list[sql.Composed]:
