@@ -363,3 +363,47 @@ def test_table_renamed_or_dropped_during_the_copy(
             conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
             after = conn.execute("SELECT * FROM moved ORDER BY id").fetchall()
         assert after == before
+
+
+def test_changes_just_before_the_lock_are_replayed_under_it(
+    pg_url: str, schema: str, manager: PartitionManager
+) -> None:
+    """Inserts, updates and deletes made after the last replay outside the lock.
+
+    The swap replays them under its lock with set-based statements in the
+    same pipeline as its DDL; every change row is counted, none is lost.
+    """
+    setup_tables(pg_url, schema, ROWS // 6)
+    statements = [
+        "WITH i AS (INSERT INTO interactions (user_id, created_at, kind, score)"
+        " SELECT g, '2024-05-01'::timestamptz + g * interval '1 hour', 'late', 3"
+        " FROM generate_series(1, 40) g RETURNING *) INSERT INTO shadow SELECT * FROM i",
+        "WITH u AS (UPDATE interactions SET score = score + 100, created_at = created_at"
+        " + interval '1 month' WHERE id % 997 = 0 RETURNING *)"
+        " UPDATE shadow s SET score = u.score, created_at = u.created_at FROM u WHERE s.id = u.id",
+        "WITH d AS (DELETE FROM interactions WHERE id % 991 = 1 RETURNING id)"
+        " DELETE FROM shadow WHERE id IN (SELECT id FROM d)",
+    ]
+    counts: list[int] = []
+    with connect(pg_url) as other:
+        other.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+
+        def act() -> None:
+            for statement in statements:
+                counts.append(other.execute(statement).rowcount)
+
+        result = convert(manager, schema, at("swap", 1, act))
+    inserted, updated, deleted = counts
+    assert inserted == 40
+    assert updated > 0
+    assert deleted > 0
+    assert result.status == "swapped"
+    assert result.replayed == inserted + 2 * updated + deleted  # an UPDATE logs old and new keys
+    assert relkind(pg_url, schema, "interactions") == "p"
+    count = check_equal(pg_url, schema)
+    assert count == ROWS // 6 + inserted - deleted
+    reverted = manager.revert(f"{schema}.interactions")
+    assert reverted.status == "reverted"
+    assert relkind(pg_url, schema, "interactions") == "r"
+    check_equal(pg_url, schema)
+    assert leftovers(pg_url, schema) == []

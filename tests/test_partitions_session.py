@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from psycopg import sql
 
 from dbopt.errors import DboptError
 from dbopt.partitions import PartitionSpec
+from dbopt.partitions.locking import TRY_LOCK, lock_keys
 from test_partitions_support import EVENTS_COLUMNS, connect, make_manager
 
 pytestmark = pytest.mark.postgres
@@ -48,3 +50,45 @@ def test_a_broken_session_connection_is_replaced(pg_url: str, schema: str) -> No
         assert manager.maintain(spec).ok  # ...the next one runs on a new connection
         with manager.connect() as conn:
             assert conn.info.backend_pid != pid
+
+
+def test_maintain_in_a_session_records_and_releases_its_lock(pg_url: str, schema: str) -> None:
+    """The maintenance record and the advisory unlock are sent together: both happen.
+
+    In a session the connection outlives the call, so only the unlock frees
+    the lock for another maintainer; a name already taken gets a suffix.
+    """
+    spec = PartitionSpec(f"{schema}.ev", key="created_at", interval="day", premake=1)
+    manager = make_manager(pg_url, schema)
+    manager.create(spec, columns=EVENTS_COLUMNS)
+    more = replace(spec, premake=3)
+    upcoming = [p for p in manager.plan(more).operations if p.kind == "create_partition"]
+    assert len(upcoming) == 2
+    taken = upcoming[0].partition
+    with connect(pg_url) as other:
+        other.execute(
+            sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(taken.schema, taken.name))
+        )
+        with manager.session():
+            result = manager.maintain(more)
+            assert result.ok
+            made = sorted(r.operation.partition.name for r in result.done)
+            assert made == sorted([f"{taken.name}_1", upcoming[1].partition.name])
+            with manager.connect() as conn:
+                held = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s",
+                    (conn.info.backend_pid,),
+                ).fetchone()
+            assert held == (0,)
+            assert other.execute(TRY_LOCK, lock_keys(spec.qualified)).fetchone() == (True,)
+            other.execute(
+                "SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", lock_keys(spec.qualified)
+            )
+        record = other.execute(
+            sql.SQL("SELECT last_maintenance FROM {} WHERE parent = %s").format(
+                sql.Identifier(schema, "dbopt_partition_parent")
+            ),
+            (spec.qualified,),
+        ).fetchone()
+    assert record is not None
+    assert record[0]["done"] == 2

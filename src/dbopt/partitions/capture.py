@@ -33,7 +33,13 @@ from dbopt.partitions.plan import Name
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["Mirror", "capture_sql", "drop_capture_sql"]
+__all__ = [
+    "Mirror",
+    "capture_setup_sql",
+    "capture_sql",
+    "capture_triggers_sql",
+    "drop_capture_sql",
+]
 
 TRIGGER = "dbopt_capture"
 #: The change table's marker column: true on the row a TRUNCATE of the source wrote.
@@ -158,14 +164,19 @@ class Mirror:
             for c in self.key
         )
         keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
-        conn.execute(
-            sql.SQL("DELETE FROM {} t USING {} WHERE {}").format(
-                ddl.ident(self.target), keyset, match
-            ),
-            arrays,
+        # As in replay_all_sql: = ANY on the first key column keeps each side an
+        # index lookup (a join alone may be planned as a scan of every partition).
+        probe = sql.SQL("{} = ANY ({}::{}[])").format(
+            sql.Identifier("t", self.key[0]), sql.Placeholder(), sql.SQL(self.key_types[0])
         )
         conn.execute(
-            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {}").format(
+            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
+                ddl.ident(self.target), keyset, probe, match
+            ),
+            [*arrays, arrays[0]],
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {} WHERE {}").format(
                 ddl.ident(self.target),
                 self._cols(),
                 self._overriding(),
@@ -173,9 +184,65 @@ class Mirror:
                 ddl.ident(self.source),
                 keyset,
                 match,
+                probe,
             ),
-            arrays,
+            [*arrays, arrays[0]],
         )
+
+    def replay_all_sql(self, conn: psycopg.Connection[Any]) -> list[sql.Composed]:
+        """Statements replaying every change row at once, with no round trip in between.
+
+        Only for a caller that holds a lock keeping the source unwritten (so
+        the change table cannot grow). The first statement counts the change
+        rows (the number replayed). A ``DO`` block then applies a TRUNCATE
+        marker if there is one (empties the target, discards the change rows
+        up to the last marker, as ``replay`` does); the keys changed are
+        deleted from the target and the source's current rows for them
+        copied, each one set-based statement. The change rows are left (the
+        caller drops the change table).
+        """
+        changes = ddl.ident(self.changes)
+        marker = sql.Identifier(MARKER)
+        truncate = sql.SQL(
+            "BEGIN\n"
+            "  IF EXISTS (SELECT 1 FROM {changes} WHERE {marker}) THEN\n"
+            "    TRUNCATE {target};\n"
+            "    DELETE FROM {changes}\n"
+            "      WHERE seq <= (SELECT max(seq) FROM {changes} WHERE {marker});\n"
+            "  END IF;\n"
+            "END"
+        ).format(changes=changes, marker=marker, target=ddl.ident(self.target))
+        keys = sql.SQL("(SELECT DISTINCT {} FROM {}) k").format(
+            self._key(), ddl.ident(self.changes)
+        )
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
+            for c in self.key
+        )
+        # The change table has no statistics: joined as it is, the planner may hash
+        # it against a full scan of the target (every partition). ``= ANY(ARRAY(...))``
+        # on the key's first column makes each side an index lookup of those keys.
+        first = sql.Identifier(self.key[0])
+        probe = sql.SQL("{} = ANY (ARRAY(SELECT {} FROM {}))").format(
+            sql.Identifier("t", self.key[0]), first, ddl.ident(self.changes)
+        )
+        return [
+            sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes)),
+            sql.SQL("DO {}").format(sql.Literal(truncate.as_string(conn))),
+            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
+                ddl.ident(self.target), keys, probe, match
+            ),
+            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {} WHERE {}").format(
+                ddl.ident(self.target),
+                self._cols(),
+                self._overriding(),
+                self._cols("t"),
+                ddl.ident(self.source),
+                keys,
+                match,
+                probe,
+            ),
+        ]
 
     def ensure_marker(self, conn: psycopg.Connection[Any]) -> None:
         """Add the TRUNCATE marker column to a change table made before it existed."""
@@ -212,6 +279,18 @@ def capture_sql(
     conn: psycopg.Connection[Any], mirror: Mirror, function: Name
 ) -> list[sql.Composed]:
     """Statements creating the change table, the trigger function and the four triggers."""
+    return capture_setup_sql(conn, mirror, function) + capture_triggers_sql(mirror, function)
+
+
+def capture_setup_sql(
+    conn: psycopg.Connection[Any], mirror: Mirror, function: Name
+) -> list[sql.Composed]:
+    """Statements creating the change table and the trigger function (no lock on the source).
+
+    The function names the change table, not the source: both can be made
+    ahead of the triggers, which alone need a lock on the source (SHARE ROW
+    EXCLUSIVE).
+    """
     key_defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
         for c, t in zip(mirror.key, mirror.key_types, strict=True)
@@ -240,6 +319,12 @@ def capture_sql(
             ddl.ident(function), sql.Literal(body.as_string(conn))
         ),
     ]
+    return out
+
+
+def capture_triggers_sql(mirror: Mirror, function: Name) -> list[sql.Composed]:
+    """Statements creating the four triggers of ``capture_setup_sql``'s function on the source."""
+    out: list[sql.Composed] = []
     for event, refs in (
         ("INSERT", "NEW TABLE AS new_rows"),
         ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),

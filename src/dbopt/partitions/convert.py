@@ -12,11 +12,14 @@
 4. Recreate the other indexes (unique ones only when they include the
    partition key: PostgreSQL cannot enforce others across partitions).
 5. Replay captured changes in batches until few are left.
-6. Swap, in one transaction under ``lock_timeout`` with retry: lock the
-   table, replay the rest, drop the capture, rename the table to
-   ``<table>__dbopt_old`` and the new one to ``<table>`` (indexes and
-   constraints too), hand over sequences, and start capturing changes on
-   the new table into ``<table>__dbopt_revert`` so ``revert()`` can undo it.
+6. Swap: make the revert capture's change table ``<table>__dbopt_revert``
+   and its function, replay what is pending, then in one transaction under
+   ``lock_timeout`` with retry: lock the table, replay the rest (two
+   set-based statements: the change table cannot grow under the lock), drop
+   the capture, rename the table to ``<table>__dbopt_old`` and the new one
+   to ``<table>`` (indexes and constraints too), hand over sequences, and
+   attach the revert capture's triggers to the new table so ``revert()`` can
+   undo it. All of it after the lock goes in one pipeline.
 
 A TRUNCATE of the table is captured too (a statement-level trigger) and
 replayed: the copy is emptied and only rows written after it are copied
@@ -48,7 +51,13 @@ from psycopg import sql
 
 from dbopt.partitions import ddl
 from dbopt.partitions.apply import Executor
-from dbopt.partitions.capture import Mirror, capture_sql, drop_capture_sql
+from dbopt.partitions.capture import (
+    Mirror,
+    capture_setup_sql,
+    capture_sql,
+    capture_triggers_sql,
+    drop_capture_sql,
+)
 from dbopt.partitions.catalog import read_table, relation_kind
 from dbopt.partitions.conversion import (
     ConversionResult,
@@ -389,23 +398,38 @@ def _swap(
     ]
     statements += sequence_handover_sql(conn, info.sequences, table, table)
     statements += [
-        (statement, ()) for statement in capture_sql(conn, backward, aux["revert_capture"])
+        (statement, ()) for statement in capture_triggers_sql(backward, aux["revert_capture"])
     ]
+    # The revert capture's change table and function need no lock on the table:
+    # they are made now, and only its triggers are attached under the swap's lock.
+    # (abandon() drops them if the swap never happens.)
+    with conn.transaction():
+        for statement in capture_setup_sql(conn, backward, aux["revert_capture"]):
+            conn.execute(statement)
+    final = forward.replay_all_sql(conn)
 
     def attempt() -> tuple[float, int]:
+        # What arrived since the catch-up is replayed outside the lock, so that
+        # the replay under it is only what writers did in the last moment.
+        if not forward.truncate_pending(conn):
+            forward.replay(conn, None)
         run.hook("swap")
         with conn.transaction():
             conn.execute(ddl.lock(table, "ACCESS EXCLUSIVE"))
             locked = time.perf_counter()
             run.hook("locked")
             run.verify()
-            replayed = forward.replay(conn, None)
+            # Under the lock the change table cannot grow: the rest is replayed with
+            # set-based statements in the same pipeline as the swap's DDL.
             with conn.pipeline():
+                counted = [conn.execute(statement) for statement in final]
                 for statement, params in statements:
                     conn.execute(statement, params)
                 store.move_parent(conn, str(aux["new"]), str(table), "converted")
                 store.save_parent(conn, str(table), spec=spec.to_dict())
                 store.save_conversion(conn, str(table), "swapped", detail)
+            count = counted[0].fetchone()
+            replayed = int(count[0]) if count else 0
         return time.perf_counter() - locked, replayed  # the lock is held until the commit
 
     result, _ = with_retry(attempt, policy, f"swap {table} for its partitioned copy")
@@ -521,6 +545,9 @@ def abandon(
         else:
             for statement in drop_capture_sql(table, aux["changes"], aux["capture"])[-2:]:
                 conn.execute(statement)
+        # The revert capture's function and change table, made just before the swap.
+        for statement in drop_capture_sql(table, aux["revert"], aux["revert_capture"])[-2:]:
+            conn.execute(statement)
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ddl.ident(aux["new"])))
         store.forget_parent(conn, str(aux["new"]))
         store.drop_conversion(conn, str(table))

@@ -88,10 +88,27 @@ def lock_keys(parent: Name | str) -> tuple[str, str]:
 TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))"
 
 
+#: The query that releases it (same parameters).
+UNLOCK = "SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))"
+
+
+class Hold:
+    """The advisory lock ``parent_lock`` holds.
+
+    A caller may send ``UNLOCK`` with ``keys`` itself, e.g. in a pipeline with
+    its last statements (one round trip), and once that has succeeded set
+    ``released`` so that ``parent_lock`` does not unlock again on exit.
+    """
+
+    def __init__(self, keys: tuple[str, str]) -> None:
+        self.keys = keys
+        self.released = False
+
+
 @contextmanager
 def parent_lock(
     conn: psycopg.Connection[Any], parent: Name | str, wait: float, *, held: bool = False
-) -> Iterator[None]:
+) -> Iterator[Hold]:
     """Hold the session advisory lock of ``parent``; PartitionLockedError after ``wait`` s.
 
     Two maintainers of one parent never run at once; the second waits (polling)
@@ -112,11 +129,12 @@ def parent_lock(
             )
         time.sleep(pause)
         pause = min(pause * 2, 0.5)
+    hold = Hold(keys)
     try:
-        yield
+        yield hold
     finally:
-        if not conn.closed:
+        if not conn.closed and not hold.released:
             try:
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", keys)
+                conn.execute(UNLOCK, keys)
             except psycopg.Error:
                 conn.close()  # closing the session releases the lock

@@ -20,7 +20,15 @@ from dbopt.partitions.convert import convert_table
 from dbopt.partitions.drain import DrainResult, drain_default
 from dbopt.partitions.errors import PartitionSpecError
 from dbopt.partitions.indexes import IndexResult, create_partitioned_index
-from dbopt.partitions.locking import TRY_LOCK, LockPolicy, configure, lock_keys, parent_lock
+from dbopt.partitions.locking import (
+    TRY_LOCK,
+    UNLOCK,
+    Hold,
+    LockPolicy,
+    configure,
+    lock_keys,
+    parent_lock,
+)
 from dbopt.partitions.naming import learn_template
 from dbopt.partitions.ownership import is_owned
 from dbopt.partitions.plan import AdoptPartition, Name, Plan
@@ -231,21 +239,35 @@ class PartitionManager:
                 return self._apply(conn, plan)
 
     def _apply(
-        self, conn: psycopg.Connection[Any], plan: Plan, snap: Snapshot | None = None
+        self,
+        conn: psycopg.Connection[Any],
+        plan: Plan,
+        snap: Snapshot | None = None,
+        hold: Hold | None = None,
     ) -> ApplyResult:
+        """Apply ``plan`` and record it; with ``hold``, release it with the record.
+
+        The record and the unlock are pipelined (one round trip); if the
+        record fails, the unlock is left to ``parent_lock``'s exit.
+        """
         executor = Executor(conn, self.store, self.policy)
         result = executor.run(plan) if snap is None else executor.run_fresh(plan, snap)
-        self.store.save_parent(
-            conn,
-            str(plan.parent),
-            spec=plan.spec.to_dict() if isinstance(plan.spec, PartitionSpec) else None,
-            maintenance={
-                "done": len(result.done),
-                "skipped": len(result.skipped),
-                "failed": len(result.failed),
-                "notes": [n.message for n in result.notes],
-            },
-        )
+        with conn.pipeline():
+            self.store.save_parent(
+                conn,
+                str(plan.parent),
+                spec=plan.spec.to_dict() if isinstance(plan.spec, PartitionSpec) else None,
+                maintenance={
+                    "done": len(result.done),
+                    "skipped": len(result.skipped),
+                    "failed": len(result.failed),
+                    "notes": [n.message for n in result.notes],
+                },
+            )
+            if hold is not None:
+                conn.execute(UNLOCK, hold.keys)
+        if hold is not None:
+            hold.released = True
         return result
 
     def maintain(self, spec: PartitionSpec, now: datetime | int | None = None) -> ApplyResult:
@@ -272,12 +294,12 @@ class PartitionManager:
                 snap = self._snapshot(conn, spec)
             row = tried.fetchone()
             held = bool(row and row[0])
-            with parent_lock(conn, parent, self.policy.lock_wait, held=held):
+            with parent_lock(conn, parent, self.policy.lock_wait, held=held) as hold:
                 if not held:
                     snap = self._snapshot(conn, spec)
                 if snap != first:  # another maintainer (or someone) acted meanwhile
                     plan = self._plan_from(conn, spec, snap, now)
-                return self._apply(conn, plan, snap)
+                return self._apply(conn, plan, snap, hold)
 
     def drain_default(self, spec: PartitionSpec, *, batch_size: int = 10_000) -> DrainResult:
         """Move the default partition's rows into proper partitions, creating them.

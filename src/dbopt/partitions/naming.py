@@ -19,7 +19,7 @@ from dbopt.partitions.plan import CreatePartition, Name, Operation
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["MAX_NAME_BYTES", "format_name", "learn_template", "unique_names"]
+__all__ = ["MAX_NAME_BYTES", "format_name", "learn_template", "taken_names", "unique_names"]
 
 #: PostgreSQL truncates identifiers longer than this (NAMEDATALEN - 1).
 MAX_NAME_BYTES = 63
@@ -105,18 +105,38 @@ def learn_template(parent: str, partitions: Sequence[Partition], grid: Grid) -> 
     return None
 
 
-def unique_names(conn: psycopg.Connection[Any] | None, ops: list[Operation]) -> list[Operation]:
-    """Give each new partition a name no relation in its schema has (``_1``, ``_2`` ...)."""
+def taken_names(conn: psycopg.Connection[Any], names: Sequence[Name]) -> psycopg.Cursor[Any]:
+    """Send the query of which of ``names`` a relation has; its rows are (schema, name).
+
+    The rows are not fetched here, so that a caller in a pipeline can send
+    other queries in the same round trip.
+    """
+    return conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([n.schema for n in names], [n.name for n in names]),
+    )
+
+
+def unique_names(
+    conn: psycopg.Connection[Any] | None,
+    ops: list[Operation],
+    known: tuple[set[Name], set[Name]] | None = None,
+) -> list[Operation]:
+    """Give each new partition a name no relation in its schema has (``_1``, ``_2`` ...).
+
+    ``known`` is (names checked, those of them taken) from an earlier
+    ``taken_names``; when it covers every new partition no query is sent.
+    """
     creates = [op for op in ops if isinstance(op, CreatePartition)]
     if not creates or conn is None:
         return ops
     planned: set[Name] = set()
-    rows = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([op.partition.schema for op in creates], [op.partition.name for op in creates]),
-    ).fetchall()
-    taken = {Name(r[0], r[1]) for r in rows}
+    if known is not None and all(op.partition in known[0] for op in creates):
+        taken = known[1]
+    else:
+        rows = taken_names(conn, [op.partition for op in creates]).fetchall()
+        taken = {Name(r[0], r[1]) for r in rows}
     out: list[Operation] = []
     for op in ops:
         if not isinstance(op, CreatePartition):

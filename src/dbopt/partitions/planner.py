@@ -7,7 +7,7 @@ integer key, and the tables behind ownership records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from dbopt.partitions import ranges as rng
 from dbopt.partitions.catalog import PartitionedTable
 from dbopt.partitions.errors import PartitionSpecError
 from dbopt.partitions.grid import Grid, Value
-from dbopt.partitions.naming import format_name, unique_names
+from dbopt.partitions.naming import format_name, taken_names, unique_names
 from dbopt.partitions.ownership import is_owned, reconcile
 from dbopt.partitions.plan import (
     CreatePartition,
@@ -36,7 +36,13 @@ from dbopt.partitions.plan import (
     RangeBound,
     literal_text,
 )
-from dbopt.partitions.rows import DEFAULT_ROWS_CAP, count_rows, default_conflicts
+from dbopt.partitions.rows import (
+    DEFAULT_ROWS_CAP,
+    collect_conflicts,
+    count_rows,
+    default_conflicts,
+    send_conflicts,
+)
 from dbopt.partitions.spec import PartitionSpec
 from dbopt.partitions.state import Owned
 
@@ -53,6 +59,8 @@ class _Draft:
     ops: list[Operation]
     notes: list[Note]
     name: str
+    checked: set[Name] = field(default_factory=set)  # names whose existence was read
+    taken: set[Name] = field(default_factory=set)  # those of them a relation has
 
 
 def build_plan(
@@ -105,7 +113,13 @@ def build_plan(
         DropPartition: 4,
     }
     ops = sorted(draft.ops, key=lambda op: order.get(type(op), 5))
-    return Plan(parent, _summary(spec), shown, tuple(unique_names(conn, ops)), tuple(draft.notes))
+    return Plan(
+        parent,
+        _summary(spec),
+        shown,
+        tuple(unique_names(conn, ops, (draft.checked, draft.taken))),
+        tuple(draft.notes),
+    )
 
 
 def _summary(spec: PartitionSpec) -> str:
@@ -368,7 +382,19 @@ def _add_creates(
     creates: list[CreatePartition],
     draft: _Draft,
 ) -> None:
-    conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+    if conn is None or not creates:
+        conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+    else:
+        # One round trip: which names are taken (for unique_names) rides with the
+        # default partition's conflict count.
+        names = [op.partition for op in creates]
+        with conn.pipeline():  # fetched after it ends: a fetch inside costs a sync more
+            taken = taken_names(conn, names)
+            sent = send_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+        conflicts = collect_conflicts(sent, len(creates))
+        found = taken.fetchall()
+        draft.checked.update(names)
+        draft.taken.update(Name(str(r[0]), str(r[1])) for r in found)
     for op, rows in zip(creates, conflicts, strict=True):
         if rows:
             draft.notes.append(

@@ -12,7 +12,14 @@ from dbopt.partitions.plan import Bound, HashBound, ListBound, RangeBound, liter
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_ROWS_CAP", "bound_predicate", "count_rows", "default_conflicts"]
+__all__ = [
+    "DEFAULT_ROWS_CAP",
+    "bound_predicate",
+    "collect_conflicts",
+    "count_rows",
+    "default_conflicts",
+    "send_conflicts",
+]
 
 #: Row counts in the default partition are counted up to this many.
 DEFAULT_ROWS_CAP = 100_000
@@ -33,9 +40,17 @@ def default_conflicts(
     conn: psycopg.Connection[Any] | None, table: PartitionedTable, bounds: list[Bound], zone: str
 ) -> list[int]:
     """Rows (up to a cap) in the default partition that each bound would have to hold."""
+    return collect_conflicts(send_conflicts(conn, table, bounds, zone), len(bounds))
+
+
+def send_conflicts(
+    conn: psycopg.Connection[Any] | None, table: PartitionedTable, bounds: list[Bound], zone: str
+) -> list[psycopg.Cursor[Any]]:
+    """Send ``default_conflicts``'s queries without fetching (a caller's pipeline may
+    carry others in the same round trip); ``collect_conflicts`` reads them."""
     default = table.default
     if default is None or not bounds or conn is None:
-        return [0] * len(bounds)
+        return []
     key = sql.Identifier(table.key)
     where = [bound_predicate(sql.SQL("d.{}").format(key), bound, zone, table) for bound in bounds]
     counts = [
@@ -44,13 +59,23 @@ def default_conflicts(
         )
         for pred in where
     ]
-    out: list[int] = []
-    for start in range(0, len(counts), 500):
-        row = conn.execute(
+    return [
+        conn.execute(
             sql.SQL("SELECT ARRAY[{}]::bigint[]").format(
                 sql.SQL(", ").join(counts[start : start + 500])
             )
-        ).fetchone()
+        )
+        for start in range(0, len(counts), 500)
+    ]
+
+
+def collect_conflicts(cursors: list[psycopg.Cursor[Any]], bounds: int) -> list[int]:
+    """The counts of ``send_conflicts``'s queries (zeros when it sent none)."""
+    if not cursors:
+        return [0] * bounds
+    out: list[int] = []
+    for cur in cursors:
+        row = cur.fetchone()
         out += [int(n) for n in (row[0] if row else [])]
     return out
 
