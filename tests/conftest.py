@@ -124,12 +124,14 @@ _DEAD_DATABASES_SQL = """
 SELECT pg_stat_statements_reset(0, s.dbid, 0)
 FROM (SELECT DISTINCT dbid FROM pg_stat_statements) s
 WHERE s.dbid NOT IN (SELECT oid FROM pg_database)
+   OR s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
 @pytest.fixture
 def pgss_room(pg_url: str) -> None:
-    """pg_stat_statements with room: entries of dropped databases removed (no live one)."""
+    """pg_stat_statements with room: the entries of dropped databases and of this run's
+    own database (what earlier tests ran here) removed; other live databases' kept."""
     import psycopg
 
     from dbopt.testing import libpq_url
