@@ -71,7 +71,7 @@ def advise_and_apply(
     if not has_hypopg:
         console.line(
             "no hypopg on this server: candidates are built for real in a transaction that "
-            "is rolled back (up to 2 key columns, no INCLUDE; about a minute on the full data)",
+            "is rolled back (up to 2 key columns, no INCLUDE)",
             "dim",
         )
     advisor = IndexAdvisor(
