@@ -486,21 +486,8 @@ def hand_over_sequences(
     target: Name,
 ) -> None:
     """Serial sequences change owner; identity sequences of ``target`` continue ``source``'s."""
-    for sequence, column, kind in sequences:
-        if kind == "a":
-            conn.execute(
-                sql.SQL("ALTER SEQUENCE {} OWNED BY {}").format(
-                    sql.SQL(sequence), sql.Identifier(target.schema, target.name, column)
-                )
-            )
-            continue
-        conn.execute(
-            sql.SQL(
-                "SELECT setval(pg_get_serial_sequence(%s, %s), s.last_value, s.is_called)"
-                " FROM (SELECT last_value, is_called FROM {}) s"
-            ).format(sql.SQL(_identity_sequence(conn, source, column))),
-            (ddl.ident(target).as_string(conn), column),
-        )
+    for statement, params in sequence_handover_sql(conn, sequences, source, target):
+        conn.execute(statement, params)
 
 
 def _identity_sequence(conn: psycopg.Connection[Any], table: Name, column: str) -> str:
