@@ -44,6 +44,7 @@ from dbopt.postgres.render import qualified
 __all__ = [
     "PARTS",
     "PLANNER",
+    "SPACE",
     "Catalog",
     "Column",
     "ColumnStats",
@@ -229,6 +230,27 @@ WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
   AND (cardinality(%(schemas)s::text[]) = 0 OR s.schemaname = ANY(%(schemas)s::text[]))
   AND s.schemaname <> ALL(%(exclude_schemas)s::text[])
 ORDER BY s.schemaname, s.sequencename
+"""
+
+# The largest tables and indexes (sizes take an AccessShareLock: the dashboard's Space page).
+SPACE = """
+SELECT CASE c.relkind WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' ELSE 'table' END AS kind,
+       n.nspname AS schema, c.relname AS name,
+       CASE WHEN c.relkind IN ('i', 'I') THEN t.relname END AS table,
+       pg_relation_size(c.oid)::int8 AS bytes,
+       CASE WHEN c.relkind IN ('i', 'I') THEN pg_relation_size(c.oid)
+            ELSE pg_total_relation_size(c.oid) END::int8 AS total_bytes,
+       CASE WHEN c.reltuples >= 0 AND c.relkind NOT IN ('i', 'I')
+            THEN c.reltuples::float8 END AS rows
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index x ON x.indexrelid = c.oid
+LEFT JOIN pg_class t ON t.oid = x.indrelid
+WHERE c.relkind IN ('r', 'm', 'i', 'p', 'I')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_temp%%' AND n.nspname NOT LIKE 'pg_toast_temp%%'
+ORDER BY total_bytes DESC, n.nspname, c.relname
+LIMIT %(limit)s
 """
 
 #: The catalog queries :func:`load` runs by default, by name.
