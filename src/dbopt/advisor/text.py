@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dbopt.advisor.report import AdvisorReport
+    from dbopt.advisor.report import AdvisorReport, Hotspot
 
 __all__ = ["render_text"]
 
@@ -25,6 +25,29 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = [line, "  ".join("-" * w for w in widths)]
     out.extend("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
     return out
+
+
+def _one_line(sql: str, width: int, mark: str = "") -> str:
+    """``sql`` on one line, cut to ``width`` characters (ending in ``mark`` when cut)."""
+    sql = " ".join(sql.split())
+    return sql if len(sql) <= width else sql[: width - len(mark)] + mark
+
+
+def _section(title: str, items: list[str]) -> list[str]:
+    """A blank line, ``title:`` and the items; nothing when there are none."""
+    return ["", f"{title}:", *items] if items else []
+
+
+def _hotspot(h: Hotspot) -> list[str]:
+    where = (
+        f"; dominated by {h.dominant} ({h.dominant_share:.0%} of its cost)" if h.dominant else ""
+    )
+    return [
+        f"  {h.total_time_s:,.3f} s ({h.time_share:.0%} of measured time), "
+        f"{h.calls}x{where}; best with any index: cost {h.cost_before:,.1f} -> "
+        f"{h.best_cost:,.1f}: {_one_line(h.sql, 70, '...')}",
+        *(f"      at {site}" for site in h.callsites[:3]),
+    ]
 
 
 def render_text(report: AdvisorReport) -> str:
@@ -65,10 +88,9 @@ def render_text(report: AdvisorReport) -> str:
             lines.append(f"{rec.name}:")
             lines.extend(f"  {stmt};" for stmt in rec.ddl)
             for imp in rec.statements[:5]:
-                sql = " ".join(imp.sql.split())
-                sql = sql if len(sql) <= 90 else sql[:87] + "..."
                 lines.append(
-                    f"  {imp.calls}x cost {imp.cost_before:,.1f} -> {imp.cost_after:,.1f}: {sql}"
+                    f"  {imp.calls}x cost {imp.cost_before:,.1f} -> {imp.cost_after:,.1f}: "
+                    f"{_one_line(imp.sql, 90, '...')}"
                 )
                 lines.extend(f"      at {site}" for site in imp.callsites[:3])
     if report.measurements is not None:
@@ -80,43 +102,24 @@ def render_text(report: AdvisorReport) -> str:
         lines.append("")
         lines.append(f"write cost: {report.writes['reason']}")
         lines.extend(f"  observed: {o}" for o in report.writes.get("observed", []))
-    if report.rejected:
-        lines.append("")
-        lines.append("not recommended:")
-        lines.extend(f"  {r.label}: {r.message}" for r in report.rejected)
-    if report.hotspots:
-        lines.append("")
-        lines.append("hot statements no index fixes:")
-        for h in report.hotspots:
-            sql = " ".join(h.sql.split())
-            sql = sql if len(sql) <= 70 else sql[:67] + "..."
-            where = (
-                f"; dominated by {h.dominant} ({h.dominant_share:.0%} of its cost)"
-                if h.dominant
-                else ""
-            )
-            lines.append(
-                f"  {h.total_time_s:,.3f} s ({h.time_share:.0%} of measured time), "
-                f"{h.calls}x{where}; best with any index: cost {h.cost_before:,.1f} -> "
-                f"{h.best_cost:,.1f}: {sql}"
-            )
-            lines.extend(f"      at {site}" for site in h.callsites[:3])
-    unchanged = [s for s in report.statements if s.status == "unchanged" and s.reason]
-    if unchanged:
-        lines.append("")
-        lines.append("statements no index improves:")
-        for st in unchanged:
-            sql = " ".join(st.sql.split())
-            lines.append(f"  {sql[:70]}: {st.reason}")
-    if report.findings:
-        lines.append("")
-        lines.append("existing indexes:")
-        lines.extend(f"  {f}" for f in report.findings)
-    if report.errors:
-        lines.append("")
-        lines.append("errors:")
-        for err in report.errors:
-            sql = " ".join(err.sql.split())
-            where = f"line {err.line}: " if err.line is not None else ""
-            lines.append(f"  {where}{sql[:70]}: {err.message}")
+    lines += _section("not recommended", [f"  {r.label}: {r.message}" for r in report.rejected])
+    lines += _section(
+        "hot statements no index fixes", [line for h in report.hotspots for line in _hotspot(h)]
+    )
+    lines += _section(
+        "statements no index improves",
+        [
+            f"  {_one_line(st.sql, 70)}: {st.reason}"
+            for st in report.statements
+            if st.status == "unchanged" and st.reason
+        ],
+    )
+    lines += _section("existing indexes", [f"  {f}" for f in report.findings])
+    lines += _section(
+        "errors",
+        [
+            f"  {'' if e.line is None else f'line {e.line}: '}{_one_line(e.sql, 70)}: {e.message}"
+            for e in report.errors
+        ],
+    )
     return "\n".join(lines)
