@@ -58,18 +58,16 @@ class AlterTableRules(CheckerState):
     def _at_addcolumn(self, ref: TableRef, node: Any, cmd: Any) -> None:
         col = cmd.def_
         name = col.colname
-        obj = f"{show(ref)}.{ident(name)}"
         typ = column_type(col.typeName)
         cons = list(col.constraints or ())
         default = next((c for c in cons if c.contype == ConstrType.CONSTR_DEFAULT), None)
         if typ in SERIAL:
-            self._report(
+            self._report_column(
                 "MIG007",
-                obj,
+                ref,
+                name,
                 f"adds {typ} column {name} to {show(ref)}: every row "
                 "gets a nextval() (table rewrite)",
-                table=show(ref),
-                column=name,
             )
         elif (
             flag_set(col.identity)
@@ -78,28 +76,26 @@ class AlterTableRules(CheckerState):
                 c.contype in (ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED) for c in cons
             )
         ):
-            self._report(
+            self._report_column(
                 "MIG007",
-                obj,
+                ref,
+                name,
                 f"adds identity or stored generated column {name} to {show(ref)} (table rewrite)",
-                table=show(ref),
-                column=name,
             )
         elif default is not None:
             verdict, funcs = volatility(default.raw_expr)
             if verdict != "stable":
                 calls = ", ".join(f"{f}()" for f in funcs) or "an expression"
-                self._report(
+                self._report_column(
                     "MIG007",
-                    obj,
+                    ref,
+                    name,
                     f"adds column {name} to {show(ref)} with default {calls}"
                     + (
                         " (volatile: table rewrite)"
                         if verdict == "volatile"
                         else ", which rewrites the table unless it is STABLE or IMMUTABLE"
                     ),
-                    table=show(ref),
-                    column=name,
                     functions=funcs,
                     volatility=verdict,
                 )
@@ -109,13 +105,12 @@ class AlterTableRules(CheckerState):
             and self.pg_version < 11
             and not any(f.code == "MIG007" for f in self._out)
         ):
-            self._report(
+            self._report_column(
                 "MIG007",
-                obj,
+                ref,
+                name,
                 f"adds column {name} to {show(ref)} with a default: before PostgreSQL 11 "
                 "every default rewrites the table",
-                table=show(ref),
-                column=name,
             )
         not_null = col.is_not_null or any(c.contype == ConstrType.CONSTR_NOTNULL for c in cons)
         generated = flag_set(col.generated) or any(
@@ -123,22 +118,20 @@ class AlterTableRules(CheckerState):
         )
         # a stored generated or identity column is filled for existing rows: no failure
         if not_null and default is None and typ not in SERIAL and not generated:
-            self._report(
+            self._report_column(
                 "MIG015",
-                obj,
+                ref,
+                name,
                 f"adds NOT NULL column {name} to {show(ref)} without a default",
-                table=show(ref),
-                column=name,
             )
         for con in cons:
             self._constraint(ref, node, con, column=name)
         if any(c.contype == ConstrType.CONSTR_PRIMARY for c in cons) and typ in SMALL_INT:
-            self._report(
+            self._report_column(
                 "MIG012",
-                obj,
+                ref,
+                name,
                 f"primary key {name} of {show(ref)} is {typ}",
-                table=show(ref),
-                column=name,
                 type=typ,
             )
 
@@ -262,12 +255,11 @@ class AlterTableRules(CheckerState):
         )
 
     def _at_dropnotnull(self, ref: TableRef, node: Any, cmd: Any) -> None:
-        self._report(
+        self._report_column(
             "MIG028",
-            f"{show(ref)}.{ident(cmd.name)}",
+            ref,
+            cmd.name,
             f"drops NOT NULL from {cmd.name} of {show(ref)}",
-            table=show(ref),
-            column=cmd.name,
         )
 
     def _proven(self, ref: TableRef, column: str) -> bool:
@@ -332,30 +324,27 @@ class AlterTableRules(CheckerState):
         col = cmd.def_
         typ = column_type(col.typeName) if col is not None else "?"
         using = " with USING" if col is not None and col.raw_default is not None else ""
-        self._report(
+        self._report_column(
             "MIG008",
-            f"{show(ref)}.{ident(cmd.name)}",
+            ref,
+            cmd.name,
             f"changes the type of {cmd.name} of {show(ref)} to {typ}{using}",
-            table=show(ref),
-            column=cmd.name,
             type=typ,
         )
         if col is not None:
             self._column_conventions(ref, col, cmd.name)
         if typ in ("timestamp", "timestamp[]"):
-            self._report(
+            self._report_column(
                 "MIG013",
-                f"{show(ref)}.{ident(cmd.name)}",
+                ref,
+                cmd.name,
                 f"changes {cmd.name} of {show(ref)} to timestamp without time zone",
-                table=show(ref),
-                column=cmd.name,
             )
 
     def _at_dropcolumn(self, ref: TableRef, node: Any, cmd: Any) -> None:
-        self._report(
+        self._report_column(
             "MIG010",
-            f"{show(ref)}.{ident(cmd.name)}",
+            ref,
+            cmd.name,
             f"drops column {cmd.name} of {show(ref)}",
-            table=show(ref),
-            column=cmd.name,
         )

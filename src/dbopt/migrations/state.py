@@ -118,6 +118,26 @@ class CheckerState:
         else:
             self._out.append(finding)
 
+    def _report_column(
+        self,
+        code: str,
+        ref: TableRef,
+        column: str,
+        message: str,
+        fix: str | None = None,
+        **meta: Any,
+    ) -> None:
+        """:meth:`_report` about ``column`` of ``ref`` (object ``table.column``)."""
+        self._report(
+            code,
+            f"{show(ref)}.{ident(column)}",
+            message,
+            fix,
+            table=show(ref),
+            column=column,
+            **meta,
+        )
+
     def _locks(self, ref: TableRef, *, queue: bool | None = None) -> None:
         """MIG011/MIG023 at the first statement that locks an existing table.
 
@@ -127,6 +147,7 @@ class CheckerState:
         lock = f" ({self._lock.mode})" if self._lock is not None else ""
         if queue is None:
             queue = self._lock is None or self._lock.blocks_writes or self._lock.blocks_reads
+        missing = []
         if (
             queue
             and self.require_lock_timeout
@@ -134,20 +155,16 @@ class CheckerState:
             and not self.lock_timeout_reported
         ):
             self.lock_timeout_reported = True
-            self._report(
-                "MIG011",
-                show(ref),
-                f"locks {show(ref)}{lock} with no lock_timeout set earlier in the migration",
-                "SET lock_timeout = '5s';  -- first statement of the migration",
-                table=show(ref),
-            )
+            missing.append(("MIG011", "lock_timeout"))
         if not self.statement_timeout and not self.statement_timeout_reported:
             self.statement_timeout_reported = True
+            missing.append(("MIG023", "statement_timeout"))
+        for code, setting in missing:
             self._report(
-                "MIG023",
+                code,
                 show(ref),
-                f"locks {show(ref)}{lock} with no statement_timeout set earlier in the migration",
-                "SET statement_timeout = '5s';  -- first statement of the migration",
+                f"locks {show(ref)}{lock} with no {setting} set earlier in the migration",
+                f"SET {setting} = '5s';  -- first statement of the migration",
                 table=show(ref),
             )
 
@@ -167,29 +184,25 @@ class CheckerState:
         name = name or col.colname
         typ = column_type(col.typeName)
         base = typ.removesuffix("[]")
-        obj = f"{show(ref)}.{ident(name)}"
-        meta: dict[str, Any] = {"table": show(ref), "column": name, "type": typ}
-        if base in SERIAL:
-            self._report("MIG034", obj, f"column {name} of {show(ref)} is {typ}", **meta)
-        if base == "varchar" and col.typeName.typmods:
-            self._report("MIG035", obj, f"column {name} of {show(ref)} is varchar(n)", **meta)
-        if base == "bpchar":
-            self._report("MIG036", obj, f"column {name} of {show(ref)} is char(n)", **meta)
-        if base == "json":
-            self._report("MIG041", obj, f"column {name} of {show(ref)} is json, not jsonb", **meta)
-        if base in SMALL_INT and not primary:
-            self._report(
-                "MIG039", obj, f"column {name} of {show(ref)} is {typ}, not bigint", **meta
-            )
+        for code, found, what in (
+            ("MIG034", base in SERIAL, typ),
+            ("MIG035", base == "varchar" and col.typeName.typmods, "varchar(n)"),
+            ("MIG036", base == "bpchar", "char(n)"),
+            ("MIG041", base == "json", "json, not jsonb"),
+            ("MIG039", base in SMALL_INT and not primary, f"{typ}, not bigint"),
+        ):
+            if found:
+                self._report_column(
+                    code, ref, name, f"column {name} of {show(ref)} is {what}", type=typ
+                )
 
     def _column_types(self, ref: TableRef, col: Any, *, primary: bool = False) -> None:
         self._column_conventions(ref, col, primary=primary)
         if column_type(col.typeName) in ("timestamp", "timestamp[]"):
-            self._report(
+            self._report_column(
                 "MIG013",
-                f"{show(ref)}.{ident(col.colname)}",
+                ref,
+                col.colname,
                 f"column {col.colname} of {show(ref)} is timestamp without time zone",
                 f"{ident(col.colname)} timestamptz",
-                table=show(ref),
-                column=col.colname,
             )
