@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from dbopt.health.base import (
-    Context,
-    HealthCheck,
-    database_ratio,
-    level,
-    register_check,
-    worst,
-)
+from dbopt.health.base import Context, HealthCheck, database_ratio, level, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 
 __all__: list[str] = []
@@ -69,13 +60,20 @@ def connections(check: HealthCheck, ctx: Context) -> CheckResult:
 def _sessions(
     check: HealthCheck,
     ctx: Context,
-    rows: list[dict[str, Any]],
+    where: str,
+    order: str,
     key: str,
     warn: float,
     critical: float,
     what: str,
     fix: str,
 ) -> CheckResult:
+    """Other sessions matching ``where`` (ordered by ``order``), judged by their age ``key``."""
+    rows = ctx.rows(
+        f"""SELECT {_SESSION_COLS} FROM pg_stat_activity a
+            WHERE {where} AND a.pid <> pg_backend_pid()
+            ORDER BY {order}"""
+    )
     statuses, findings = [], []
     for row in rows:
         status = level(row[key] or 0.0, warn, critical)
@@ -120,16 +118,12 @@ def _sessions(
     "commit or a request that did slow work while holding a transaction.",
 )
 def idle_in_transaction(check: HealthCheck, ctx: Context) -> CheckResult:
-    rows = ctx.rows(
-        f"""SELECT {_SESSION_COLS} FROM pg_stat_activity a
-            WHERE a.state LIKE 'idle in transaction%%' AND a.pid <> pg_backend_pid()
-            ORDER BY a.state_change"""
-    )
     t = ctx.thresholds
     return _sessions(
         check,
         ctx,
-        rows,
+        "a.state LIKE 'idle in transaction%%'",
+        "a.state_change",
         "state_s",
         t.idle_in_transaction_warn_s,
         t.idle_in_transaction_critical_s,
@@ -146,17 +140,12 @@ def idle_in_transaction(check: HealthCheck, ctx: Context) -> CheckResult:
     "connection; it is often a missing index or an unbounded report.",
 )
 def long_running_queries(check: HealthCheck, ctx: Context) -> CheckResult:
-    rows = ctx.rows(
-        f"""SELECT {_SESSION_COLS} FROM pg_stat_activity a
-            WHERE a.state = 'active' AND a.backend_type = 'client backend'
-              AND a.pid <> pg_backend_pid()
-            ORDER BY a.query_start"""
-    )
     t = ctx.thresholds
     return _sessions(
         check,
         ctx,
-        rows,
+        "a.state = 'active' AND a.backend_type = 'client backend'",
+        "a.query_start",
         "query_s",
         t.long_query_warn_s,
         t.long_query_critical_s,

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbopt.health.base import (
-    Context,
-    HealthCheck,
-    database_ratio,
-    level,
-    register_check,
-    worst,
-)
+from dbopt.health.base import Context, HealthCheck, database_ratio, level, register_check, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.lint.rules.types import sequence_overflows
 from dbopt.postgres import catalog
