@@ -156,16 +156,7 @@ def _where(catalog: Catalog, table: Table) -> dict[str, Any]:
     "write time for nothing.",
 )
 def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
-    for red in index_plan(catalog).duplicates.values():
-        table, idx, keep = red.table, red.index, red.kept
-        yield _drop_finding(
-            catalog,
-            r,
-            red,
-            f"index {idx.name} duplicates {keep.name} on {table.sql_name} "
-            f"({_describe(table, idx)})",
-            "duplicate_of",
-        )
+    return _drop_findings(catalog, r, index_plan(catalog).duplicates)
 
 
 @rule(
@@ -177,33 +168,38 @@ def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[F
     "only adds write cost and cache pressure.",
 )
 def redundant_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
-    for red in index_plan(catalog).covered.values():
-        table, a, b = red.table, red.index, red.kept
-        yield _drop_finding(
-            catalog,
-            r,
-            red,
-            f"index {a.name} ({', '.join(table.column_names(a.key_columns))}) is covered "
-            f"by {b.name} ({', '.join(table.column_names(b.key_columns))}) on {table.sql_name}",
-            "covered_by",
+    return _drop_findings(catalog, r, index_plan(catalog).covered)
+
+
+def _drop_findings(catalog: Catalog, r: Rule, plan: dict[int, Redundant]) -> Iterator[Finding]:
+    """A finding for each index ``plan`` drops in favour of its ``kept`` twin."""
+    for red in plan.values():
+        table, idx, kept = red.table, red.index, red.kept
+        if red.kind == "duplicate":
+            key = "duplicate_of"
+            message = (
+                f"index {idx.name} duplicates {kept.name} on {table.sql_name} "
+                f"({_describe(table, idx)})"
+            )
+        else:
+            key = "covered_by"
+            message = (
+                f"index {idx.name} ({', '.join(table.column_names(idx.key_columns))}) is "
+                f"covered by {kept.name} ({', '.join(table.column_names(kept.key_columns))}) "
+                f"on {table.sql_name}"
+            )
+        yield r.finding(
+            qualified(table.schema, idx.name),
+            message,
+            fix=_drop(table, idx),
+            **table_meta(
+                table,
+                index=idx.name,
+                size_bytes=idx.relpages * catalog.block_size,
+                **{key: kept.name},
+                **_where(catalog, table),
+            ),
         )
-
-
-def _drop_finding(catalog: Catalog, r: Rule, red: Redundant, message: str, kept: str) -> Finding:
-    """The finding for an index the plan drops in favour of ``red.kept``."""
-    table, idx = red.table, red.index
-    return r.finding(
-        qualified(table.schema, idx.name),
-        message,
-        fix=_drop(table, idx),
-        **table_meta(
-            table,
-            index=idx.name,
-            size_bytes=idx.relpages * catalog.block_size,
-            **{kept: red.kept.name},
-            **_where(catalog, table),
-        ),
-    )
 
 
 def _scans(catalog: Catalog, idx: Index, children: dict[int, list[Index]]) -> int | None:
