@@ -235,22 +235,20 @@ class AlterTableRules(CheckerState):
     def _at_detachpartition(self, ref: TableRef, node: Any, cmd: Any) -> None:
         if cmd.def_.concurrent:
             if self.in_transaction:
-                self._report(
+                self._report_table(
                     "MIG003",
-                    show(ref),
+                    ref,
                     f"DETACH PARTITION CONCURRENTLY from {show(ref)} inside a transaction",
-                    table=show(ref),
                 )
             return
         part = table_ref(cmd.def_.name)
-        self._report(
+        self._report_table(
             "MIG021",
-            show(ref),
+            ref,
             f"detaches partition {show(part)} from {show(ref)} without CONCURRENTLY "
             "(ACCESS EXCLUSIVE on the partitioned table)",
             f"ALTER TABLE {show(ref)} DETACH PARTITION {show(part)} CONCURRENTLY;  "
             "-- outside a transaction",
-            table=show(ref),
             partition=show(part),
         )
 
@@ -295,7 +293,7 @@ class AlterTableRules(CheckerState):
         ):
             what = "ADD CONSTRAINT outside a transaction, not preceded by its DROP IF EXISTS"
         if what is not None:
-            self._report("MIG032", show(ref), f"{what} on {show(ref)}", table=show(ref))
+            self._report_table("MIG032", ref, f"{what} on {show(ref)}")
 
     def _at_setnotnull(self, ref: TableRef, node: Any, cmd: Any) -> None:
         if self._proven(ref, cmd.name):

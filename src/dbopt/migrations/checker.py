@@ -247,11 +247,10 @@ class Checker(AlterTableRules):
             and not node.if_not_exists
             and not (node.relation.relpersistence == "t" and int(node.oncommit) == 3)
         ):
-            self._report(
+            self._report_table(
                 "MIG032",
-                show(ref),
+                ref,
                 f"CREATE TABLE {show(ref)} without IF NOT EXISTS outside a transaction",
-                table=show(ref),
             )
         if len(pk_cols) == 1 and types.get(pk_cols[0]) in SMALL_INT:
             col = pk_cols[0]
@@ -269,29 +268,26 @@ class Checker(AlterTableRules):
         ref = table_ref(node.relation)
         name = node.idxname or "(unnamed)"
         if node.idxname and not node.if_not_exists and (node.concurrent or not self.in_transaction):
-            self._report(
+            self._report_table(
                 "MIG032",
-                show(ref),
+                ref,
                 f"CREATE INDEX {name} without IF NOT EXISTS "
                 + ("(CONCURRENTLY can leave an invalid index behind)" if node.concurrent else ""),
-                table=show(ref),
                 index=name,
             )
         if not node.unique and len(node.indexParams or ()) > 3:
-            self._report(
+            self._report_table(
                 "MIG042",
-                show(ref),
+                ref,
                 f"non-unique index {name} on {show(ref)} has {len(node.indexParams)} columns",
-                table=show(ref),
                 index=name,
             )
         if node.concurrent:
             if self.in_transaction:
-                self._report(
+                self._report_table(
                     "MIG003",
-                    show(ref),
+                    ref,
                     f"CREATE INDEX CONCURRENTLY {name} inside a transaction",
-                    table=show(ref),
                     index=name,
                 )
             return
@@ -299,12 +295,11 @@ class Checker(AlterTableRules):
             return
         safe = copy.copy(node)
         safe.concurrent = True
-        self._report(
+        self._report_table(
             "MIG001",
-            show(ref),
+            ref,
             f"CREATE INDEX {name} on existing table {show(ref)} without CONCURRENTLY",
             deparse(safe) + ";  -- outside a transaction",
-            table=show(ref),
             index=name,
         )
         self._locks(ref)
@@ -348,7 +343,7 @@ class Checker(AlterTableRules):
             for ref in refs:
                 if self._new(ref):
                     continue
-                self._report("MIG010", show(ref), f"drops table {show(ref)}", table=show(ref))
+                self._report_table("MIG010", ref, f"drops table {show(ref)}")
                 self._locks(ref)
 
     def _RenameStmt(self, node: Any) -> None:  # noqa: N802
@@ -366,14 +361,13 @@ class Checker(AlterTableRules):
         if self._new(ref):
             return
         if node.renameType == ObjectType.OBJECT_TABLE:
-            self._report(
+            self._report_table(
                 "MIG009",
-                show(ref),
+                ref,
                 f"renames table {show(ref)} to {node.newname}",
                 f"ALTER TABLE {show(ref)} RENAME TO {ident(node.newname)};\n"
                 f"CREATE VIEW {show(ref)} AS SELECT * FROM "
                 f"{show((ref[0], node.newname))};  -- old name keeps working",
-                table=show(ref),
             )
         elif node.renameType == ObjectType.OBJECT_COLUMN:
             self._report(
@@ -518,11 +512,10 @@ class Checker(AlterTableRules):
     def _backfill(self, ref: TableRef, verb: str) -> None:
         mode = self.locked_in_tx.get(ref[1]) if self.in_transaction else None
         if mode is not None:
-            self._report(
+            self._report_table(
                 "MIG044",
-                show(ref),
+                ref,
                 f"{verb} of {show(ref)} in the transaction that holds {mode} on it",
-                table=show(ref),
                 lock=mode,
             )
 

@@ -118,6 +118,12 @@ class CheckerState:
         else:
             self._out.append(finding)
 
+    def _report_table(
+        self, code: str, ref: TableRef, message: str, fix: str | None = None, **meta: Any
+    ) -> None:
+        """:meth:`_report` about table ``ref`` (object and metadata ``table``)."""
+        self._report(code, show(ref), message, fix, table=show(ref), **meta)
+
     def _report_column(
         self,
         code: str,
@@ -160,12 +166,11 @@ class CheckerState:
             self.statement_timeout_reported = True
             missing.append(("MIG023", "statement_timeout"))
         for code, setting in missing:
-            self._report(
+            self._report_table(
                 code,
-                show(ref),
+                ref,
                 f"locks {show(ref)}{lock} with no {setting} set earlier in the migration",
                 f"SET {setting} = '5s';  -- first statement of the migration",
-                table=show(ref),
             )
 
     def _schema(self, relation: Any) -> None:
