@@ -251,8 +251,8 @@ class PartitionManager:
         record fails, the unlock is left to ``parent_lock``'s exit.
         """
         executor = Executor(conn, self.store, self.policy)
-        result = executor.run(plan) if snap is None else executor.run_fresh(plan, snap)
-        with conn.pipeline():
+
+        def record(result: ApplyResult) -> None:
             self.store.save_parent(
                 conn,
                 str(plan.parent),
@@ -264,8 +264,24 @@ class PartitionManager:
                     "notes": [n.message for n in result.notes],
                 },
             )
+
+        def unlock() -> None:
             if hold is not None:
                 conn.execute(UNLOCK, hold.keys)
+
+        if snap is not None:
+            # Usually the whole run: operations, record, commit and unlock in one round trip.
+            batched = executor.run_batch(plan, snap, record, unlock)
+            if batched is not None:
+                if hold is not None:
+                    hold.released = True
+                return batched
+            result = executor.run_fresh(plan, snap)
+        else:
+            result = executor.run(plan)
+        with conn.pipeline():
+            record(result)
+            unlock()
         if hold is not None:
             hold.released = True
         return result

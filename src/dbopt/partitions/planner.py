@@ -41,7 +41,9 @@ from dbopt.partitions.rows import (
     collect_conflicts,
     count_rows,
     default_conflicts,
+    fetch_count,
     send_conflicts,
+    send_count,
 )
 from dbopt.partitions.spec import PartitionSpec
 from dbopt.partitions.state import Owned
@@ -61,6 +63,7 @@ class _Draft:
     name: str
     checked: set[Name] = field(default_factory=set)  # names whose existence was read
     taken: set[Name] = field(default_factory=set)  # those of them a relation has
+    default_rows: int | None = None  # the default partition's rows, when already counted
 
 
 def build_plan(
@@ -361,7 +364,9 @@ def _plan_default(
                 default.qualified,
             )
         )
-    count = 0 if conn is None else count_rows(conn, default)
+    count = draft.default_rows
+    if count is None:
+        count = 0 if conn is None else count_rows(conn, default)
     if count:
         more = "+" if count >= DEFAULT_ROWS_CAP else ""
         draft.notes.append(
@@ -386,12 +391,15 @@ def _add_creates(
         conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
     else:
         # One round trip: which names are taken (for unique_names) rides with the
-        # default partition's conflict count.
+        # default partition's conflict counts and its row count (for _plan_default).
         names = [op.partition for op in creates]
         with conn.pipeline():  # fetched after it ends: a fetch inside costs a sync more
             taken = taken_names(conn, names)
             sent = send_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+            counted = None if table.default is None else send_count(conn, table.default)
         conflicts = collect_conflicts(sent, len(creates))
+        if counted is not None:
+            draft.default_rows = fetch_count(counted)
         found = taken.fetchall()
         draft.checked.update(names)
         draft.taken.update(Name(str(r[0]), str(r[1])) for r in found)

@@ -53,6 +53,10 @@ class Owned:
     status: str
     bound: str | None
     detached_at: datetime | None
+    #: Where the catalog has the table of ``oid`` now, as ``(schema, name, is a partition)``
+    #: (None: no such table), when read with the record (``located``).
+    here: tuple[str, str, bool] | None = None
+    located: bool = False
 
     @property
     def qualified(self) -> str:
@@ -177,7 +181,17 @@ class StateStore:
             return Snapshot(None, None, {}, None)
         oid, relkind, strat, keydef, column, key_type, natts, space, parts, owned, parent = row
         records = {
-            int(r[0]): Owned(int(r[0]), r[1], r[2], r[3], r[4], r[5], _timestamp(r[6]))
+            int(r[0]): Owned(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                _timestamp(r[6]),
+                None if r[7] is None else (r[7], r[8], bool(r[9])),
+                True,
+            )
             for r in owned or ()
         }
         remembered = (
@@ -214,8 +228,11 @@ class StateStore:
         if state:
             owned = sql.SQL(
                 "(SELECT json_agg(json_build_array(s.partition_oid::bigint, s.partition_schema,"
-                " s.partition_name, s.origin, s.status, s.bound, s.detached_at))"
-                " FROM {} s WHERE s.parent = {})"
+                " s.partition_name, s.origin, s.status, s.bound, s.detached_at,"
+                " ln.nspname, lc.relname, lc.relispartition))"
+                " FROM {} s LEFT JOIN pg_class lc ON lc.oid = s.partition_oid"
+                " LEFT JOIN pg_namespace ln ON ln.oid = lc.relnamespace"
+                " WHERE s.parent = {})"
             ).format(self.state, sql.SQL(parent))
             remembered = sql.SQL(
                 "(SELECT json_build_array(r.naming, r.spec, r.last_maintenance_at,"
