@@ -195,3 +195,42 @@ def test_a_batch_that_fails_changes_nothing_and_maintain_falls_back(
     assert len(result.skipped) == 1
     assert "overlaps" in result.skipped[0].message
     assert any(r.operation.kind == "detach_partition" for r in result.done)
+
+
+def test_maintain_replans_when_another_maintainer_acted_after_its_first_read(
+    pg_url: str, schema: str
+) -> None:
+    """The one-round-trip apply checks the state still reads as planned; when another
+    maintainer acted in between, nothing of the stale plan is applied, the state is read
+    again under the lock and planned again (here: nothing left to do), and the lock is
+    released."""
+    spec = PartitionSpec(f"{schema}.ev", key="created_at", interval="day", premake=1)
+    manager = make_manager(pg_url, schema)
+    manager.create(spec, columns=EVENTS_COLUMNS)
+    more = replace(spec, premake=3)
+    other = make_manager(pg_url, schema)
+    plans: list[Any] = []
+    plan_from = manager._plan_from
+
+    def plan_then_let_the_other_act(*args: Any) -> Any:
+        plan = plan_from(*args)
+        if not plans:
+            assert len(other.maintain(more).done) == 2
+        plans.append(plan)
+        return plan
+
+    manager._plan_from = plan_then_let_the_other_act  # type: ignore[method-assign]
+    with manager.session():
+        result = manager.maintain(more)
+        with manager.connect() as conn:
+            held = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s",
+                (conn.info.backend_pid,),
+            ).fetchone()
+    assert len(plans) == 2  # planned again after the state changed
+    assert len(plans[0].operations) == 2
+    assert result.done == []
+    assert result.ok
+    assert held == (0,)
+    assert len(manager.partitions(spec.qualified)) == len(other.partitions(spec.qualified))
+    assert manager.plan(more).converged

@@ -171,6 +171,7 @@ class Executor:
         snap: Snapshot,
         inside: Callable[[ApplyResult], None],
         after: Callable[[], None],
+        before: Callable[[], None] | None = None,
     ) -> ApplyResult | None:
         """Apply a plan just made from ``snap`` in ONE transaction and one round trip.
 
@@ -179,7 +180,9 @@ class Executor:
         parent in the strongest mode any operation needs, then the default),
         the operations follow, then ``inside(result)`` (e.g. the maintenance
         record) and COMMIT, then ``after()`` (e.g. the advisory unlock), all
-        pipelined: one commit instead of one per operation. Returns None,
+        pipelined: one commit instead of one per operation. ``before()`` sends
+        statements right after BEGIN (e.g. a guard that fails when the state
+        changed since ``snap``). Returns None,
         with nothing changed, when the plan has other operations or any
         statement fails (a lock timeout, a conflict found at apply time):
         the caller then runs the plan one operation at a time with its retries
@@ -200,6 +203,8 @@ class Executor:
         try:
             with conn.pipeline():
                 conn.execute("BEGIN")
+                if before is not None:
+                    before()
                 if detaching or creating:
                     mode = "ACCESS EXCLUSIVE" if detaching else "SHARE UPDATE EXCLUSIVE"
                     conn.execute(ddl.lock(plan.parent, mode))

@@ -21,7 +21,9 @@ from dbopt.partitions.drain import DrainResult, drain_default
 from dbopt.partitions.errors import PartitionSpecError
 from dbopt.partitions.indexes import IndexResult, create_partitioned_index
 from dbopt.partitions.locking import (
-    TRY_LOCK,
+    HELD_FLAG,
+    HOLDS_LOCK,
+    TRY_LOCK_NOTED,
     UNLOCK,
     Hold,
     LockPolicy,
@@ -165,9 +167,11 @@ class PartitionManager:
     ) -> Plan:
         return self._plan_from(conn, spec, self._snapshot(conn, spec), now)
 
-    def _snapshot(self, conn: psycopg.Connection[Any], spec: PartitionSpec) -> Snapshot:
+    def _snapshot(
+        self, conn: psycopg.Connection[Any], spec: PartitionSpec, *, fingerprint: bool = False
+    ) -> Snapshot:
         """The table and its ownership state in one query; PartitionSpecError if not partitioned."""
-        snap = self.store.snapshot(conn, spec.schema_name, spec.table)
+        snap = self.store.snapshot(conn, spec.schema_name, spec.table, fingerprint=fingerprint)
         if snap.table is None:
             if snap.kind is None:
                 raise PartitionSpecError(f"{spec.qualified} does not exist; create() makes it")
@@ -251,27 +255,9 @@ class PartitionManager:
         record fails, the unlock is left to ``parent_lock``'s exit.
         """
         executor = Executor(conn, self.store, self.policy)
-
-        def record(result: ApplyResult) -> None:
-            self.store.save_parent(
-                conn,
-                str(plan.parent),
-                spec=plan.spec.to_dict() if isinstance(plan.spec, PartitionSpec) else None,
-                maintenance={
-                    "done": len(result.done),
-                    "skipped": len(result.skipped),
-                    "failed": len(result.failed),
-                    "notes": [n.message for n in result.notes],
-                },
-            )
-
-        def unlock() -> None:
-            if hold is not None:
-                conn.execute(UNLOCK, hold.keys)
-
         if snap is not None:
             # Usually the whole run: operations, record, commit and unlock in one round trip.
-            batched = executor.run_batch(plan, snap, record, unlock)
+            batched = self._batch(executor, plan, snap, hold.keys if hold else None)
             if batched is not None:
                 if hold is not None:
                     hold.released = True
@@ -280,11 +266,45 @@ class PartitionManager:
         else:
             result = executor.run(plan)
         with conn.pipeline():
-            record(result)
-            unlock()
+            self._record(conn, plan, result)
+            if hold is not None:
+                conn.execute(UNLOCK, hold.keys)
         if hold is not None:
             hold.released = True
         return result
+
+    def _batch(
+        self,
+        executor: Executor,
+        plan: Plan,
+        snap: Snapshot,
+        keys: tuple[str, str] | None,
+        before: Callable[[], None] | None = None,
+    ) -> ApplyResult | None:
+        """``Executor.run_batch`` with the record inside and the unlock (``keys``) after."""
+        conn = executor.conn
+
+        def unlock() -> None:
+            if keys is not None:
+                conn.execute(UNLOCK, keys)
+
+        return executor.run_batch(
+            plan, snap, lambda result: self._record(conn, plan, result), unlock, before
+        )
+
+    def _record(self, conn: psycopg.Connection[Any], plan: Plan, result: ApplyResult) -> None:
+        """Save the parent's spec and what this run did (sent, not fetched)."""
+        self.store.save_parent(
+            conn,
+            str(plan.parent),
+            spec=plan.spec.to_dict() if isinstance(plan.spec, PartitionSpec) else None,
+            maintenance={
+                "done": len(result.done),
+                "skipped": len(result.skipped),
+                "failed": len(result.failed),
+                "notes": [n.message for n in result.notes],
+            },
+        )
 
     def maintain(self, spec: PartitionSpec, now: datetime | int | None = None) -> ApplyResult:
         """Plan and apply under one hold of the parent's advisory lock (what cron runs).
@@ -292,27 +312,37 @@ class PartitionManager:
         The table and its ownership records are read in one query and planned
         in memory; when there is nothing to do that is all: no lock is taken
         and nothing is written (the parent's last-maintenance record is
-        updated only by runs that do something). Otherwise the parent's
-        advisory lock is taken, the state read again under it (another
-        maintainer may have just acted) and the new plan applied.
+        updated only by runs that do something). Otherwise one pipelined
+        transaction tries the parent's advisory lock, checks that the table
+        and its records still read as planned (another maintainer may have
+        just acted), applies the plan, records it, commits and unlocks: one
+        round trip. When that cannot be (the lock is busy, the state changed,
+        an operation failed), it is rolled back; the lock is waited for, the
+        state read again under it and the plan made again if it changed.
         """
         parent = Name(spec.schema_name, spec.table)
         with self.connect() as conn:
-            first = self._snapshot(conn, spec)
+            first = self._snapshot(conn, spec, fingerprint=True)
             plan = self._plan_from(conn, spec, first, now)
             if not plan.operations:
                 return ApplyResult(parent, (), plan.notes)
             self.store.ensure(conn)
-            # Try the lock and reread the state in one round trip (pipelined: the read
-            # runs after the lock is granted); wait for the lock only if it is busy.
-            with conn.pipeline():
-                tried = conn.execute(TRY_LOCK, lock_keys(parent))
-                snap = self._snapshot(conn, spec)
-            row = tried.fetchone()
-            held = bool(row and row[0])
+            keys = lock_keys(parent)
+            held = False
+            if first.fingerprint is not None:
+
+                def lock_if_unchanged() -> None:
+                    conn.execute(TRY_LOCK_NOTED, keys)
+                    conn.execute(*self.store.unchanged_sql(conn, first, *parent, HELD_FLAG))
+
+                executor = Executor(conn, self.store, self.policy)
+                done = self._batch(executor, plan, first, keys, lock_if_unchanged)
+                if done is not None:
+                    return done
+                row = conn.execute(HOLDS_LOCK, keys).fetchone()
+                held = bool(row and row[0])
             with parent_lock(conn, parent, self.policy.lock_wait, held=held) as hold:
-                if not held:
-                    snap = self._snapshot(conn, spec)
+                snap = self._snapshot(conn, spec)
                 if snap != first:  # another maintainer (or someone) acted meanwhile
                     plan = self._plan_from(conn, spec, snap, now)
                 return self._apply(conn, plan, snap, hold)

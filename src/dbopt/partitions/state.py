@@ -23,7 +23,7 @@ global advisory lock); reading before that sees an empty state.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,9 @@ class Snapshot:
     owned: dict[int, Owned]
     parent: ParentState | None
     tablespace: str | None = None
+    #: md5 of the row as the server read it (``snapshot(..., fingerprint=True)``);
+    #: ``unchanged_sql`` compares a later read with it. Not part of equality.
+    fingerprint: str | None = field(default=None, compare=False)
 
 
 class StateStore:
@@ -162,24 +165,35 @@ class StateStore:
                 ).format(self.conversions)
             )
 
-    def snapshot(self, conn: psycopg.Connection[Any], schema: str, name: str) -> Snapshot:
+    def snapshot(
+        self, conn: psycopg.Connection[Any], schema: str, name: str, *, fingerprint: bool = False
+    ) -> Snapshot:
         """Read ``schema.name``, its partitions and what dbopt records of it in ONE query.
 
         One round trip and one MVCC snapshot: the catalog and the ownership
         records are seen as of the same instant. Before the state tables
         exist the records read as empty (that costs a second query, once).
+        ``fingerprint``: also the md5 of what was read, for ``unchanged_sql``.
         """
         state = self._seen or self.exists(conn)
+
+        def query(state: bool) -> sql.Composed:
+            inner = self._snapshot_sql(conn, state)
+            if not fingerprint:
+                return inner
+            return sql.SQL("SELECT s.*, md5(s::text) FROM ({}) s").format(inner)
+
         try:
-            row = conn.execute(self._snapshot_sql(conn, state), (schema, name)).fetchone()
+            row = conn.execute(query(state), (schema, name)).fetchone()
         except errors.UndefinedTable:
             if not state:
                 raise
             self._seen = False  # dropped since: read without them
-            row = conn.execute(self._snapshot_sql(conn, False), (schema, name)).fetchone()
+            row = conn.execute(query(False), (schema, name)).fetchone()
         if row is None:
             return Snapshot(None, None, {}, None)
-        oid, relkind, strat, keydef, column, key_type, natts, space, parts, owned, parent = row
+        digest = str(row[-1]) if fingerprint and state else None
+        oid, relkind, strat, keydef, column, key_type, natts, space, parts, owned, parent = row[:11]
         records = {
             int(r[0]): Owned(
                 int(r[0]),
@@ -200,7 +214,7 @@ class StateStore:
             else ParentState(parent[0], parent[1], _timestamp(parent[2]), parent[3])
         )
         if relkind != "p" or strat is None:
-            return Snapshot(str(relkind), None, records, remembered, space)
+            return Snapshot(str(relkind), None, records, remembered, space, digest)
         single = natts == 1 and column is not None
         kind = KINDS.get(key_type) if single else None
         strategy = STRATEGIES[strat]
@@ -218,7 +232,24 @@ class StateStore:
             key_kind=kind,
             partitions=partitions,
         )
-        return Snapshot(str(relkind), table, records, remembered, space)
+        return Snapshot(str(relkind), table, records, remembered, space, digest)
+
+    def unchanged_sql(
+        self, conn: psycopg.Connection[Any], snap: Snapshot, schema: str, name: str, flag: str
+    ) -> tuple[sql.Composed, tuple[str, ...]]:
+        """A statement that fails (division by zero) unless the setting ``flag`` is true
+        and ``schema.name`` reads as ``snap`` did (its fingerprint); with its parameters.
+
+        Sent in a transaction, it stops everything after it when another
+        maintainer (or anyone) changed the table or its records meanwhile.
+        """
+        return (
+            sql.SQL(
+                "SELECT 1 / (current_setting({})::boolean"
+                " AND (SELECT md5(s::text) FROM ({}) s) = %s)::int"
+            ).format(sql.Literal(flag), self._snapshot_sql(conn, True)),
+            (schema, name, snap.fingerprint or ""),
+        )
 
     def _snapshot_sql(self, conn: psycopg.Connection[Any], state: bool) -> sql.Composed:
         pending = "i.inhdetachpending" if conn.info.server_version >= 140000 else "false"
@@ -229,7 +260,7 @@ class StateStore:
             owned = sql.SQL(
                 "(SELECT json_agg(json_build_array(s.partition_oid::bigint, s.partition_schema,"
                 " s.partition_name, s.origin, s.status, s.bound, s.detached_at,"
-                " ln.nspname, lc.relname, lc.relispartition))"
+                " ln.nspname, lc.relname, lc.relispartition) ORDER BY s.partition_oid)"
                 " FROM {} s LEFT JOIN pg_class lc ON lc.oid = s.partition_oid"
                 " LEFT JOIN pg_namespace ln ON ln.oid = lc.relnamespace"
                 " WHERE s.parent = {})"
