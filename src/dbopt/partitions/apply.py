@@ -43,6 +43,7 @@ from dbopt.partitions.plan import (
     Name,
     Note,
     Operation,
+    OwnedOperation,
     Plan,
 )
 from dbopt.postgres.connect import translate
@@ -242,26 +243,35 @@ class Executor:
         """Send ``op``'s statements (no locks on the parent or default: ``run_batch``'s)."""
         conn = self.conn
         if isinstance(op, CreatePartition):
-            tablespace = op.tablespace or self._tablespaces.get(op.parent)
-            conn.execute(
-                ddl.create_like(
-                    op.parent,
-                    op.partition,
-                    server_version=self.version,
-                    tablespace=tablespace,
-                    storage=op.storage_parameters,
-                )
-            )
-            conn.execute(ddl.attach(op.parent, op.partition, op.bound, op.zone))
-            self.store.record(conn, str(op.parent), ddl.ident(op.partition), "created")
+            tablespace = op.tablespace
+            self._send_create(op, tablespace or self._tablespaces.get(op.parent))
         elif isinstance(op, DetachPartition):
-            conn.execute(ddl.lock(op.partition, "ACCESS EXCLUSIVE"))
-            conn.execute(ddl.detach(op.parent, op.partition, concurrently=False))
-            self.store.set_status(conn, op.oid, "detached")
+            self._send_detach(op)
         elif isinstance(op, ForgetPartition):
             self.store.forget(conn, op.oid)
         elif isinstance(op, MarkDetached):
             self.store.set_status(conn, op.oid, "detached")
+
+    def _send_create(self, op: CreatePartition, tablespace: str | None) -> None:
+        """The partition's table, its attachment and its ownership record (no locks)."""
+        conn = self.conn
+        conn.execute(
+            ddl.create_like(
+                op.parent,
+                op.partition,
+                server_version=self.version,
+                tablespace=tablespace,
+                storage=op.storage_parameters,
+            )
+        )
+        conn.execute(ddl.attach(op.parent, op.partition, op.bound, op.zone))
+        self.store.record(conn, str(op.parent), ddl.ident(op.partition), "created")
+
+    def _send_detach(self, op: DetachPartition) -> None:
+        """A plain DETACH of a partition and its record (the parent and default locked)."""
+        self.conn.execute(ddl.lock(op.partition, "ACCESS EXCLUSIVE"))
+        self.conn.execute(ddl.detach(op.parent, op.partition, concurrently=False))
+        self.store.set_status(self.conn, op.oid, "detached")
 
     def _run(self, plan: Plan) -> ApplyResult:
         results: list[OperationResult] = []
@@ -319,17 +329,7 @@ class Executor:
                 conn.execute(ddl.lock(op.parent, "SHARE UPDATE EXCLUSIVE"))
                 if default is not None:
                     conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))
-                conn.execute(
-                    ddl.create_like(
-                        op.parent,
-                        op.partition,
-                        server_version=self.version,
-                        tablespace=tablespace,
-                        storage=op.storage_parameters,
-                    )
-                )
-                conn.execute(ddl.attach(op.parent, op.partition, op.bound, op.zone))
-                self.store.record(conn, str(op.parent), ddl.ident(op.partition), "created")
+                self._send_create(op, tablespace)
         except errors.CheckViolation as exc:
             raise _Skip(f"rows in the default partition belong to this range: {exc}") from exc
         except errors.DuplicateTable as exc:
@@ -377,16 +377,14 @@ class Executor:
                     conn.execute(ddl.lock(op.parent, "ACCESS EXCLUSIVE"))
                     if default is not None:
                         conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))
-                    conn.execute(ddl.lock(op.partition, "ACCESS EXCLUSIVE"))
-                    conn.execute(ddl.detach(op.parent, op.partition, concurrently=False))
-                    self.store.set_status(conn, op.oid, "detached")
+                    self._send_detach(op)
         elif not op.then_drop:
             raise _Skip("not attached any more")
         if op.then_drop:
             self._drop_table(op.partition, op.oid)
 
-    def _finalize(self, op: Operation) -> None:
-        oid = getattr(op, "oid", 0)
+    def _finalize(self, op: OwnedOperation) -> None:
+        oid = op.oid
         if self._attached(op, oid) is not None:
             raise _Skip("no detach is pending")
         self.conn.execute(ddl.finalize_detach(op.parent, op.partition))
@@ -420,11 +418,11 @@ class Executor:
         with self.conn.transaction():
             self.store.record(self.conn, str(op.parent), ddl.ident(op.partition), "adopted")
 
-    def _forget(self, op: Operation) -> None:
-        self.store.forget(self.conn, getattr(op, "oid", 0))
+    def _forget(self, op: OwnedOperation) -> None:
+        self.store.forget(self.conn, op.oid)
 
-    def _mark_detached(self, op: Operation) -> None:
-        self.store.set_status(self.conn, getattr(op, "oid", 0), "detached")
+    def _mark_detached(self, op: OwnedOperation) -> None:
+        self.store.set_status(self.conn, op.oid, "detached")
 
 
 def _tablespace(conn: psycopg.Connection[Any], parent: Name) -> str | None:

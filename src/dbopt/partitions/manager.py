@@ -19,7 +19,7 @@ from dbopt.partitions.conversion import ConversionResult
 from dbopt.partitions.convert import convert_table
 from dbopt.partitions.drain import DrainResult, drain_default
 from dbopt.partitions.errors import PartitionSpecError
-from dbopt.partitions.indexes import IndexResult, create_partitioned_index
+from dbopt.partitions.indexes import IndexResult, IndexShape, create_partitioned_index
 from dbopt.partitions.locking import (
     HELD_FLAG,
     HOLDS_LOCK,
@@ -396,18 +396,15 @@ class PartitionManager:
         with self.connect() as conn, parent_lock(conn, Name(schema, bare), self.policy.lock_wait):
             if read_table(conn, schema, bare) is None:
                 raise PartitionSpecError(f"{schema}.{bare} is not a partitioned table")
-            return create_partitioned_index(
-                conn,
-                self.policy,
-                Name(schema, bare),
-                name,
-                columns,
-                unique=unique,
-                method=method,
-                include=include,
-                where=where,
-                storage_parameters=storage_parameters,
+            shape = IndexShape(
+                tuple(columns),
+                unique,
+                method,
+                tuple(include),
+                where,
+                tuple((storage_parameters or {}).items()),
             )
+            return create_partitioned_index(conn, self.policy, Name(schema, bare), name, shape)
 
     def convert(
         self,
