@@ -212,8 +212,8 @@ def test_maintain_replans_when_another_maintainer_acted_after_its_first_read(
     plans: list[Any] = []
     plan_from = manager._plan_from
 
-    def plan_then_let_the_other_act(*args: Any) -> Any:
-        plan = plan_from(*args)
+    def plan_then_let_the_other_act(*args: Any, **options: Any) -> Any:
+        plan = plan_from(*args, **options)
         if not plans:
             assert len(other.maintain(more).done) == 2
         plans.append(plan)
@@ -234,3 +234,23 @@ def test_maintain_replans_when_another_maintainer_acted_after_its_first_read(
     assert held == (0,)
     assert len(manager.partitions(spec.qualified)) == len(other.partitions(spec.qualified))
     assert manager.plan(more).converged
+
+
+def test_a_default_with_rows_is_still_counted_and_checked(pg_url: str, schema: str) -> None:
+    """Planning skips the default's queries only when its heap is empty (0 bytes)."""
+    spec = PartitionSpec(f"{schema}.ev", key="created_at", interval="day", premake=1)
+    manager = make_manager(pg_url, schema)
+    manager.create(spec, columns=EVENTS_COLUMNS)
+    ahead = datetime.now(timezone.utc) + timedelta(days=3)
+    with connect(pg_url) as conn:
+        conn.execute(
+            sql.SQL("INSERT INTO {} (created_at) VALUES (%s)").format(sql.Identifier(schema, "ev")),
+            (ahead,),
+        )
+    with manager.session():
+        result = manager.maintain(replace(spec, premake=4))
+    kinds = sorted(note.kind for note in result.notes)
+    assert kinds == ["default_conflict", "default_rows"]
+    assert len(result.done) == 2  # the two ranges the row does not belong to
+    idle = manager.plan(replace(spec, premake=4))
+    assert [note.kind for note in idle.notes] == ["default_conflict", "default_rows"]

@@ -186,6 +186,8 @@ class PartitionManager:
         spec: PartitionSpec,
         snap: Snapshot,
         now: datetime | int | None,
+        *,
+        names_free: bool = False,
     ) -> Plan:
         assert snap.table is not None  # noqa: S101 (_snapshot guarantees it)
         parent = snap.parent
@@ -196,6 +198,8 @@ class PartitionManager:
             snap.owned,
             learned=parent.naming if parent else None,
             now=now,
+            default_empty=snap.default_empty,
+            names_free=names_free,
         )
         return Plan(plan.parent, plan.summary, plan.now, plan.operations, plan.notes, spec)
 
@@ -316,14 +320,19 @@ class PartitionManager:
         transaction tries the parent's advisory lock, checks that the table
         and its records still read as planned (another maintainer may have
         just acted), applies the plan, records it, commits and unlocks: one
-        round trip. When that cannot be (the lock is busy, the state changed,
-        an operation failed), it is rolled back; the lock is waited for, the
-        state read again under it and the plan made again if it changed.
+        round trip. When the default partition is empty (0 bytes), planning
+        itself sends no query: no row can conflict with a new range, and new
+        names are taken as free (a taken one fails that transaction). When it
+        cannot be (the lock is busy, the state changed, a name was taken, an
+        operation failed), it is rolled back; the lock is waited for, the
+        state read again under it and the plan made again in full.
         """
         parent = Name(spec.schema_name, spec.table)
         with self.connect() as conn:
             first = self._snapshot(conn, spec, fingerprint=True)
-            plan = self._plan_from(conn, spec, first, now)
+            # New names are taken as free: a taken one fails the batch below, and the
+            # plan is then made again in full.
+            plan = self._plan_from(conn, spec, first, now, names_free=True)
             if not plan.operations:
                 return ApplyResult(parent, (), plan.notes)
             self.store.ensure(conn)
@@ -343,8 +352,7 @@ class PartitionManager:
                 held = bool(row and row[0])
             with parent_lock(conn, parent, self.policy.lock_wait, held=held) as hold:
                 snap = self._snapshot(conn, spec)
-                if snap != first:  # another maintainer (or someone) acted meanwhile
-                    plan = self._plan_from(conn, spec, snap, now)
+                plan = self._plan_from(conn, spec, snap, now)
                 return self._apply(conn, plan, snap, hold)
 
     def drain_default(self, spec: PartitionSpec, *, batch_size: int = 10_000) -> DrainResult:

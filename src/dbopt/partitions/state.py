@@ -90,6 +90,9 @@ class Snapshot:
     #: md5 of the row as the server read it (``snapshot(..., fingerprint=True)``);
     #: ``unchanged_sql`` compares a later read with it. Not part of equality.
     fingerprint: str | None = field(default=None, compare=False)
+    #: The default partition is a plain table with no rows at all (its heap is 0
+    #: bytes): no row can conflict with a new range and there is none to count.
+    default_empty: bool = field(default=False, compare=False)
 
 
 class StateStore:
@@ -193,7 +196,9 @@ class StateStore:
         if row is None:
             return Snapshot(None, None, {}, None)
         digest = str(row[-1]) if fingerprint and state else None
-        oid, relkind, strat, keydef, column, key_type, natts, space, parts, owned, parent = row[:11]
+        oid, relkind, strat, keydef, column, key_type, natts, space, parts, default_size = row[:10]
+        owned, parent = row[10:12]
+        empty = default_size is not None and int(default_size) == 0
         records = {
             int(r[0]): Owned(
                 int(r[0]),
@@ -214,7 +219,7 @@ class StateStore:
             else ParentState(parent[0], parent[1], _timestamp(parent[2]), parent[3])
         )
         if relkind != "p" or strat is None:
-            return Snapshot(str(relkind), None, records, remembered, space, digest)
+            return Snapshot(str(relkind), None, records, remembered, space, digest, empty)
         single = natts == 1 and column is not None
         kind = KINDS.get(key_type) if single else None
         strategy = STRATEGIES[strat]
@@ -232,7 +237,7 @@ class StateStore:
             key_kind=kind,
             partitions=partitions,
         )
-        return Snapshot(str(relkind), table, records, remembered, space, digest)
+        return Snapshot(str(relkind), table, records, remembered, space, digest, empty)
 
     def unchanged_sql(
         self, conn: psycopg.Connection[Any], snap: Snapshot, schema: str, name: str, flag: str
@@ -279,6 +284,8 @@ class StateStore:
             " JOIN pg_namespace kn ON kn.oid = k.relnamespace"
             " LEFT JOIN pg_tablespace kt ON kt.oid = k.reltablespace"
             " WHERE i.inhparent = c.oid),"
+            " (SELECT pg_relation_size(d.oid) FROM pg_class d"
+            " WHERE d.oid = p.partdefid AND d.relkind = 'r'),"
             " {owned}, {remembered}"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace"
