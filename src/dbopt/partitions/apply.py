@@ -8,6 +8,12 @@ the parent) and records ownership in the same transaction. Detaching is
 partition (PostgreSQL forbids it then); otherwise a short ACCESS EXCLUSIVE
 transaction. A range that the default partition's rows would conflict with
 is skipped and reported, never an error.
+
+``maintain()`` first tries the whole plan as one transaction sent in one
+round trip (``Executor.run_batch``: creates, detaches without CONCURRENTLY,
+the maintenance record, one commit); if any statement fails, that
+transaction is rolled back and the plan runs one operation at a time as
+above.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import errors, sql
+from psycopg.pq import TransactionStatus
 
 from dbopt.partitions import ddl
 from dbopt.partitions.catalog import PartitionedTable, read_table
@@ -36,6 +43,7 @@ from dbopt.partitions.plan import (
     Name,
     Note,
     Operation,
+    OwnedOperation,
     Plan,
 )
 from dbopt.postgres.connect import translate
@@ -158,6 +166,113 @@ class Executor:
         finally:
             self._fresh = False
 
+    def run_batch(
+        self,
+        plan: Plan,
+        snap: Snapshot,
+        inside: Callable[[ApplyResult], None],
+        after: Callable[[], None],
+        before: Callable[[], None] | None = None,
+    ) -> ApplyResult | None:
+        """Apply a plan just made from ``snap`` in ONE transaction and one round trip.
+
+        For plans of partitions to create and to detach without CONCURRENTLY
+        (plus record fixes): every lock is taken first in the usual order (the
+        parent in the strongest mode any operation needs, then the default),
+        the operations follow, then ``inside(result)`` (e.g. the maintenance
+        record) and COMMIT, then ``after()`` (e.g. the advisory unlock), all
+        pipelined: one commit instead of one per operation. ``before()`` sends
+        statements right after BEGIN (e.g. a guard that fails when the state
+        changed since ``snap``). Returns None,
+        with nothing changed, when the plan has other operations or any
+        statement fails (a lock timeout, a conflict found at apply time):
+        the caller then runs the plan one operation at a time with its retries
+        and skips.
+        """
+        self._table = snap.table
+        self._tablespaces[plan.parent] = snap.tablespace
+        if not plan.operations or not all(self._batchable(op) for op in plan.operations):
+            return None
+        conn, default = self.conn, self._default
+        result = ApplyResult(
+            plan.parent, tuple(OperationResult(op, "done") for op in plan.operations), plan.notes
+        )
+        detaching = any(isinstance(op, DetachPartition) for op in plan.operations)
+        creating = any(isinstance(op, CreatePartition) for op in plan.operations)
+        began = time.perf_counter()
+        committed: psycopg.Cursor[Any] | None = None
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                if before is not None:
+                    before()
+                if detaching or creating:
+                    mode = "ACCESS EXCLUSIVE" if detaching else "SHARE UPDATE EXCLUSIVE"
+                    conn.execute(ddl.lock(plan.parent, mode))
+                    if default is not None:
+                        conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))
+                for op in plan.operations:
+                    self._send(op)
+                inside(result)
+                committed = conn.execute("COMMIT")
+                after()
+        except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise translate(exc, f"apply the plan of {plan.parent}") from exc
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            elif committed is not None and committed.statusmessage == "COMMIT":
+                raise  # committed; only what came after failed
+            return None
+        seconds = (time.perf_counter() - began) / len(plan.operations)
+        return ApplyResult(
+            plan.parent,
+            tuple(OperationResult(r.operation, "done", "", seconds) for r in result.results),
+            plan.notes,
+        )
+
+    def _batchable(self, op: Operation) -> bool:
+        if isinstance(op, CreatePartition):
+            return not isinstance(op.bound, DefaultBound)
+        if isinstance(op, DetachPartition):
+            concurrently = self.version >= 140000 and self._default is None
+            return not op.then_drop and not concurrently and self._known(op.oid) is True
+        return isinstance(op, (ForgetPartition, MarkDetached))
+
+    def _send(self, op: Operation) -> None:
+        """Send ``op``'s statements (no locks on the parent or default: ``run_batch``'s)."""
+        conn = self.conn
+        if isinstance(op, CreatePartition):
+            tablespace = op.tablespace
+            self._send_create(op, tablespace or self._tablespaces.get(op.parent))
+        elif isinstance(op, DetachPartition):
+            self._send_detach(op)
+        elif isinstance(op, ForgetPartition):
+            self.store.forget(conn, op.oid)
+        elif isinstance(op, MarkDetached):
+            self.store.set_status(conn, op.oid, "detached")
+
+    def _send_create(self, op: CreatePartition, tablespace: str | None) -> None:
+        """The partition's table, its attachment and its ownership record (no locks)."""
+        conn = self.conn
+        conn.execute(
+            ddl.create_like(
+                op.parent,
+                op.partition,
+                server_version=self.version,
+                tablespace=tablespace,
+                storage=op.storage_parameters,
+            )
+        )
+        conn.execute(ddl.attach(op.parent, op.partition, op.bound, op.zone))
+        self.store.record(conn, str(op.parent), ddl.ident(op.partition), "created")
+
+    def _send_detach(self, op: DetachPartition) -> None:
+        """A plain DETACH of a partition and its record (the parent and default locked)."""
+        self.conn.execute(ddl.lock(op.partition, "ACCESS EXCLUSIVE"))
+        self.conn.execute(ddl.detach(op.parent, op.partition, concurrently=False))
+        self.store.set_status(self.conn, op.oid, "detached")
+
     def _run(self, plan: Plan) -> ApplyResult:
         results: list[OperationResult] = []
         for op in plan.operations:
@@ -214,17 +329,7 @@ class Executor:
                 conn.execute(ddl.lock(op.parent, "SHARE UPDATE EXCLUSIVE"))
                 if default is not None:
                     conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))
-                conn.execute(
-                    ddl.create_like(
-                        op.parent,
-                        op.partition,
-                        server_version=self.version,
-                        tablespace=tablespace,
-                        storage=op.storage_parameters,
-                    )
-                )
-                conn.execute(ddl.attach(op.parent, op.partition, op.bound, op.zone))
-                self.store.record(conn, str(op.parent), ddl.ident(op.partition), "created")
+                self._send_create(op, tablespace)
         except errors.CheckViolation as exc:
             raise _Skip(f"rows in the default partition belong to this range: {exc}") from exc
         except errors.DuplicateTable as exc:
@@ -272,16 +377,14 @@ class Executor:
                     conn.execute(ddl.lock(op.parent, "ACCESS EXCLUSIVE"))
                     if default is not None:
                         conn.execute(ddl.lock(default, "ACCESS EXCLUSIVE"))
-                    conn.execute(ddl.lock(op.partition, "ACCESS EXCLUSIVE"))
-                    conn.execute(ddl.detach(op.parent, op.partition, concurrently=False))
-                    self.store.set_status(conn, op.oid, "detached")
+                    self._send_detach(op)
         elif not op.then_drop:
             raise _Skip("not attached any more")
         if op.then_drop:
             self._drop_table(op.partition, op.oid)
 
-    def _finalize(self, op: Operation) -> None:
-        oid = getattr(op, "oid", 0)
+    def _finalize(self, op: OwnedOperation) -> None:
+        oid = op.oid
         if self._attached(op, oid) is not None:
             raise _Skip("no detach is pending")
         self.conn.execute(ddl.finalize_detach(op.parent, op.partition))
@@ -315,11 +418,11 @@ class Executor:
         with self.conn.transaction():
             self.store.record(self.conn, str(op.parent), ddl.ident(op.partition), "adopted")
 
-    def _forget(self, op: Operation) -> None:
-        self.store.forget(self.conn, getattr(op, "oid", 0))
+    def _forget(self, op: OwnedOperation) -> None:
+        self.store.forget(self.conn, op.oid)
 
-    def _mark_detached(self, op: Operation) -> None:
-        self.store.set_status(self.conn, getattr(op, "oid", 0), "detached")
+    def _mark_detached(self, op: OwnedOperation) -> None:
+        self.store.set_status(self.conn, op.oid, "detached")
 
 
 def _tablespace(conn: psycopg.Connection[Any], parent: Name) -> str | None:

@@ -130,6 +130,18 @@ class _Drainer:
         )
         return max(cur.rowcount, 0)
 
+    def _create_like(self, target: Name) -> None:
+        """``target``, a standalone table shaped like the parent, in the spec's tablespace."""
+        self.conn.execute(
+            ddl.create_like(
+                self.parent,
+                target,
+                server_version=self.conn.info.server_version,
+                tablespace=self.spec.tablespace,
+                storage=tuple((self.spec.storage_parameters or {}).items()),
+            )
+        )
+
     def _finish(self, target: Name, bound: Bound, create: bool) -> None:
         """Move what is left for ``bound`` and attach ``target``, in one transaction."""
         where = bound_predicate(self.key, bound, self.spec.timezone, self.table)
@@ -139,15 +151,7 @@ class _Drainer:
                 self.conn.execute(ddl.lock(self.parent, "SHARE UPDATE EXCLUSIVE"))
                 self.conn.execute(ddl.lock(self.default, "ACCESS EXCLUSIVE"))
                 if create:
-                    self.conn.execute(
-                        ddl.create_like(
-                            self.parent,
-                            target,
-                            server_version=self.conn.info.server_version,
-                            tablespace=self.spec.tablespace,
-                            storage=tuple((self.spec.storage_parameters or {}).items()),
-                        )
-                    )
+                    self._create_like(target)
                 moved = self._copy(target, where, None)
                 self.conn.execute(ddl.attach(self.parent, target, bound, self.spec.timezone))
                 self.store.record(self.conn, str(self.parent), ddl.ident(target), "created")
@@ -173,15 +177,7 @@ class _Drainer:
 
         def stage() -> None:
             with self.conn.transaction():
-                self.conn.execute(
-                    ddl.create_like(
-                        self.parent,
-                        target,
-                        server_version=self.conn.info.server_version,
-                        tablespace=self.spec.tablespace,
-                        storage=tuple((self.spec.storage_parameters or {}).items()),
-                    )
-                )
+                self._create_like(target)
                 self.store.stage(
                     self.conn, str(self.parent), ddl.ident(target), bound.text(self.spec.timezone)
                 )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -212,30 +211,15 @@ class _Builder:
 
 
 def create_partitioned_index(
-    conn: psycopg.Connection[Any],
-    policy: LockPolicy,
-    table: Name,
-    name: str,
-    columns: Sequence[str],
-    *,
-    unique: bool = False,
-    method: str = "btree",
-    include: Sequence[str] = (),
-    where: str | None = None,
-    storage_parameters: Mapping[str, Any] | None = None,
+    conn: psycopg.Connection[Any], policy: LockPolicy, table: Name, name: str, shape: IndexShape
 ) -> IndexResult:
-    """Build index ``name`` on partitioned ``table``; see the module doc. Idempotent."""
-    if not columns:
+    """Build index ``name`` of ``shape`` on partitioned ``table``; see the module doc.
+
+    Idempotent.
+    """
+    if not shape.columns:
         raise PartitionSpecError("an index needs at least one column")
     began = time.perf_counter()
-    shape = IndexShape(
-        tuple(columns),
-        unique,
-        method,
-        tuple(include),
-        where,
-        tuple((storage_parameters or {}).items()),
-    )
     builder = _Builder(conn, policy, shape)
     index = Name(table.schema, name)
     builder.build(table, index, name)

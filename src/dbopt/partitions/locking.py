@@ -88,6 +88,24 @@ def lock_keys(parent: Name | str) -> tuple[str, str]:
 TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))"
 
 
+#: A setting that ``TRY_LOCK_NOTED`` sets to whether the lock was granted, so that a
+#: later statement of the same pipeline can check it (``StateStore.unchanged_sql``).
+HELD_FLAG = "dbopt.partitions_held"
+
+#: ``TRY_LOCK``, its answer kept in ``HELD_FLAG`` (same parameters).
+TRY_LOCK_NOTED = (
+    f"SELECT set_config('{HELD_FLAG}', pg_try_advisory_lock(hashtext(%s), hashtext(%s))::text,"
+    " false)"
+)
+
+#: Whether this session holds the lock (same parameters): after a pipeline that tried it
+#: failed, without taking it a second time (session advisory locks nest).
+HOLDS_LOCK = (
+    "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'"
+    " AND pid = pg_backend_pid() AND classid = hashtext(%s)::oid"
+    " AND objid = hashtext(%s)::oid AND objsubid = 2 AND granted)"
+)
+
 #: The query that releases it (same parameters).
 UNLOCK = "SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))"
 

@@ -19,9 +19,11 @@ from dbopt.partitions.conversion import ConversionResult
 from dbopt.partitions.convert import convert_table
 from dbopt.partitions.drain import DrainResult, drain_default
 from dbopt.partitions.errors import PartitionSpecError
-from dbopt.partitions.indexes import IndexResult, create_partitioned_index
+from dbopt.partitions.indexes import IndexResult, IndexShape, create_partitioned_index
 from dbopt.partitions.locking import (
-    TRY_LOCK,
+    HELD_FLAG,
+    HOLDS_LOCK,
+    TRY_LOCK_NOTED,
     UNLOCK,
     Hold,
     LockPolicy,
@@ -165,9 +167,11 @@ class PartitionManager:
     ) -> Plan:
         return self._plan_from(conn, spec, self._snapshot(conn, spec), now)
 
-    def _snapshot(self, conn: psycopg.Connection[Any], spec: PartitionSpec) -> Snapshot:
+    def _snapshot(
+        self, conn: psycopg.Connection[Any], spec: PartitionSpec, *, fingerprint: bool = False
+    ) -> Snapshot:
         """The table and its ownership state in one query; PartitionSpecError if not partitioned."""
-        snap = self.store.snapshot(conn, spec.schema_name, spec.table)
+        snap = self.store.snapshot(conn, spec.schema_name, spec.table, fingerprint=fingerprint)
         if snap.table is None:
             if snap.kind is None:
                 raise PartitionSpecError(f"{spec.qualified} does not exist; create() makes it")
@@ -182,6 +186,8 @@ class PartitionManager:
         spec: PartitionSpec,
         snap: Snapshot,
         now: datetime | int | None,
+        *,
+        names_free: bool = False,
     ) -> Plan:
         assert snap.table is not None  # noqa: S101 (_snapshot guarantees it)
         parent = snap.parent
@@ -192,6 +198,8 @@ class PartitionManager:
             snap.owned,
             learned=parent.naming if parent else None,
             now=now,
+            default_empty=snap.default_empty,
+            names_free=names_free,
         )
         return Plan(plan.parent, plan.summary, plan.now, plan.operations, plan.notes, spec)
 
@@ -251,24 +259,56 @@ class PartitionManager:
         record fails, the unlock is left to ``parent_lock``'s exit.
         """
         executor = Executor(conn, self.store, self.policy)
-        result = executor.run(plan) if snap is None else executor.run_fresh(plan, snap)
+        if snap is not None:
+            # Usually the whole run: operations, record, commit and unlock in one round trip.
+            batched = self._batch(executor, plan, snap, hold.keys if hold else None)
+            if batched is not None:
+                if hold is not None:
+                    hold.released = True
+                return batched
+            result = executor.run_fresh(plan, snap)
+        else:
+            result = executor.run(plan)
         with conn.pipeline():
-            self.store.save_parent(
-                conn,
-                str(plan.parent),
-                spec=plan.spec.to_dict() if isinstance(plan.spec, PartitionSpec) else None,
-                maintenance={
-                    "done": len(result.done),
-                    "skipped": len(result.skipped),
-                    "failed": len(result.failed),
-                    "notes": [n.message for n in result.notes],
-                },
-            )
+            self._record(conn, plan, result)
             if hold is not None:
                 conn.execute(UNLOCK, hold.keys)
         if hold is not None:
             hold.released = True
         return result
+
+    def _batch(
+        self,
+        executor: Executor,
+        plan: Plan,
+        snap: Snapshot,
+        keys: tuple[str, str] | None,
+        before: Callable[[], None] | None = None,
+    ) -> ApplyResult | None:
+        """``Executor.run_batch`` with the record inside and the unlock (``keys``) after."""
+        conn = executor.conn
+
+        def unlock() -> None:
+            if keys is not None:
+                conn.execute(UNLOCK, keys)
+
+        return executor.run_batch(
+            plan, snap, lambda result: self._record(conn, plan, result), unlock, before
+        )
+
+    def _record(self, conn: psycopg.Connection[Any], plan: Plan, result: ApplyResult) -> None:
+        """Save the parent's spec and what this run did (sent, not fetched)."""
+        self.store.save_parent(
+            conn,
+            str(plan.parent),
+            spec=plan.spec.to_dict() if isinstance(plan.spec, PartitionSpec) else None,
+            maintenance={
+                "done": len(result.done),
+                "skipped": len(result.skipped),
+                "failed": len(result.failed),
+                "notes": [n.message for n in result.notes],
+            },
+        )
 
     def maintain(self, spec: PartitionSpec, now: datetime | int | None = None) -> ApplyResult:
         """Plan and apply under one hold of the parent's advisory lock (what cron runs).
@@ -276,29 +316,43 @@ class PartitionManager:
         The table and its ownership records are read in one query and planned
         in memory; when there is nothing to do that is all: no lock is taken
         and nothing is written (the parent's last-maintenance record is
-        updated only by runs that do something). Otherwise the parent's
-        advisory lock is taken, the state read again under it (another
-        maintainer may have just acted) and the new plan applied.
+        updated only by runs that do something). Otherwise one pipelined
+        transaction tries the parent's advisory lock, checks that the table
+        and its records still read as planned (another maintainer may have
+        just acted), applies the plan, records it, commits and unlocks: one
+        round trip. When the default partition is empty (0 bytes), planning
+        itself sends no query: no row can conflict with a new range, and new
+        names are taken as free (a taken one fails that transaction). When it
+        cannot be (the lock is busy, the state changed, a name was taken, an
+        operation failed), it is rolled back; the lock is waited for, the
+        state read again under it and the plan made again in full.
         """
         parent = Name(spec.schema_name, spec.table)
         with self.connect() as conn:
-            first = self._snapshot(conn, spec)
-            plan = self._plan_from(conn, spec, first, now)
+            first = self._snapshot(conn, spec, fingerprint=True)
+            # New names are taken as free: a taken one fails the batch below, and the
+            # plan is then made again in full.
+            plan = self._plan_from(conn, spec, first, now, names_free=True)
             if not plan.operations:
                 return ApplyResult(parent, (), plan.notes)
             self.store.ensure(conn)
-            # Try the lock and reread the state in one round trip (pipelined: the read
-            # runs after the lock is granted); wait for the lock only if it is busy.
-            with conn.pipeline():
-                tried = conn.execute(TRY_LOCK, lock_keys(parent))
-                snap = self._snapshot(conn, spec)
-            row = tried.fetchone()
-            held = bool(row and row[0])
+            keys = lock_keys(parent)
+            held = False
+            if first.fingerprint is not None:
+
+                def lock_if_unchanged() -> None:
+                    conn.execute(TRY_LOCK_NOTED, keys)
+                    conn.execute(*self.store.unchanged_sql(conn, first, *parent, HELD_FLAG))
+
+                executor = Executor(conn, self.store, self.policy)
+                done = self._batch(executor, plan, first, keys, lock_if_unchanged)
+                if done is not None:
+                    return done
+                row = conn.execute(HOLDS_LOCK, keys).fetchone()
+                held = bool(row and row[0])
             with parent_lock(conn, parent, self.policy.lock_wait, held=held) as hold:
-                if not held:
-                    snap = self._snapshot(conn, spec)
-                if snap != first:  # another maintainer (or someone) acted meanwhile
-                    plan = self._plan_from(conn, spec, snap, now)
+                snap = self._snapshot(conn, spec)
+                plan = self._plan_from(conn, spec, snap, now)
                 return self._apply(conn, plan, snap, hold)
 
     def drain_default(self, spec: PartitionSpec, *, batch_size: int = 10_000) -> DrainResult:
@@ -350,18 +404,15 @@ class PartitionManager:
         with self.connect() as conn, parent_lock(conn, Name(schema, bare), self.policy.lock_wait):
             if read_table(conn, schema, bare) is None:
                 raise PartitionSpecError(f"{schema}.{bare} is not a partitioned table")
-            return create_partitioned_index(
-                conn,
-                self.policy,
-                Name(schema, bare),
-                name,
-                columns,
-                unique=unique,
-                method=method,
-                include=include,
-                where=where,
-                storage_parameters=storage_parameters,
+            shape = IndexShape(
+                tuple(columns),
+                unique,
+                method,
+                tuple(include),
+                where,
+                tuple((storage_parameters or {}).items()),
             )
+            return create_partitioned_index(conn, self.policy, Name(schema, bare), name, shape)
 
     def convert(
         self,

@@ -81,12 +81,16 @@ def reconcile(
     ]
     if not loose or conn is None:
         return draft.ops, draft.notes
-    rows = conn.execute(
-        "SELECT c.oid, n.nspname, c.relname, c.relispartition FROM pg_class c"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY(%s)",
-        ([rec.oid for rec in loose],),
-    ).fetchall()
-    found = {int(r[0]): (r[1], r[2], bool(r[3])) for r in rows}
+    found: dict[int, tuple[str, str, bool] | None] = {
+        rec.oid: rec.here for rec in loose if rec.located
+    }
+    if len(found) < len(loose):  # records read without the catalog beside them
+        rows = conn.execute(
+            "SELECT c.oid, n.nspname, c.relname, c.relispartition FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY(%s)",
+            ([rec.oid for rec in loose],),
+        ).fetchall()
+        found = {int(r[0]): (r[1], r[2], bool(r[3])) for r in rows}
     for rec in loose:
         here = found.get(rec.oid)
         target = Name(rec.schema, rec.name)

@@ -31,6 +31,7 @@ __all__ = [
     "Name",
     "Note",
     "Operation",
+    "OwnedOperation",
     "Plan",
     "RangeBound",
     "literal_text",
@@ -159,11 +160,18 @@ class CreatePartition(Operation):
 
 
 @dataclass(frozen=True)
-class DetachPartition(Operation):
+class OwnedOperation(Operation):
+    """An operation on a table dbopt owns: ``oid`` names it (checked with its name)."""
+
+    kind: ClassVar[str] = "owned_operation"
+    oid: int = 0
+
+
+@dataclass(frozen=True)
+class DetachPartition(OwnedOperation):
     """Detach an owned partition (``CONCURRENTLY`` when no default exists); maybe drop it."""
 
     kind: ClassVar[str] = "detach_partition"
-    oid: int = 0
     then_drop: bool = False
 
     def describe(self) -> str:
@@ -175,19 +183,17 @@ class DetachPartition(Operation):
 
 
 @dataclass(frozen=True)
-class DropPartition(Operation):
+class DropPartition(OwnedOperation):
     """Drop an owned table that is already detached."""
 
     kind: ClassVar[str] = "drop_detached"
-    oid: int = 0
 
 
 @dataclass(frozen=True)
-class FinalizeDetach(Operation):
+class FinalizeDetach(OwnedOperation):
     """Finish a ``DETACH ... CONCURRENTLY`` that was interrupted."""
 
     kind: ClassVar[str] = "finalize_detach"
-    oid: int = 0
 
 
 @dataclass(frozen=True)
@@ -199,19 +205,17 @@ class AdoptPartition(Operation):
 
 
 @dataclass(frozen=True)
-class ForgetPartition(Operation):
+class ForgetPartition(OwnedOperation):
     """Remove the ownership record of a table that is gone or no longer ours."""
 
     kind: ClassVar[str] = "forget_partition"
-    oid: int = 0
 
 
 @dataclass(frozen=True)
-class MarkDetached(Operation):
+class MarkDetached(OwnedOperation):
     """Record a detach that completed but was not recorded (an interrupted run)."""
 
     kind: ClassVar[str] = "mark_detached"
-    oid: int = 0
 
 
 @dataclass(frozen=True)

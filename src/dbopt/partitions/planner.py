@@ -41,7 +41,9 @@ from dbopt.partitions.rows import (
     collect_conflicts,
     count_rows,
     default_conflicts,
+    fetch_count,
     send_conflicts,
+    send_count,
 )
 from dbopt.partitions.spec import PartitionSpec
 from dbopt.partitions.state import Owned
@@ -61,6 +63,9 @@ class _Draft:
     name: str
     checked: set[Name] = field(default_factory=set)  # names whose existence was read
     taken: set[Name] = field(default_factory=set)  # those of them a relation has
+    default_rows: int | None = None  # the default partition's rows, when already counted
+    default_empty: bool = False  # known to hold no row
+    free: bool = False  # new names taken as free (not asked)
 
 
 def build_plan(
@@ -72,6 +77,8 @@ def build_plan(
     learned: str | None,
     now: datetime | int | None,
     name_as: str | None = None,
+    default_empty: bool = False,
+    names_free: bool = False,
 ) -> Plan:
     """The plan that brings ``table`` to ``spec`` at ``now`` (default: the current time).
 
@@ -80,6 +87,11 @@ def build_plan(
 
     ``name_as`` is the parent name new partitions are named after (default:
     the table's own; a conversion names them after the table they replace).
+
+    ``default_empty``: the default partition is known to hold no row (no
+    query counts its rows or conflicts). ``names_free``: new partitions'
+    names are taken as free without asking (for a caller that falls back to
+    a full plan when a name turns out taken).
     """
     if table.strategy != spec.strategy:
         raise PartitionSpecError(
@@ -91,7 +103,7 @@ def build_plan(
         )
     parent = Name(table.schema, table.name)
     wall = now if isinstance(now, datetime) else datetime.now(timezone.utc)
-    draft = _Draft([], [], name_as or table.name)
+    draft = _Draft([], [], name_as or table.name, default_empty=default_empty, free=names_free)
     ops, notes = reconcile(conn, spec, table, owned, wall)
     draft.ops += ops
     draft.notes += notes
@@ -113,6 +125,8 @@ def build_plan(
         DropPartition: 4,
     }
     ops = sorted(draft.ops, key=lambda op: order.get(type(op), 5))
+    if names_free:
+        draft.checked.update(op.partition for op in ops if isinstance(op, CreatePartition))
     return Plan(
         parent,
         _summary(spec),
@@ -361,7 +375,9 @@ def _plan_default(
                 default.qualified,
             )
         )
-    count = 0 if conn is None else count_rows(conn, default)
+    count = draft.default_rows
+    if count is None:
+        count = 0 if conn is None or draft.default_empty else count_rows(conn, default)
     if count:
         more = "+" if count >= DEFAULT_ROWS_CAP else ""
         draft.notes.append(
@@ -384,14 +400,24 @@ def _add_creates(
 ) -> None:
     if conn is None or not creates:
         conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+    elif draft.free and (draft.default_empty or table.default is None):
+        conflicts = [0] * len(creates)  # nothing to ask
+    elif draft.default_empty or table.default is None:
+        found = taken_names(conn, [op.partition for op in creates]).fetchall()
+        conflicts = [0] * len(creates)
+        draft.checked.update(op.partition for op in creates)
+        draft.taken.update(Name(str(r[0]), str(r[1])) for r in found)
     else:
         # One round trip: which names are taken (for unique_names) rides with the
-        # default partition's conflict count.
+        # default partition's conflict counts and its row count (for _plan_default).
         names = [op.partition for op in creates]
         with conn.pipeline():  # fetched after it ends: a fetch inside costs a sync more
             taken = taken_names(conn, names)
             sent = send_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
+            counted = None if table.default is None else send_count(conn, table.default)
         conflicts = collect_conflicts(sent, len(creates))
+        if counted is not None:
+            draft.default_rows = fetch_count(counted)
         found = taken.fetchall()
         draft.checked.update(names)
         draft.taken.update(Name(str(r[0]), str(r[1])) for r in found)

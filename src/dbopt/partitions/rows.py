@@ -18,7 +18,9 @@ __all__ = [
     "collect_conflicts",
     "count_rows",
     "default_conflicts",
+    "fetch_count",
     "send_conflicts",
+    "send_count",
 ]
 
 #: Row counts in the default partition are counted up to this many.
@@ -27,12 +29,22 @@ DEFAULT_ROWS_CAP = 100_000
 
 def count_rows(conn: psycopg.Connection[Any], part: Partition) -> int:
     """Rows in ``part``, counted up to ``DEFAULT_ROWS_CAP``."""
-    row = conn.execute(
+    return fetch_count(send_count(conn, part))
+
+
+def send_count(conn: psycopg.Connection[Any], part: Partition) -> psycopg.Cursor[Any]:
+    """Send ``count_rows``'s query without fetching (for a caller's pipeline)."""
+    return conn.execute(
         sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s").format(
             sql.Identifier(part.schema, part.name)
         ),
         (DEFAULT_ROWS_CAP,),
-    ).fetchone()
+    )
+
+
+def fetch_count(cur: psycopg.Cursor[Any]) -> int:
+    """The count ``send_count``'s query returned."""
+    row = cur.fetchone()
     return int(row[0]) if row else 0
 
 

@@ -23,7 +23,7 @@ global advisory lock); reading before that sees an empty state.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,10 @@ class Owned:
     status: str
     bound: str | None
     detached_at: datetime | None
+    #: Where the catalog has the table of ``oid`` now, as ``(schema, name, is a partition)``
+    #: (None: no such table), when read with the record (``located``).
+    here: tuple[str, str, bool] | None = None
+    located: bool = False
 
     @property
     def qualified(self) -> str:
@@ -83,6 +87,12 @@ class Snapshot:
     owned: dict[int, Owned]
     parent: ParentState | None
     tablespace: str | None = None
+    #: md5 of the row as the server read it (``snapshot(..., fingerprint=True)``);
+    #: ``unchanged_sql`` compares a later read with it. Not part of equality.
+    fingerprint: str | None = field(default=None, compare=False)
+    #: The default partition is a plain table with no rows at all (its heap is 0
+    #: bytes): no row can conflict with a new range and there is none to count.
+    default_empty: bool = field(default=False, compare=False)
 
 
 class StateStore:
@@ -158,26 +168,49 @@ class StateStore:
                 ).format(self.conversions)
             )
 
-    def snapshot(self, conn: psycopg.Connection[Any], schema: str, name: str) -> Snapshot:
+    def snapshot(
+        self, conn: psycopg.Connection[Any], schema: str, name: str, *, fingerprint: bool = False
+    ) -> Snapshot:
         """Read ``schema.name``, its partitions and what dbopt records of it in ONE query.
 
         One round trip and one MVCC snapshot: the catalog and the ownership
         records are seen as of the same instant. Before the state tables
         exist the records read as empty (that costs a second query, once).
+        ``fingerprint``: also the md5 of what was read, for ``unchanged_sql``.
         """
         state = self._seen or self.exists(conn)
+
+        def query(state: bool) -> sql.Composed:
+            inner = self._snapshot_sql(conn, state)
+            if not fingerprint:
+                return inner
+            return sql.SQL("SELECT s.*, md5(s::text) FROM ({}) s").format(inner)
+
         try:
-            row = conn.execute(self._snapshot_sql(conn, state), (schema, name)).fetchone()
+            row = conn.execute(query(state), (schema, name)).fetchone()
         except errors.UndefinedTable:
             if not state:
                 raise
             self._seen = False  # dropped since: read without them
-            row = conn.execute(self._snapshot_sql(conn, False), (schema, name)).fetchone()
+            row = conn.execute(query(False), (schema, name)).fetchone()
         if row is None:
             return Snapshot(None, None, {}, None)
-        oid, relkind, strat, keydef, column, key_type, natts, space, parts, owned, parent = row
+        digest = str(row[-1]) if fingerprint and state else None
+        oid, relkind, strat, keydef, column, key_type, natts, space, parts, default_size = row[:10]
+        owned, parent = row[10:12]
+        empty = default_size is not None and int(default_size) == 0
         records = {
-            int(r[0]): Owned(int(r[0]), r[1], r[2], r[3], r[4], r[5], _timestamp(r[6]))
+            int(r[0]): Owned(
+                int(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                _timestamp(r[6]),
+                None if r[7] is None else (r[7], r[8], bool(r[9])),
+                True,
+            )
             for r in owned or ()
         }
         remembered = (
@@ -186,7 +219,7 @@ class StateStore:
             else ParentState(parent[0], parent[1], _timestamp(parent[2]), parent[3])
         )
         if relkind != "p" or strat is None:
-            return Snapshot(str(relkind), None, records, remembered, space)
+            return Snapshot(str(relkind), None, records, remembered, space, digest, empty)
         single = natts == 1 and column is not None
         kind = KINDS.get(key_type) if single else None
         strategy = STRATEGIES[strat]
@@ -204,7 +237,24 @@ class StateStore:
             key_kind=kind,
             partitions=partitions,
         )
-        return Snapshot(str(relkind), table, records, remembered, space)
+        return Snapshot(str(relkind), table, records, remembered, space, digest, empty)
+
+    def unchanged_sql(
+        self, conn: psycopg.Connection[Any], snap: Snapshot, schema: str, name: str, flag: str
+    ) -> tuple[sql.Composed, tuple[str, ...]]:
+        """A statement that fails (division by zero) unless the setting ``flag`` is true
+        and ``schema.name`` reads as ``snap`` did (its fingerprint); with its parameters.
+
+        Sent in a transaction, it stops everything after it when another
+        maintainer (or anyone) changed the table or its records meanwhile.
+        """
+        return (
+            sql.SQL(
+                "SELECT 1 / (current_setting({})::boolean"
+                " AND (SELECT md5(s::text) FROM ({}) s) = %s)::int"
+            ).format(sql.Literal(flag), self._snapshot_sql(conn, True)),
+            (schema, name, snap.fingerprint or ""),
+        )
 
     def _snapshot_sql(self, conn: psycopg.Connection[Any], state: bool) -> sql.Composed:
         pending = "i.inhdetachpending" if conn.info.server_version >= 140000 else "false"
@@ -214,8 +264,11 @@ class StateStore:
         if state:
             owned = sql.SQL(
                 "(SELECT json_agg(json_build_array(s.partition_oid::bigint, s.partition_schema,"
-                " s.partition_name, s.origin, s.status, s.bound, s.detached_at))"
-                " FROM {} s WHERE s.parent = {})"
+                " s.partition_name, s.origin, s.status, s.bound, s.detached_at,"
+                " ln.nspname, lc.relname, lc.relispartition) ORDER BY s.partition_oid)"
+                " FROM {} s LEFT JOIN pg_class lc ON lc.oid = s.partition_oid"
+                " LEFT JOIN pg_namespace ln ON ln.oid = lc.relnamespace"
+                " WHERE s.parent = {})"
             ).format(self.state, sql.SQL(parent))
             remembered = sql.SQL(
                 "(SELECT json_build_array(r.naming, r.spec, r.last_maintenance_at,"
@@ -231,6 +284,8 @@ class StateStore:
             " JOIN pg_namespace kn ON kn.oid = k.relnamespace"
             " LEFT JOIN pg_tablespace kt ON kt.oid = k.reltablespace"
             " WHERE i.inhparent = c.oid),"
+            " (SELECT pg_relation_size(d.oid) FROM pg_class d"
+            " WHERE d.oid = p.partdefid AND d.relkind = 'r'),"
             " {owned}, {remembered}"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace"
