@@ -21,8 +21,14 @@ literature (see docs/advisor.md, "Selection"):
 * a final pass drops chosen indexes that cost more to keep than their
   removal would cost, and indexes another chosen index covers.
 
-Plan costs are cached per statement and relevant configuration, so a move
-is re-priced only when the indexes on its tables changed.
+Plan costs are cached per statement and *relevant* configuration: the
+candidates of the configuration that statement may use (its keys lead with a
+column the statement filters, joins, groups or sorts on, or it covers every
+column the statement reads from the table, or a plan was seen using it).
+Others cannot change its plan. A cached plan also answers for every smaller
+configuration that still holds the indexes the plan uses (removing an index
+a plan does not use leaves that plan the cheapest), so dropping an unused
+index in the swap and prune passes costs no EXPLAIN.
 """
 
 from __future__ import annotations
@@ -126,6 +132,7 @@ class Selector:
         attributes: Mapping[int, Sequence[KeyElem]] | None = None,
         variant: Callable[[IndexSpec, Candidate], float] | None = None,
         sizer: Callable[[IndexSpec], int | None] | None = None,
+        reach: Callable[[Candidate], Iterable[int]] | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.extra = extra
@@ -136,7 +143,11 @@ class Selector:
         self.attributes = dict(attributes or {})
         self.variant = variant
         self.sizer = sizer
+        self.reach = reach
         self.cache: dict[tuple[int, frozenset[int]], PlanCost] = {}
+        # per target: (relevant configuration priced, its cost), for subset lookups
+        self._known: dict[int, list[tuple[frozenset[int], PlanCost]]] = defaultdict(list)
+        self.explains = 0
         self.evaluations = 0
         self.by_table: dict[int, list[int]] = defaultdict(list)
         self.by_identity = {c.spec.identity: c.id for c in candidates}
@@ -148,13 +159,34 @@ class Selector:
     # pricing -------------------------------------------------------------
 
     def _relevant(self, t: Target, config: Iterable[int]) -> frozenset[int]:
+        """The candidates of ``config`` that may change ``t``'s plan (see the module doc)."""
+        ti = t.index
         return frozenset(
             c
             for c in config
-            if c in self.cands
-            and self.cands[c].error is None
-            and self.cands[c].relation.oid in t.tables
+            if c in self.cands and self.cands[c].error is None and ti in self.cands[c].targets
         )
+
+    def _lookup(self, ti: int, rel: frozenset[int]) -> PlanCost | None:
+        """The cached cost of ``ti`` with ``rel``, or one derived from a larger configuration.
+
+        A plan priced with ``known`` present that uses only indexes of ``rel``
+        (``rel`` within ``known``) is still the cheapest with ``rel``: the
+        removed indexes only took away alternatives the planner did not pick.
+        """
+        hit = self.cache.get((ti, rel))
+        if hit is not None:
+            return hit
+        for known, pc in self._known[ti]:
+            if pc.used <= rel <= known:
+                self.cache[(ti, rel)] = pc
+                return pc
+        return None
+
+    def _store(self, ti: int, rel: frozenset[int], pc: PlanCost) -> None:
+        if (ti, rel) not in self.cache:
+            self._known[ti].append((rel, pc))
+        self.cache[(ti, rel)] = pc
 
     def costs(self, config: Iterable[int], tis: Iterable[int]) -> dict[int, PlanCost]:
         """Cost of each target in ``tis`` with the indexes ``config`` present."""
@@ -164,7 +196,7 @@ class Selector:
         for ti in wanted:
             t = self.targets[ti]
             rel = self._relevant(t, config)
-            if (ti, rel) not in self.cache:
+            if self._lookup(ti, rel) is None:
                 todo[rel].append(t)
         for rel, targets in todo.items():
             self._price(rel, targets)
@@ -172,16 +204,21 @@ class Selector:
         for ti in wanted:
             t = self.targets[ti]
             rel = self._relevant(t, config)
-            if (ti, rel) not in self.cache:  # a candidate failed while pricing
+            found = self._lookup(ti, rel)
+            if found is None:  # a candidate failed while pricing
                 self._price(rel, [t])
-            out[ti] = self.cache[(ti, rel)]
+                found = self.cache[(ti, self._relevant(t, rel))]
+            out[ti] = found
         return out
 
     def cost(self, ti: int, config: Iterable[int]) -> PlanCost:
         """Cost of target ``ti`` with ``config``."""
         return self.costs(config, [ti])[ti]
 
-    def _price(self, rel: frozenset[int], targets: list[Target]) -> None:
+    def _explain(
+        self, rel: frozenset[int], targets: list[Target]
+    ) -> tuple[frozenset[int], list[PlanCost]]:
+        """Price ``targets`` with exactly ``rel``; candidates that fail are marked and left out."""
         while True:
             main = [(c, self.cands[c].spec) for c in sorted(rel) if not self.cands[c].heuristic]
             extra = [(c, self.cands[c].spec) for c in sorted(rel) if self.cands[c].heuristic]
@@ -193,6 +230,9 @@ class Selector:
                 continue
             break
         self.evaluations += len(targets)
+        if main:
+            self.explains += len(targets)
+        out: list[PlanCost] = []
         for i, t in enumerate(targets):
             result = results[i] if results is not None else self.base[t.index]
             if isinstance(result, ExplainError):
@@ -200,7 +240,34 @@ class Selector:
             if extra and self.extra is not None:
                 adjusted = self.extra.estimate(result, t.shape, extra)
                 result = PlanCost(adjusted.cost, result.used | adjusted.used, result.plan)
-            self.cache[(t.index, self._relevant(t, rel))] = result
+            out.append(result)
+        return rel, out
+
+    def _price(self, rel: frozenset[int], targets: list[Target]) -> None:
+        rel, results = self._explain(rel, targets)
+        for t, result in zip(targets, results, strict=True):
+            self._store(t.index, self._relevant(t, rel), result)
+
+    def _discover(self) -> None:
+        """Price each statement once with every candidate on its tables.
+
+        A candidate its plan uses becomes relevant to it even when no rule
+        predicted it (``min()`` through an index, an index-only scan of a
+        wide index): the finer cache key stays exact for what the planner
+        actually does.
+        """
+        for ti, t in self.targets.items():
+            every = frozenset(
+                c
+                for c, cand in self.cands.items()
+                if cand.relation.oid in t.tables and cand.error is None
+            )
+            if not every or self._lookup(ti, self._relevant(t, every)) is not None:
+                continue
+            every, results = self._explain(every, [t])
+            for c in results[0].used & every:
+                self.cands[c].targets.add(ti)
+            self._store(ti, self._relevant(t, every), results[0])
 
     # the objective ---------------------------------------------------------
 
@@ -320,6 +387,8 @@ class Selector:
                     generated=True,
                     estimated_bytes=est,
                 )
+                if self.reach is not None:
+                    made.targets.update(self.reach(made))
                 self.cands[known] = made
                 self.by_identity[new.identity] = known
             out.append(known)
@@ -392,6 +461,7 @@ class Selector:
     def run(self) -> Selection:
         """Greedy selections (by gain, and by gain per byte under a byte budget), swaps, pruning."""
         opts = self.options
+        self._discover()
         moves = [_Move(frozenset([c])) for c in sorted(self.cands)]
         moves.extend(_Move(b) for b in self._bundles())
         runs = [("gain", self._greedy(moves, False))]
