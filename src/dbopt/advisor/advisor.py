@@ -264,6 +264,7 @@ class IndexAdvisor:
             variant=self._variant,
             sizer=self._estimate,
             reach=lambda cand: _reach(good, cand, catalog),
+            reads=_reads(catalog, good),
         )
         selection = selector.run()
         if self.selection.max_total_bytes is not None:
@@ -646,6 +647,20 @@ def _unique_probe(unique: IndexSpec, spec: IndexSpec, proper: bool = False) -> b
     keys = spec.keys[:-1] if proper else spec.keys
     idents = {k.ident for k in keys}
     return all(k.ident in idents for k in unique.keys)
+
+
+def _reads(catalog: Catalog, targets: list[Target]) -> dict[tuple[int, int], set[str] | None]:
+    """Per (target, table): the columns the statement reads there (None: every column)."""
+    out: dict[tuple[int, int], set[str] | None] = {}
+    for t in targets:
+        for access in t.shape.accesses:
+            key = (t.index, catalog.root(access.relation).oid)
+            have = out.get(key, set())
+            if have is None or access.referenced is None:
+                out[key] = None
+            else:
+                out[key] = have | access.referenced
+    return out
 
 
 def _reach(targets: list[Target], cand: Candidate, catalog: Catalog) -> set[int]:

@@ -117,7 +117,9 @@ class Selector:
     (GIN under hypopg): it receives the main evaluator's plan and adjusts it.
     ``attributes`` maps a table oid to the column keys the workload uses on
     it (the columns Extend-style moves append); ``variant`` turns an
-    extended :class:`IndexSpec` into a new candidate (its write cost).
+    extended :class:`IndexSpec` into a new candidate (its write cost);
+    ``reach`` gives the targets a new candidate may serve; ``reads`` maps
+    (target, table oid) to the columns the target reads there (None: all).
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class Selector:
         variant: Callable[[IndexSpec, Candidate], float] | None = None,
         sizer: Callable[[IndexSpec], int | None] | None = None,
         reach: Callable[[Candidate], Iterable[int]] | None = None,
+        reads: Mapping[tuple[int, int], set[str] | None] | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.extra = extra
@@ -144,6 +147,7 @@ class Selector:
         self.variant = variant
         self.sizer = sizer
         self.reach = reach
+        self.reads = reads
         self.cache: dict[tuple[int, frozenset[int]], PlanCost] = {}
         # per target: (relevant configuration priced, its cost), for subset lookups
         self._known: dict[int, list[tuple[frozenset[int], PlanCost]]] = defaultdict(list)
@@ -152,6 +156,8 @@ class Selector:
         self.by_table: dict[int, list[int]] = defaultdict(list)
         self.by_identity = {c.spec.identity: c.id for c in candidates}
         self._extensions: dict[int, list[int]] = {}
+        # per ranking (by ratio or not): each move's score from the empty configuration
+        self._first: dict[bool, dict[_Move, float | None]] = {}
         for t in targets:
             for oid in t.tables:
                 self.by_table[oid].append(t.index)
@@ -203,11 +209,10 @@ class Selector:
         out: dict[int, PlanCost] = {}
         for ti in wanted:
             t = self.targets[ti]
-            rel = self._relevant(t, config)
-            found = self._lookup(ti, rel)
-            if found is None:  # a candidate failed while pricing
-                self._price(rel, [t])
-                found = self.cache[(ti, self._relevant(t, rel))]
+            # not found: a candidate failed while pricing, or a plan used one thought
+            # irrelevant (now relevant): price again
+            while (found := self._lookup(ti, self._relevant(t, config))) is None:
+                self._price(self._relevant(t, config), [t])
             out[ti] = found
         return out
 
@@ -222,8 +227,20 @@ class Selector:
         while True:
             main = [(c, self.cands[c].spec) for c in sorted(rel) if not self.cands[c].heuristic]
             extra = [(c, self.cands[c].spec) for c in sorted(rel) if self.cands[c].heuristic]
+            # hypothetical indexes already there that none of ``targets`` may use stay:
+            # they cannot change these plans, and dropping them would cost a round trip
+            live = getattr(self.evaluator, "live", None)
+            tis = {t.index for t in targets}
+            keep = [
+                (c, self.cands[c].spec)
+                for c in sorted(live or ())
+                if c not in rel
+                and c in self.cands
+                and self.cands[c].error is None
+                and not self.cands[c].targets & tis
+            ]
             try:
-                results = self.evaluator.costs(main, targets) if main else None
+                results = self.evaluator.costs(main + keep, targets) if main else None
             except CandidateError as exc:
                 self.cands[exc.candidate].error = str(exc)
                 rel = frozenset(c for c in rel if c != exc.candidate)
@@ -246,7 +263,9 @@ class Selector:
     def _price(self, rel: frozenset[int], targets: list[Target]) -> None:
         rel, results = self._explain(rel, targets)
         for t, result in zip(targets, results, strict=True):
-            self._store(t.index, self._relevant(t, rel), result)
+            for c in result.used - rel:  # a kept index the plan used after all
+                self.cands[c].targets.add(t.index)
+            self._store(t.index, self._relevant(t, rel | result.used), result)
 
     def _discover(self) -> None:
         """Price each statement once with every candidate on its tables.
@@ -268,6 +287,22 @@ class Selector:
             for c in results[0].used & every:
                 self.cands[c].targets.add(ti)
             self._store(ti, self._relevant(t, every), results[0])
+
+    def _screen(self) -> None:
+        """Find, per statement, the candidates its plan ignores, a few EXPLAINs for all of them.
+
+        Price the statement with all its candidates, take out those the plan
+        uses, and again, until a plan uses none of the rest: each of the rest
+        alone leaves the statement's plan as it is (the cache derives it), so
+        the first round of the greedy search needs no EXPLAIN for them.
+        """
+        for ti, t in self.targets.items():
+            rest = self._relevant(t, self.cands)
+            while rest:
+                used = self.cost(ti, rest).used & rest
+                if not used:
+                    break
+                rest = self._relevant(t, rest - used)
 
     # the objective ---------------------------------------------------------
 
@@ -330,6 +365,12 @@ class Selector:
         if opts.max_indexes is not None and len(after) > opts.max_indexes:
             return None
         tis = sorted({ti for c in add | move.remove for ti in self.cands[c].targets})
+        appended = self._appended(move)
+        if appended is not None:
+            # the extended index serves the other statements as the one it replaces
+            # (a little larger); only those that read the appended column can gain
+            oid = self.cands[next(iter(move.add))].relation.oid
+            tis = [ti for ti in tis if self._reads(ti, oid, appended)]
         now = self.costs(chosen, tis)
         then = self.costs(after, tis)
         if any(self.cands[c].error is not None for c in add):
@@ -344,6 +385,23 @@ class Selector:
         if opts.max_total_bytes is not None and size + grow > opts.max_total_bytes:
             return None
         return net / max(grow, 8192) if by_ratio else net
+
+    def _appended(self, move: _Move) -> set[str] | None:
+        """The columns an extension move appends (None: not an extension move)."""
+        if len(move.add) != 1 or len(move.remove) != 1:
+            return None
+        new = self.cands[next(iter(move.add))]
+        old = self.cands[next(iter(move.remove))]
+        if not new.generated or new.spec.keys[:-1] != old.spec.keys:
+            return None
+        return set(new.spec.keys[-1].columns)
+
+    def _reads(self, ti: int, oid: int, columns: set[str]) -> bool:
+        """True if target ``ti`` reads any of ``columns`` of table ``oid`` (or cannot tell)."""
+        if self.reads is None:
+            return True
+        read = self.reads.get((ti, oid), set())
+        return read is None or bool(read & columns)
 
     def _extend(self, cid: int) -> list[int]:
         """Candidates that are ``cid`` with one more key column the workload uses."""
@@ -401,8 +459,16 @@ class Selector:
         start: Sequence[int] = (),
         banned: frozenset[int] = frozenset(),
     ) -> list[int]:
-        """Lazy greedy from ``start``: the best-scoring move each round until none is worth it."""
+        """Lazy greedy from ``start``: the best-scoring move each round until none is worth it.
+
+        A move's score from the empty configuration bounds its score from any
+        other (an index gains less once others exist, the assumption lazy
+        greedy rests on), so a greedy from ``start`` queues the moves with
+        those bounds and prices only the ones that reach the top; a move that
+        was not worth it from the empty configuration stays out.
+        """
         chosen: list[int] = list(start)
+        first = self._first.setdefault(by_ratio, {})
         pool: list[_Move] = list(moves)
         for cid in chosen:
             pool.extend(_Move(frozenset([e]), frozenset([cid])) for e in self._extend(cid))
@@ -416,17 +482,27 @@ class Selector:
 
         config, total, size = state()
 
-        def push(i: int) -> None:
+        def push(i: int) -> float | None:
             move = pool[i]
             if move.add & banned:
-                return
+                return None
             score = self._evaluate(move, config, total, size, by_ratio)
             if score is not None:
                 width = sum(len(self.cands[c].spec.keys) for c in move.add)
                 heapq.heappush(heap, (-score, width, i, stamp))
+            return score
 
         for i in range(len(pool)):
-            push(i)
+            move = pool[i]
+            if chosen and move in first and not move.remove:
+                bound = first[move]
+                if bound is not None and not move.add & banned:
+                    width = sum(len(self.cands[c].spec.keys) for c in move.add)
+                    heapq.heappush(heap, (-bound, width, i, -1))
+                continue
+            score = push(i)
+            if not chosen and not banned:
+                first[move] = score
         while heap:
             _, _, i, when = heapq.heappop(heap)
             if when != stamp:
@@ -462,6 +538,7 @@ class Selector:
         """Greedy selections (by gain, and by gain per byte under a byte budget), swaps, pruning."""
         opts = self.options
         self._discover()
+        self._screen()
         moves = [_Move(frozenset([c])) for c in sorted(self.cands)]
         moves.extend(_Move(b) for b in self._bundles())
         runs = [("gain", self._greedy(moves, False))]
