@@ -180,6 +180,47 @@ def dbopt_choice(
     return ddls, time.perf_counter() - started
 
 
+def dbopt_choice_in(
+    src: str, args: argparse.Namespace, budget_mb: float | None
+) -> tuple[list[str], float]:
+    """dbopt's choice made by the source tree ``src`` (another version), in a subprocess."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(src, "src"), here])}
+    cmd = [sys.executable, os.path.abspath(__file__), "--url", args.url, "--qgen", args.qgen,
+           "--ise", args.ise, "--ise-python", args.ise_python, "--seed", str(args.seed),
+           "--advise-only", "none" if budget_mb is None else str(budget_mb)]  # fmt: skip
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    data = json.loads(out.strip().splitlines()[-1])
+    return list(data["ddls"]), float(data["seconds"])
+
+
+def compare_versions(
+    conn: psycopg.Connection[Any],
+    args: argparse.Namespace,
+    research: dict[int, str],
+    base: float,
+    budgets: Sequence[float],
+) -> list[dict[str, Any]]:
+    """Advise time and result of ``--baseline-src`` and this tree, alternating, per budget."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    versions = {"before": args.baseline_src, "after": here}
+    rows, out = [], []
+    for i, b in enumerate(budgets):
+        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
+        got = {v: dbopt_choice_in(versions[v], args, b) for v in order}
+        rel = {v: price(conn, got[v][0], research) / base for v in got}
+        same = sorted(got["before"][0]) == sorted(got["after"][0])
+        rows.append([f"{b:.0f}", f"{got['before'][1]:.1f}", f"{got['after'][1]:.1f}",
+                     f"{got['before'][1] / got['after'][1]:.1f}x", f"{rel['before']:.3f}",
+                     f"{rel['after']:.3f}", "yes" if same else "no"])  # fmt: skip
+        out.append({"budget": b, "seconds": {v: got[v][1] for v in got}, "relative_cost": rel,
+                    "same_indexes": same})  # fmt: skip
+    print("\nadvise time, the version before (--baseline-src) and this one, alternating")
+    print_table(["budget MB", "before s", "after s", "speed-up", "before rel. cost",
+                 "after rel. cost", "same indexes"], rows)  # fmt: skip
+    return out
+
+
 def research_choice(
     args: argparse.Namespace, algorithm: str, queries: dict[int, str], budgets: Sequence[float]
 ) -> dict[float, tuple[list[str], float]]:
@@ -216,19 +257,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--runtime-budget", type=float, default=500.0)
     p.add_argument("--reps", type=int, default=3, help="0: no real runtime")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--baseline-src", help="another dbopt checkout: compare its advise time")
+    p.add_argument("--compare-only", action="store_true", help="only the before/after timing")
+    p.add_argument("--advise-only", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    print(describe_machine())
+    if args.advise_only is None:
+        print(describe_machine())
     queries = generate_queries(args.qgen, args.seed)
     research = {n: queries[n] for n in RESEARCH}
     budgets = [float(b) for b in args.budgets.split(",")]
     results: dict[str, Any] = {"budgets": budgets}
+    if args.advise_only is not None:
+        budget = None if args.advise_only == "none" else float(args.advise_only)
+        ddls, seconds = dbopt_choice(args.url, research, budget)
+        print(json.dumps({"ddls": ddls, "seconds": seconds}))
+        return results
     with psycopg.connect(args.url, autocommit=True) as conn:
         conn.execute("SET statement_timeout = '600s'")
         base = price(conn, [], research)
+        if args.baseline_src:
+            results["versions"] = compare_versions(conn, args, research, base, budgets)
+            if args.compare_only:
+                return results
         chosen: dict[str, dict[float, tuple[list[str], float]]] = {}
         for algorithm in args.algorithms.split(","):
             chosen[algorithm] = research_choice(args, algorithm, research, budgets)
@@ -254,20 +308,32 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
               f"{size / 1e6:.0f} MB built, {seconds:.1f} s")  # fmt: skip
         results["dbopt_no_budget"] = {"relative_cost": rel, "built_mb": size / 1e6}
         report = IndexAdvisor(args.url, findings=False).advise(list(queries.values()))
-        print(f"all 22 queries: {len(report.errors)} error(s), "
+        print(f"all 22 queries: {len(report.statements)} statement(s) advised, "
+              f"{len(report.errors)} error(s), "
               f"{len(report.recommendations)} recommendation(s)")  # fmt: skip
+        for err in report.errors:
+            print(f"  error: {err.message}")
         results["all22_errors"] = len(report.errors)
         if args.reps > 0 and args.runtime_budget in budgets:
             b = args.runtime_budget
             methods = ["dbopt", "extend"]
+            for m in methods:
+                print(f"\nindexes at {b:.0f} MB, {m} (built sizes):")
+                for ddl in chosen[m][b][0]:
+                    print(f"  {built_size(conn, ddl) / 1e6:7.1f} MB  {ddl}")
             times: dict[str, list[float]] = {m: [] for m in [*methods, "none"]}
             times["none"].append(run_queries(conn, research))
+            orders = []
             for rep in range(args.reps):
                 order = methods if rep % 2 == 0 else methods[::-1]
+                orders.append(order[0])
                 for m in order:
                     times[m].append(timed_with(conn, chosen[m][b][0], research))
+                print(f"  pair {rep + 1} ({order[0]} first): dbopt {times['dbopt'][-1]:.1f} s, "
+                      f"extend {times['extend'][-1]:.1f} s", flush=True)  # fmt: skip
             times["none"].append(run_queries(conn, research))
             none = statistics.median(times["none"])
+            print("  no index: " + ", ".join(f"{t:.1f} s" for t in times["none"]))
             print(f"\nreal runtime at {b:.0f} MB, {args.reps} paired interleaved repetitions "
                   f"(share of the no-index time, {none:.1f} s):")  # fmt: skip
             for m in methods:

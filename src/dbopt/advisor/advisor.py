@@ -263,6 +263,8 @@ class IndexAdvisor:
             attributes=_attributes(catalog, good),
             variant=self._variant,
             sizer=self._estimate,
+            reach=lambda cand: _reach(good, cand, catalog),
+            reads=_reads(catalog, good),
         )
         selection = selector.run()
         if self.selection.max_total_bytes is not None:
@@ -453,10 +455,7 @@ class IndexAdvisor:
                         cand.estimated_bytes = self._estimate(spec)
                         found[spec.identity] = cand
         for cand in found.values():
-            lead = cand.spec.keys[0]
-            for t in targets:
-                if cand.relation.oid in t.tables and _may_use(t, cand, lead.ident, catalog):
-                    cand.targets.add(t.index)
+            cand.targets.update(_reach(targets, cand, catalog))
         out = list(found.values())
         if isinstance(evaluator, RealIndexEvaluator):
             too_big = {c.relation.qualified for c in out if not evaluator.eligible(c.relation)}
@@ -650,7 +649,36 @@ def _unique_probe(unique: IndexSpec, spec: IndexSpec, proper: bool = False) -> b
     return all(k.ident in idents for k in unique.keys)
 
 
+def _reads(catalog: Catalog, targets: list[Target]) -> dict[tuple[int, int], set[str] | None]:
+    """Per (target, table): the columns the statement reads there (None: every column)."""
+    out: dict[tuple[int, int], set[str] | None] = {}
+    for t in targets:
+        for access in t.shape.accesses:
+            key = (t.index, catalog.root(access.relation).oid)
+            have = out.get(key, set())
+            if have is None or access.referenced is None:
+                out[key] = None
+            else:
+                out[key] = have | access.referenced
+    return out
+
+
+def _reach(targets: list[Target], cand: Candidate, catalog: Catalog) -> set[int]:
+    """The statements whose plans may use ``cand``."""
+    lead = cand.spec.keys[0].ident
+    return {
+        t.index
+        for t in targets
+        if cand.relation.oid in t.tables and _may_use(t, cand, lead, catalog)
+    }
+
+
 def _may_use(t: Target, cand: Candidate, lead: tuple[str, str | None], catalog: Catalog) -> bool:
+    """True if ``t`` filters, joins, groups or sorts on ``lead``, or ``cand`` covers its reads.
+
+    A B-tree holding every column a statement reads from the table can serve
+    it by a full index-only scan, whatever its leading column.
+    """
     for access in t.shape.accesses:
         if catalog.root(access.relation).oid != cand.relation.oid:
             continue
@@ -668,5 +696,12 @@ def _may_use(t: Target, cand: Candidate, lead: tuple[str, str | None], catalog: 
             *(access.group or []),
         ]
         if any(k.plain().ident == lead for k in keys):
+            return True
+        if (
+            cand.spec.method == "btree"
+            and cand.spec.predicate is None
+            and access.referenced
+            and access.referenced <= cand.spec.columns
+        ):
             return True
     return False

@@ -21,8 +21,14 @@ literature (see docs/advisor.md, "Selection"):
 * a final pass drops chosen indexes that cost more to keep than their
   removal would cost, and indexes another chosen index covers.
 
-Plan costs are cached per statement and relevant configuration, so a move
-is re-priced only when the indexes on its tables changed.
+Plan costs are cached per statement and *relevant* configuration: the
+candidates of the configuration that statement may use (its keys lead with a
+column the statement filters, joins, groups or sorts on, or it covers every
+column the statement reads from the table, or a plan was seen using it).
+Others cannot change its plan. A cached plan also answers for every smaller
+configuration that still holds the indexes the plan uses (removing an index
+a plan does not use leaves that plan the cheapest), so dropping an unused
+index in the swap and prune passes costs no EXPLAIN.
 """
 
 from __future__ import annotations
@@ -111,7 +117,9 @@ class Selector:
     (GIN under hypopg): it receives the main evaluator's plan and adjusts it.
     ``attributes`` maps a table oid to the column keys the workload uses on
     it (the columns Extend-style moves append); ``variant`` turns an
-    extended :class:`IndexSpec` into a new candidate (its write cost).
+    extended :class:`IndexSpec` into a new candidate (its write cost);
+    ``reach`` gives the targets a new candidate may serve; ``reads`` maps
+    (target, table oid) to the columns the target reads there (None: all).
     """
 
     def __init__(
@@ -126,6 +134,8 @@ class Selector:
         attributes: Mapping[int, Sequence[KeyElem]] | None = None,
         variant: Callable[[IndexSpec, Candidate], float] | None = None,
         sizer: Callable[[IndexSpec], int | None] | None = None,
+        reach: Callable[[Candidate], Iterable[int]] | None = None,
+        reads: Mapping[tuple[int, int], set[str] | None] | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.extra = extra
@@ -136,11 +146,18 @@ class Selector:
         self.attributes = dict(attributes or {})
         self.variant = variant
         self.sizer = sizer
+        self.reach = reach
+        self.reads = reads
         self.cache: dict[tuple[int, frozenset[int]], PlanCost] = {}
+        # per target: (relevant configuration priced, its cost), for subset lookups
+        self._known: dict[int, list[tuple[frozenset[int], PlanCost]]] = defaultdict(list)
+        self.explains = 0
         self.evaluations = 0
         self.by_table: dict[int, list[int]] = defaultdict(list)
         self.by_identity = {c.spec.identity: c.id for c in candidates}
         self._extensions: dict[int, list[int]] = {}
+        # per ranking (by ratio or not): each move's score from the empty configuration
+        self._first: dict[bool, dict[_Move, float | None]] = {}
         for t in targets:
             for oid in t.tables:
                 self.by_table[oid].append(t.index)
@@ -148,13 +165,34 @@ class Selector:
     # pricing -------------------------------------------------------------
 
     def _relevant(self, t: Target, config: Iterable[int]) -> frozenset[int]:
+        """The candidates of ``config`` that may change ``t``'s plan (see the module doc)."""
+        ti = t.index
         return frozenset(
             c
             for c in config
-            if c in self.cands
-            and self.cands[c].error is None
-            and self.cands[c].relation.oid in t.tables
+            if c in self.cands and self.cands[c].error is None and ti in self.cands[c].targets
         )
+
+    def _lookup(self, ti: int, rel: frozenset[int]) -> PlanCost | None:
+        """The cached cost of ``ti`` with ``rel``, or one derived from a larger configuration.
+
+        A plan priced with ``known`` present that uses only indexes of ``rel``
+        (``rel`` within ``known``) is still the cheapest with ``rel``: the
+        removed indexes only took away alternatives the planner did not pick.
+        """
+        hit = self.cache.get((ti, rel))
+        if hit is not None:
+            return hit
+        for known, pc in self._known[ti]:
+            if pc.used <= rel <= known:
+                self.cache[(ti, rel)] = pc
+                return pc
+        return None
+
+    def _store(self, ti: int, rel: frozenset[int], pc: PlanCost) -> None:
+        if (ti, rel) not in self.cache:
+            self._known[ti].append((rel, pc))
+        self.cache[(ti, rel)] = pc
 
     def costs(self, config: Iterable[int], tis: Iterable[int]) -> dict[int, PlanCost]:
         """Cost of each target in ``tis`` with the indexes ``config`` present."""
@@ -164,35 +202,54 @@ class Selector:
         for ti in wanted:
             t = self.targets[ti]
             rel = self._relevant(t, config)
-            if (ti, rel) not in self.cache:
+            if self._lookup(ti, rel) is None:
                 todo[rel].append(t)
         for rel, targets in todo.items():
             self._price(rel, targets)
         out: dict[int, PlanCost] = {}
         for ti in wanted:
             t = self.targets[ti]
-            rel = self._relevant(t, config)
-            if (ti, rel) not in self.cache:  # a candidate failed while pricing
-                self._price(rel, [t])
-            out[ti] = self.cache[(ti, rel)]
+            # not found: a candidate failed while pricing, or a plan used one thought
+            # irrelevant (now relevant): price again
+            while (found := self._lookup(ti, self._relevant(t, config))) is None:
+                self._price(self._relevant(t, config), [t])
+            out[ti] = found
         return out
 
     def cost(self, ti: int, config: Iterable[int]) -> PlanCost:
         """Cost of target ``ti`` with ``config``."""
         return self.costs(config, [ti])[ti]
 
-    def _price(self, rel: frozenset[int], targets: list[Target]) -> None:
+    def _explain(
+        self, rel: frozenset[int], targets: list[Target]
+    ) -> tuple[frozenset[int], list[PlanCost]]:
+        """Price ``targets`` with exactly ``rel``; candidates that fail are marked and left out."""
         while True:
             main = [(c, self.cands[c].spec) for c in sorted(rel) if not self.cands[c].heuristic]
             extra = [(c, self.cands[c].spec) for c in sorted(rel) if self.cands[c].heuristic]
+            # hypothetical indexes already there that none of ``targets`` may use stay:
+            # they cannot change these plans, and dropping them would cost a round trip
+            live = getattr(self.evaluator, "live", None)
+            tis = {t.index for t in targets}
+            keep = [
+                (c, self.cands[c].spec)
+                for c in sorted(live or ())
+                if c not in rel
+                and c in self.cands
+                and self.cands[c].error is None
+                and not self.cands[c].targets & tis
+            ]
             try:
-                results = self.evaluator.costs(main, targets) if main else None
+                results = self.evaluator.costs(main + keep, targets) if main else None
             except CandidateError as exc:
                 self.cands[exc.candidate].error = str(exc)
                 rel = frozenset(c for c in rel if c != exc.candidate)
                 continue
             break
         self.evaluations += len(targets)
+        if main:
+            self.explains += len(targets)
+        out: list[PlanCost] = []
         for i, t in enumerate(targets):
             result = results[i] if results is not None else self.base[t.index]
             if isinstance(result, ExplainError):
@@ -200,7 +257,52 @@ class Selector:
             if extra and self.extra is not None:
                 adjusted = self.extra.estimate(result, t.shape, extra)
                 result = PlanCost(adjusted.cost, result.used | adjusted.used, result.plan)
-            self.cache[(t.index, self._relevant(t, rel))] = result
+            out.append(result)
+        return rel, out
+
+    def _price(self, rel: frozenset[int], targets: list[Target]) -> None:
+        rel, results = self._explain(rel, targets)
+        for t, result in zip(targets, results, strict=True):
+            for c in result.used - rel:  # a kept index the plan used after all
+                self.cands[c].targets.add(t.index)
+            self._store(t.index, self._relevant(t, rel | result.used), result)
+
+    def _discover(self) -> None:
+        """Price each statement once with every candidate on its tables.
+
+        A candidate its plan uses becomes relevant to it even when no rule
+        predicted it (``min()`` through an index, an index-only scan of a
+        wide index): the finer cache key stays exact for what the planner
+        actually does.
+        """
+        for ti, t in self.targets.items():
+            every = frozenset(
+                c
+                for c, cand in self.cands.items()
+                if cand.relation.oid in t.tables and cand.error is None
+            )
+            if not every or self._lookup(ti, self._relevant(t, every)) is not None:
+                continue
+            every, results = self._explain(every, [t])
+            for c in results[0].used & every:
+                self.cands[c].targets.add(ti)
+            self._store(ti, self._relevant(t, every), results[0])
+
+    def _screen(self) -> None:
+        """Find, per statement, the candidates its plan ignores, a few EXPLAINs for all of them.
+
+        Price the statement with all its candidates, take out those the plan
+        uses, and again, until a plan uses none of the rest: each of the rest
+        alone leaves the statement's plan as it is (the cache derives it), so
+        the first round of the greedy search needs no EXPLAIN for them.
+        """
+        for ti, t in self.targets.items():
+            rest = self._relevant(t, self.cands)
+            while rest:
+                used = self.cost(ti, rest).used & rest
+                if not used:
+                    break
+                rest = self._relevant(t, rest - used)
 
     # the objective ---------------------------------------------------------
 
@@ -263,6 +365,12 @@ class Selector:
         if opts.max_indexes is not None and len(after) > opts.max_indexes:
             return None
         tis = sorted({ti for c in add | move.remove for ti in self.cands[c].targets})
+        appended = self._appended(move)
+        if appended is not None:
+            # the extended index serves the other statements as the one it replaces
+            # (a little larger); only those that read the appended column can gain
+            oid = self.cands[next(iter(move.add))].relation.oid
+            tis = [ti for ti in tis if self._reads(ti, oid, appended)]
         now = self.costs(chosen, tis)
         then = self.costs(after, tis)
         if any(self.cands[c].error is not None for c in add):
@@ -277,6 +385,23 @@ class Selector:
         if opts.max_total_bytes is not None and size + grow > opts.max_total_bytes:
             return None
         return net / max(grow, 8192) if by_ratio else net
+
+    def _appended(self, move: _Move) -> set[str] | None:
+        """The columns an extension move appends (None: not an extension move)."""
+        if len(move.add) != 1 or len(move.remove) != 1:
+            return None
+        new = self.cands[next(iter(move.add))]
+        old = self.cands[next(iter(move.remove))]
+        if not new.generated or new.spec.keys[:-1] != old.spec.keys:
+            return None
+        return set(new.spec.keys[-1].columns)
+
+    def _reads(self, ti: int, oid: int, columns: set[str]) -> bool:
+        """True if target ``ti`` reads any of ``columns`` of table ``oid`` (or cannot tell)."""
+        if self.reads is None:
+            return True
+        read = self.reads.get((ti, oid), set())
+        return read is None or bool(read & columns)
 
     def _extend(self, cid: int) -> list[int]:
         """Candidates that are ``cid`` with one more key column the workload uses."""
@@ -320,6 +445,8 @@ class Selector:
                     generated=True,
                     estimated_bytes=est,
                 )
+                if self.reach is not None:
+                    made.targets.update(self.reach(made))
                 self.cands[known] = made
                 self.by_identity[new.identity] = known
             out.append(known)
@@ -332,8 +459,16 @@ class Selector:
         start: Sequence[int] = (),
         banned: frozenset[int] = frozenset(),
     ) -> list[int]:
-        """Lazy greedy from ``start``: the best-scoring move each round until none is worth it."""
+        """Lazy greedy from ``start``: the best-scoring move each round until none is worth it.
+
+        A move's score from the empty configuration bounds its score from any
+        other (an index gains less once others exist, the assumption lazy
+        greedy rests on), so a greedy from ``start`` queues the moves with
+        those bounds and prices only the ones that reach the top; a move that
+        was not worth it from the empty configuration stays out.
+        """
         chosen: list[int] = list(start)
+        first = self._first.setdefault(by_ratio, {})
         pool: list[_Move] = list(moves)
         for cid in chosen:
             pool.extend(_Move(frozenset([e]), frozenset([cid])) for e in self._extend(cid))
@@ -347,17 +482,27 @@ class Selector:
 
         config, total, size = state()
 
-        def push(i: int) -> None:
+        def push(i: int) -> float | None:
             move = pool[i]
             if move.add & banned:
-                return
+                return None
             score = self._evaluate(move, config, total, size, by_ratio)
             if score is not None:
                 width = sum(len(self.cands[c].spec.keys) for c in move.add)
                 heapq.heappush(heap, (-score, width, i, stamp))
+            return score
 
         for i in range(len(pool)):
-            push(i)
+            move = pool[i]
+            if chosen and move in first and not move.remove:
+                bound = first[move]
+                if bound is not None and not move.add & banned:
+                    width = sum(len(self.cands[c].spec.keys) for c in move.add)
+                    heapq.heappush(heap, (-bound, width, i, -1))
+                continue
+            score = push(i)
+            if not chosen and not banned:
+                first[move] = score
         while heap:
             _, _, i, when = heapq.heappop(heap)
             if when != stamp:
@@ -392,6 +537,8 @@ class Selector:
     def run(self) -> Selection:
         """Greedy selections (by gain, and by gain per byte under a byte budget), swaps, pruning."""
         opts = self.options
+        self._discover()
+        self._screen()
         moves = [_Move(frozenset([c])) for c in sorted(self.cands)]
         moves.extend(_Move(b) for b in self._bundles())
         runs = [("gain", self._greedy(moves, False))]
