@@ -116,7 +116,17 @@ def _sibling_joined_collections(state: ORMExecuteState) -> tuple[str, ...]:
             props = [p for p in element.path if hasattr(p, "uselist")]
             if props and props[-1].uselist:
                 last = props[-1]
-                paths[tuple(p.key for p in props)] = f"{last.parent.class_.__name__}.{last.key}"
+                name = f"{last.parent.class_.__name__}.{last.key}"
+                if len(props) > 1:
+                    # nested: the option must be chained from the root entity
+                    # (a bare selectinload(User.followers) on select(Article) is refused)
+                    hops = ".".join(
+                        f"{'selectin' if p.uselist else 'joined'}load"
+                        f"({p.parent.class_.__name__}.{p.key})"
+                        for p in props[:-1]
+                    )
+                    name = f"{name} (via {hops})"
+                paths[tuple(p.key for p in props)] = name
     if len(paths) < 2:
         return ()
     keys = list(paths)
@@ -388,7 +398,12 @@ class SQLAlchemyAdapter:
             if (exception_context.connection is not None)
             else None
         )
-        duration = end - started if started is not None else 0.0
+        if started is None:
+            # It failed before the driver got it (an AsyncSession's lazy load outside
+            # greenlet_spawn raises MissingGreenlet when the cursor is made): no
+            # statement ran, as a before_cursor_execute counter and the server agree.
+            return
+        duration = end - started
         depth = pipeline.stack_depth()
         pipeline.record(
             exception_context.statement,

@@ -241,10 +241,7 @@ class DetectorChecks:
                         "cartesian_product", event, 1, scope, cartesian_fix(joined or ""), keep
                     ),
                     relationship=joined,
-                    loader_option=", ".join(
-                        f"selectinload({name})" for name in (joined or "").split(", ") if name
-                    )
-                    or None,
+                    loader_option=_selectin_options(joined or "") or None,
                 )
             )
         for rows, runs, event in state.unbounded.values():
@@ -284,13 +281,29 @@ def write_loop_fix(event: QueryEvent) -> str:
 
 def cartesian_fix(joined: str) -> str:
     """The fix for one statement that joins two or more sibling collections."""
-    options = ", ".join(f"selectinload({name})" for name in joined.split(", ") if name)
+    options = _selectin_options(joined)
     return (
         f"the statement joins the collections {joined} side by side: each parent row comes back "
         "once per combination of their children (a Cartesian product); load them with "
         f".options({options}) instead (one SELECT ... IN per collection), or keep at most one "
         "joinedload collection"
     )
+
+
+def _selectin_options(joined: str) -> str:
+    """``selectinload(...)`` for each joined collection, chained from the root when nested.
+
+    A nested collection comes as ``"User.followers (via joinedload(Article.author))"``
+    and gives ``joinedload(Article.author).selectinload(User.followers)``.
+    """
+    options = []
+    for entry in joined.split(", "):
+        name, _, via = entry.partition(" (via ")
+        if not name:
+            continue
+        option = f"selectinload({name})"
+        options.append(f"{via[:-1]}.{option}" if via.endswith(")") else option)
+    return ", ".join(options)
 
 
 def unbounded_query_fix(rows: int, checks: DetectorChecks) -> str:
