@@ -267,10 +267,11 @@ def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
                 out.append(node_site)
                 if len(out) >= depth:
                     return
-        elif library == _ASYNC_LOOP and code.co_name == "_run":
-            # The task's own frames end here: a task run by asyncio.gather() or a
-            # TaskGroup was started by a line of the task that awaits it, not by
-            # whatever started the event loop.
+        elif library == _ASYNC_LOOP and not out and code.co_name == "_run":
+            # The task's own frames end here, and none was the app's: a task of
+            # asyncio.gather() or a TaskGroup running a library coroutine (say
+            # AsyncSession.scalars) was started by a line of the task that awaits
+            # it, not by whatever started the event loop.
             _walk_awaiters(depth, out)
             if len(out) >= depth:
                 return
@@ -321,10 +322,12 @@ def _awaiter(task: Any, asyncio: Any) -> Any:
                 if isinstance(parent, task_type):
                     return parent
                 for cell in getattr(callback, "__closure__", None) or ():
-                    with contextlib.suppress(ValueError):  # an empty cell
+                    try:
                         value = cell.cell_contents
-                        if isinstance(value, future_type) and value is not future:
-                            nxt.append(value)
+                    except ValueError:  # an empty cell
+                        continue
+                    if isinstance(value, future_type) and value is not future:
+                        nxt.append(value)
         pending = nxt
         if not pending:
             return None
