@@ -269,16 +269,23 @@ def test_awaited_lookup_per_tag_names_the_column(tables: str) -> None:
     assert sorted(loop) == fixed
 
 
-def test_lazy_load_refused_by_async_session_is_no_statement(tables: str) -> None:
-    """MissingGreenlet is raised before the driver gets the SQL: the header must not count it."""
+def test_lazy_load_refused_by_async_session_is_no_statement_but_a_finding(tables: str) -> None:
+    """The app's comment list: ``comment.author.followers`` per comment, never loaded.
+
+    An ``AsyncSession`` refuses the first lazy load (``MissingGreenlet``, HTTP 500)
+    before the driver gets the SQL: the header must not count a statement that
+    did not run, and with ``checks=["potential"]`` the detector reports the load
+    the loop asked for, with the option that loads it.
+    """
     executed: list[str] = []
     refused: list[BaseException | None] = []
+    findings: list[dbopt.NPlusOneFinding] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         async with AsyncSession(engine) as db:
             comments = (await db.scalars(select(Comment).options(joinedload(Comment.author)))).all()
             try:
-                body = str([len(c.author.followers) for c in comments]).encode()
+                body = str([len(c.author.followers) for c in comments]).encode()  # refused
                 status = 200
             except (StatementError, MissingGreenlet) as exc:  # the app's 500 (2.0 raises it bare)
                 refused.append(getattr(exc, "orig", exc))
@@ -292,7 +299,8 @@ def test_lazy_load_refused_by_async_session_is_no_statement(tables: str) -> None
         executed.append(args[2])
 
     event.listen(engine.sync_engine, "before_cursor_execute", count)
-    middleware = DboptMiddleware(app, targets=[engine], headers=True, detector=False)
+    detector = dbopt.NPlusOneDetector(action=findings.append, checks=["potential"])
+    middleware = DboptMiddleware(app, targets=[engine], headers=True, detector=detector)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -318,3 +326,12 @@ def test_lazy_load_refused_by_async_session_is_no_statement(tables: str) -> None
     # 2.1 refuses when it makes the cursor, before before_cursor_execute; 2.0 after it
     assert headers[COUNT_HEADER.encode()] == str(len(executed)).encode()
     assert len(executed) == (2 if sqlalchemy.__version__.startswith("2.0.") else 1)
+    (finding,) = findings
+    assert finding.kind == "n_plus_one"
+    assert finding.relationship == "User.followers"
+    assert finding.loader_option == "selectinload(User.followers)"
+    assert finding.suggestion.startswith("the AsyncSession refused this lazy load")
+    with open(__file__, encoding="utf-8") as source:
+        line = next(n for n, text in enumerate(source, 1) if text.rstrip().endswith("# refused"))
+    assert finding.callsite is not None
+    assert (finding.callsite.file, finding.callsite.line) == (__file__, line)
