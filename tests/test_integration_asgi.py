@@ -203,3 +203,56 @@ def test_other_scope_types_pass_through() -> None:
 
 async def _never(*args: Any) -> Any:
     raise AssertionError("not called")
+
+
+def test_scope_names_carry_router_prefixes_and_mounts(engine: Engine) -> None:
+    """FastAPI keeps an included router's route as declared (``path=""``): the name has the prefix.
+
+    The shape of the RealWorld app in docs/real-apps.md: ``include_router(articles,
+    prefix="/articles")`` inside ``include_router(api, prefix="/api")``.
+    """
+    from fastapi import APIRouter
+    from starlette.routing import Mount
+
+    scopes: list[dbopt.Scope] = []  # named once the request ends
+    articles = APIRouter()
+
+    @articles.get("")
+    async def list_articles() -> list[int]:
+        scopes.append(dbopt.current_scope())  # type: ignore[arg-type]
+        return []
+
+    @articles.get("/{slug}")
+    async def get_article(slug: str) -> str:
+        scopes.append(dbopt.current_scope())  # type: ignore[arg-type]
+        return slug
+
+    api = APIRouter()
+    api.include_router(articles, prefix="/articles")
+    app = FastAPI()
+    app.include_router(api, prefix="/api")
+
+    async def users(request: Request) -> JSONResponse:
+        scopes.append(dbopt.current_scope())  # type: ignore[arg-type]
+        return JSONResponse([])
+
+    mounted = Starlette(routes=[Mount("/v1", routes=[Route("/users/{n:int}", users)])])
+
+    async def main() -> None:
+        for root, paths in (
+            (app, ("/api/articles", "/api/articles/hello")),
+            (mounted, ("/v1/users/3",)),
+        ):
+            middleware = DboptMiddleware(root, targets=[engine])
+            transport = httpx.ASGITransport(app=middleware)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                for path in paths:
+                    assert (await client.get(path)).status_code == 200
+            middleware.close()
+
+    asyncio.run(main())
+    assert [scope.name for scope in scopes] == [
+        "GET /api/articles",
+        "GET /api/articles/{slug}",
+        "GET /v1/users/{n:int}",
+    ]

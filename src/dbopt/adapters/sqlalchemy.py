@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import operators
@@ -116,7 +117,17 @@ def _sibling_joined_collections(state: ORMExecuteState) -> tuple[str, ...]:
             props = [p for p in element.path if hasattr(p, "uselist")]
             if props and props[-1].uselist:
                 last = props[-1]
-                paths[tuple(p.key for p in props)] = f"{last.parent.class_.__name__}.{last.key}"
+                name = f"{last.parent.class_.__name__}.{last.key}"
+                if len(props) > 1:
+                    # nested: the option must be chained from the root entity
+                    # (a bare selectinload(User.followers) on select(Article) is refused)
+                    hops = ".".join(
+                        f"{'selectin' if p.uselist else 'joined'}load"
+                        f"({p.parent.class_.__name__}.{p.key})"
+                        for p in props[:-1]
+                    )
+                    name = f"{name} (via {hops})"
+                paths[tuple(p.key for p in props)] = name
     if len(paths) < 2:
         return ()
     keys = list(paths)
@@ -274,6 +285,16 @@ def _orm_context(context: Any) -> OrmContext | None:
     return ctx if getattr(context, "invoked_statement", None) is statement else None
 
 
+def _refused_lazy_load(error: BaseException | None) -> OrmContext | None:
+    """The lazy load an ``AsyncSession`` refused with ``MissingGreenlet``, if that is ``error``."""
+    if not isinstance(error, MissingGreenlet):
+        return None
+    pending = _pending_orm.get()
+    if pending is None or pending[1].kind != "lazy_load":
+        return None
+    return pending[1]
+
+
 class SQLAlchemyAdapter:
     """Listeners on one ``Engine`` feeding one :class:`Pipeline`."""
 
@@ -388,7 +409,23 @@ class SQLAlchemyAdapter:
             if (exception_context.connection is not None)
             else None
         )
-        duration = end - started if started is not None else 0.0
+        if started is None:
+            # It failed before the driver got it (an AsyncSession's lazy load outside
+            # greenlet_spawn raises MissingGreenlet when the cursor is made): no
+            # statement ran, as a before_cursor_execute counter and the server agree.
+            # The N+1 detector still hears of a refused lazy load.
+            orm = _refused_lazy_load(exception_context.original_exception)
+            if orm is not None:
+                depth = pipeline.stack_depth()
+                pipeline.refused(
+                    exception_context.statement,
+                    exception_context.parameters,
+                    error=exception_context.original_exception,
+                    stack=capture_stack(depth) if depth else (),
+                    orm=orm,
+                )
+            return
+        duration = end - started
         depth = pipeline.stack_depth()
         pipeline.record(
             exception_context.statement,

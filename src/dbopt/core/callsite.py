@@ -33,6 +33,7 @@ import sys
 import sysconfig
 import threading
 from types import CodeType, FrameType
+from typing import Any
 
 from dbopt.core.events import CallSite
 
@@ -151,6 +152,9 @@ def _is_application_module(module: str) -> bool:
 #: The decision for the module of Django's template nodes: library code whose
 #: ``render_annotated`` frames locate the template line (see _django_template_site).
 _DJANGO_NODES = 2
+#: The decision for ``asyncio.events``: its ``Handle._run`` frame is where an
+#: asyncio task's coroutine frames end and the event loop's begin.
+_ASYNC_LOOP = 3
 
 
 def _is_library(frame: FrameType) -> int:
@@ -168,6 +172,8 @@ def _is_library(frame: FrameType) -> int:
     result = int(decision)
     if decision and module == "django.template.base":
         result = _DJANGO_NODES
+    elif decision and module == "asyncio.events":
+        result = _ASYNC_LOOP
     _decisions[filename] = result
     return result
 
@@ -261,7 +267,92 @@ def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
                 out.append(node_site)
                 if len(out) >= depth:
                     return
+        elif library == _ASYNC_LOOP and not out and code.co_name == "_run":
+            # The task's own frames end here, and none was the app's: a task of
+            # asyncio.gather() or a TaskGroup running a library coroutine (say
+            # AsyncSession.scalars) was started by a line of the task that awaits
+            # it, not by whatever started the event loop.
+            _walk_awaiters(depth, out)
+            if len(out) >= depth:
+                return
         frame = frame.f_back
+
+
+#: Tasks followed outwards at most (gather inside gather ...).
+_MAX_AWAITERS = 8
+
+
+def _walk_awaiters(depth: int, out: list[CallSite]) -> None:
+    """Add the suspended frames of the tasks awaiting the current one, innermost first."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return
+    seen = 0
+    while task is not None and seen < _MAX_AWAITERS:
+        seen += 1
+        task = _awaiter(task, asyncio)
+        if task is None:
+            return
+        for frame in reversed(_coroutine_frames(task.get_coro())):
+            _walk(frame, depth, out)  # suspended: f_back is None, one frame each
+            if len(out) >= depth:
+                return
+
+
+def _awaiter(task: Any, asyncio: Any) -> Any:
+    """The task that waits for ``task``: through gather's future, a TaskGroup, or ``await``."""
+    future_type = getattr(asyncio, "Future", None)
+    task_type = getattr(asyncio, "Task", None)
+    if future_type is None or task_type is None:
+        return None
+    pending: list[object] = [task]
+    for _ in range(3):  # a task, gather's outer future, the task awaiting that
+        nxt: list[object] = []
+        for future in pending:
+            for entry in getattr(future, "_callbacks", None) or ():
+                callback = entry[0] if isinstance(entry, tuple) else entry
+                owner = getattr(callback, "__self__", None)
+                if isinstance(owner, task_type) and owner is not task:
+                    return owner
+                parent = getattr(owner, "_parent_task", None)  # TaskGroup._on_task_done
+                if isinstance(parent, task_type):
+                    return parent
+                for cell in getattr(callback, "__closure__", None) or ():
+                    try:
+                        value = cell.cell_contents
+                    except ValueError:  # an empty cell
+                        continue
+                    if isinstance(value, future_type) and value is not future:
+                        nxt.append(value)
+        pending = nxt
+        if not pending:
+            return None
+    return None
+
+
+def _coroutine_frames(coro: object) -> list[FrameType]:
+    """The frames of a suspended coroutine chain, outermost first."""
+    frames: list[FrameType] = []
+    current: object | None = coro
+    while current is not None and len(frames) < 200:
+        frame = (
+            getattr(current, "cr_frame", None)
+            or getattr(current, "gi_frame", None)
+            or getattr(current, "ag_frame", None)
+        )
+        if not isinstance(frame, FrameType):
+            break
+        frames.append(frame)
+        current = (
+            getattr(current, "cr_await", None)
+            or getattr(current, "gi_yieldfrom", None)
+            or getattr(current, "ag_await", None)
+        )
+    return frames
 
 
 def _site_of(frame: FrameType, code: CodeType) -> CallSite | None:

@@ -24,7 +24,12 @@ from typing import Any, Literal, TypeAlias
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
-from dbopt.core.nplusone_checks import POTENTIAL_NOTE, DetectorChecks
+from dbopt.core.nplusone_checks import (
+    POTENTIAL_NOTE,
+    REFUSED_NOTE,
+    DetectorChecks,
+    refused_lazy_load,
+)
 from dbopt.core.nplusone_findings import (
     FindingKind,
     NPlusOneError,
@@ -294,7 +299,7 @@ class NPlusOneDetector:
                 if state is not None and state.runs:
                     self._close_runs(state)
             return
-        if event.executemany or event.error is not None:
+        if event.executemany or (event.error is not None and not refused_lazy_load(event)):
             return
         orm = event.orm
         if orm is not None and orm.kind == "eager_load":
@@ -330,6 +335,16 @@ class NPlusOneDetector:
             seen.add(group)
         else:
             runs[value] = _Run([seen] if seen is group else [seen, group], self._slim(event))
+
+    def dbopt_refused(self, event: QueryEvent) -> None:
+        """A lazy load an ``AsyncSession`` refused before the driver got it (no statement ran).
+
+        It counts as the lazy load the code asked for: with ``checks=["potential"]``
+        on an object of a multi-row result it is reported (each object of a loop
+        would need one), with the loader option to load it with the query.
+        """
+        if refused_lazy_load(event):
+            self(event)
 
     def _slim(self, event: QueryEvent) -> QueryEvent:
         """``event``, or for a long text a copy with its text cut (held until the scope ends)."""
@@ -463,7 +478,9 @@ class NPlusOneDetector:
         event = group.event
         orm = _through_lazy_parent(event.orm, state)
         relationship, option, suggestion = n_plus_one_fix(orm, event.sql, group.parent_sql)
-        if potential:
+        if event.error is not None:  # only a refused lazy load keeps its error
+            suggestion = f"{REFUSED_NOTE}: {suggestion}"
+        elif potential:
             suggestion = f"{POTENTIAL_NOTE}; {suggestion}"
         return _finding(
             "n_plus_one",

@@ -46,8 +46,10 @@ __all__ = [
     "JOINED_COLLECTIONS",
     "MULTI_ROW",
     "POTENTIAL_NOTE",
+    "REFUSED_NOTE",
     "DetectorChecks",
     "cartesian_fix",
+    "refused_lazy_load",
     "unbounded_query_fix",
     "write_loop_fix",
 ]
@@ -167,7 +169,7 @@ class DetectorChecks:
     def observe(self, event: QueryEvent, scope: Scope) -> None:
         """Note one statement of ``scope`` (never raises for odd events)."""
         kind = event.kind
-        if event.error is not None or event.executemany:
+        if (event.error is not None and not refused_lazy_load(event)) or event.executemany:
             return
         if kind == "select":
             orm = event.orm
@@ -241,10 +243,7 @@ class DetectorChecks:
                         "cartesian_product", event, 1, scope, cartesian_fix(joined or ""), keep
                     ),
                     relationship=joined,
-                    loader_option=", ".join(
-                        f"selectinload({name})" for name in (joined or "").split(", ") if name
-                    )
-                    or None,
+                    loader_option=_selectin_options(joined or "") or None,
                 )
             )
         for rows, runs, event in state.unbounded.values():
@@ -258,6 +257,31 @@ class DetectorChecks:
     def forget(self, scope: Scope) -> None:
         """Drop the state of ``scope``."""
         self._states.pop(scope, None)
+
+
+#: Leads the suggestion of an N+1 whose lazy load an AsyncSession refused.
+REFUSED_NOTE = (
+    "the AsyncSession refused this lazy load (MissingGreenlet: a lazy load cannot run "
+    "outside greenlet_spawn), so the request failed at the first object; in a loop each "
+    "object would need its own query, so load the relationship with the query"
+)
+
+
+def refused_lazy_load(event: QueryEvent) -> bool:
+    """Whether ``event`` is a lazy load an ``AsyncSession`` refused (``MissingGreenlet``).
+
+    No statement ran (SQLAlchemy 2.1 refuses before ``before_cursor_execute``,
+    2.0 just after it); the N+1 detector still counts it as the lazy load the
+    code asked for.
+    """
+    error = event.error
+    orm = event.orm
+    return (
+        error is not None
+        and orm is not None
+        and orm.kind == "lazy_load"
+        and any(cls.__name__ == "MissingGreenlet" for cls in type(error).__mro__)
+    )
 
 
 def write_loop_fix(event: QueryEvent) -> str:
@@ -284,13 +308,29 @@ def write_loop_fix(event: QueryEvent) -> str:
 
 def cartesian_fix(joined: str) -> str:
     """The fix for one statement that joins two or more sibling collections."""
-    options = ", ".join(f"selectinload({name})" for name in joined.split(", ") if name)
+    options = _selectin_options(joined)
     return (
         f"the statement joins the collections {joined} side by side: each parent row comes back "
         "once per combination of their children (a Cartesian product); load them with "
         f".options({options}) instead (one SELECT ... IN per collection), or keep at most one "
         "joinedload collection"
     )
+
+
+def _selectin_options(joined: str) -> str:
+    """``selectinload(...)`` for each joined collection, chained from the root when nested.
+
+    A nested collection comes as ``"User.followers (via joinedload(Article.author))"``
+    and gives ``joinedload(Article.author).selectinload(User.followers)``.
+    """
+    options = []
+    for entry in joined.split(", "):
+        name, _, via = entry.partition(" (via ")
+        if not name:
+            continue
+        option = f"selectinload({name})"
+        options.append(f"{via[:-1]}.{option}" if via.endswith(")") else option)
+    return ", ".join(options)
 
 
 def unbounded_query_fix(rows: int, checks: DetectorChecks) -> str:

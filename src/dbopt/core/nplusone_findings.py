@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite
-from dbopt.core.nplusone_fixes import aggregate_fix, django_fix, fit_loader_option, sql_shape
+from dbopt.core.nplusone_fixes import (
+    aggregate_fix,
+    django_fix,
+    fit_loader_option,
+    key_column,
+    sql_shape,
+)
 from dbopt.errors import ReportedError
 
 if TYPE_CHECKING:
@@ -185,11 +191,13 @@ def n_plus_one_fix(
     if aggregate is not None:
         return None, None, aggregate
     if orm is not None and orm.kind == "query" and orm.entity:
+        column = key_column(sql) if sql else None
+        where = f"{orm.entity}.{column}" if column else "<column>"
         return (
             None,
             None,
             f"load the {orm.entity} rows for every key in one query before the loop "
-            f"(select({orm.entity}).where(<column>.in_(keys))) and look them up in a dict",
+            f"(select({orm.entity}).where({where}.in_(keys))) and look them up in a dict",
         )
     return (
         None,

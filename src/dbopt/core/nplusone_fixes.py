@@ -39,6 +39,7 @@ __all__ = [
     "django_fix",
     "fit_loader_option",
     "is_aggregate",
+    "key_column",
     "shape_text",
     "sql_shape",
 ]
@@ -212,6 +213,22 @@ def aggregate_fix(sql: str, entity: str | None) -> str | None:
         ".scalar_subquery()) on the parent, or query_expression() + "
         "options(with_expression(...)) on the query that loads the parents"
     )
+
+
+_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+
+
+def key_column(sql: str) -> str | None:
+    """The column the first ``WHERE`` condition compares with a value (``"name"``), if any."""
+    text = _STRINGS.sub("''", sql)
+    where = _WHERE.search(text)
+    if where is None:
+        return None
+    key = _KEY_COLUMN.search(text, where.end())
+    if key is None:
+        return None
+    column = key.group(2) if key.group(1) else key.group(4)
+    return column.strip('"')
 
 
 def django_fix(

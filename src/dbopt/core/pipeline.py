@@ -128,6 +128,40 @@ class Pipeline:
             return self.callsite_depth
         return self.depth
 
+    def refused(
+        self,
+        sql: str,
+        parameters: Parameters,
+        *,
+        error: BaseException,
+        stack: tuple[CallSite, ...] = (),
+        orm: OrmContext | None = None,
+    ) -> None:
+        """A statement the ORM issued and the driver never ran (an ``AsyncSession``'s lazy
+        load outside ``greenlet_spawn``): not a statement, so only sinks with a
+        ``dbopt_refused(event)`` method (the N+1 detector) hear of it.
+        """
+        wanting = [s for s in self.sinks if getattr(s, "dbopt_refused", None) is not None]
+        if not wanting:
+            return
+        try:
+            info = fingerprint_info(sql)
+            event = make_event(
+                sql, parameters, info.fingerprint, 0.0, None, False, error,
+                stack[0] if stack else None, stack, _current.get(), self.adapter,
+                self.dialect, 0.0, orm, info.kind,
+            )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            report_sink_error(self, exc, "event construction")
+            return
+        for sink in wanting:
+            try:
+                sink.dbopt_refused(event)  # type: ignore[attr-defined]
+            except ReportedError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - never break the app
+                report_sink_error(sink, exc, "dbopt_refused")
+
     @property
     def active(self) -> bool:
         """Whether any sink or ``capture_queries`` block would see an event."""

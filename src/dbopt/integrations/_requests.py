@@ -99,6 +99,16 @@ class RequestSinks:
                 return
             node = node.parent
 
+    def dbopt_refused(self, event: QueryEvent) -> None:
+        """A lazy load the ORM refused (no statement ran): for the detector only."""
+        node = event.scope
+        while node is not None:
+            if node in self._open:
+                if self.detector is not None:
+                    self.detector.dbopt_refused(event)
+                return
+            node = node.parent
+
     def scope_end(self, scope: Scope) -> None:
         """Report the detector's findings for ``scope`` (it only holds this app's)."""
         if self.detector is not None:

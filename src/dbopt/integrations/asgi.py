@@ -95,8 +95,8 @@ class DboptMiddleware(Handle):
             failure = exc
             raise
         finally:
-            template = getattr(scope.get("route"), "path", None)
-            if isinstance(template, str) and template:
+            template = _route_template(scope)
+            if template:
                 opened.name = f"{method} {template}"
             try:
                 if failure is None:
@@ -105,6 +105,29 @@ class DboptMiddleware(Handle):
                     manager.__exit__(type(failure), failure, failure.__traceback__)
             finally:
                 self.sinks.end(opened)
+
+
+def _route_template(scope: MutableMapping[str, Any]) -> str | None:
+    """The matched route's full path template (``/api/articles/{slug}``), if any.
+
+    FastAPI ≥ 0.16x leaves the route of an included router as declared in
+    ``scope["route"]`` (``path=""`` under ``prefix="/api/articles"``) and keeps
+    the full one in ``scope["fastapi"]["effective_route_context"]``; a
+    Starlette ``Mount`` adds its prefix to ``root_path``.
+    """
+    extra = scope.get("fastapi")
+    if isinstance(extra, dict):
+        path = getattr(extra.get("effective_route_context"), "path", None)
+        if isinstance(path, str) and path:
+            return path
+    path = getattr(scope.get("route"), "path", None)
+    if not isinstance(path, str):
+        return None
+    root = scope.get("root_path")
+    base = scope.get("app_root_path")
+    if isinstance(root, str) and isinstance(base, str) and root.startswith(base):
+        path = root[len(base) :] + path  # under a Mount
+    return path or None
 
 
 def _with_headers(send: Send, stats: RequestStats) -> Send:
