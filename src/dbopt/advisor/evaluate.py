@@ -103,7 +103,7 @@ def _explain_prepared(conn: psycopg.Connection[Any], target: Target, options: st
     global _COUNTER  # noqa: PLW0603 - a process-wide counter for unique statement names
     _COUNTER += 1
     name = f"{_PREPARED}_{_COUNTER}"
-    conn.execute(f"PREPARE {name} AS {target.text}")
+    _prepare(conn, name, target)
     try:
         if target.mode == "generic":
             conn.execute("SET plan_cache_mode = force_generic_plan")
@@ -120,6 +120,84 @@ def _explain_prepared(conn: psycopg.Connection[Any], target: Target, options: st
 
 
 _COUNTER = 0
+_NO_FUNCTION = re.compile(
+    r'function ((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)\((.*)\) does not exist'
+)
+# statement text -> parameter type list that made it PREPARE (see _prepare)
+_PARAM_TYPES: dict[tuple[str, str, str], str] = {}
+
+
+def _prepare(conn: psycopg.Connection[Any], name: str, target: Target) -> None:
+    """``PREPARE name AS text``; retried with one parameter typed when that resolves it.
+
+    An untyped parameter that only flows through a CTE or subquery output
+    (PostgREST's ``WITH pgrst_payload AS (SELECT $1 AS json_data)``) is
+    resolved as ``text``, and then ``json_typeof(json_data)`` does not exist.
+    The application binds it with a type of its own; here, when the only
+    function of that name and arity takes other types for the text
+    arguments, each parameter is tried in turn with those types (the others
+    left to inference, ``unknown``) until the statement prepares.
+    """
+    key = (conn.info.host, conn.info.dbname, target.text)
+    known = _PARAM_TYPES.get(key)
+    if known is not None:
+        conn.execute(f"PREPARE {name}({known}) AS {target.text}")
+        return
+    savepoint = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    if savepoint:
+        conn.execute("SAVEPOINT dbopt_prepare")
+    try:
+        conn.execute(f"PREPARE {name} AS {target.text}")
+    except psycopg.Error as exc:
+        if savepoint:
+            conn.execute("ROLLBACK TO SAVEPOINT dbopt_prepare")
+        for types in _typed_retries(conn, exc, target.nparams):
+            if savepoint:
+                conn.execute("SAVEPOINT dbopt_prepare")
+            try:
+                conn.execute(f"PREPARE {name}({types}) AS {target.text}")
+            except psycopg.Error:
+                if savepoint:
+                    conn.execute("ROLLBACK TO SAVEPOINT dbopt_prepare")
+                continue
+            if savepoint:
+                conn.execute("RELEASE SAVEPOINT dbopt_prepare")
+            _PARAM_TYPES[key] = types
+            return
+        raise exc from None
+    if savepoint:
+        conn.execute("RELEASE SAVEPOINT dbopt_prepare")
+
+
+def _typed_retries(conn: psycopg.Connection[Any], exc: psycopg.Error, nparams: int) -> list[str]:
+    """Parameter type lists to try after ``function f(text, ...) does not exist``."""
+    m = _NO_FUNCTION.search(str(exc))
+    if m is None or nparams == 0:
+        return []
+    args = [a.strip() for a in m.group(2).split(",")] if m.group(2).strip() else []
+    if "text" not in args:
+        return []
+    name = m.group(1).split(".")[-1].strip('"')
+    rows = conn.execute(
+        "SELECT array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) t)"
+        " FROM pg_proc p WHERE p.proname = %s AND p.pronargs = %s"
+        " AND pg_function_is_visible(p.oid)",
+        (name, len(args)),
+    ).fetchall()
+    if len(rows) != 1:
+        return []
+    wanted = {t for a, t in zip(args, rows[0][0], strict=True) if a == "text" and t != "text"}
+    if len(wanted) != 1:
+        return []
+    (typ,) = wanted
+    if not re.fullmatch(r"[\w .\[\]]+", typ):
+        return []
+    out = []
+    for i in range(min(nparams, 32)):
+        types = ["unknown"] * nparams
+        types[i] = typ
+        out.append(", ".join(types))
+    return out
 
 
 def plan_cost(plan: Any, names: dict[str, int]) -> PlanCost:
