@@ -49,7 +49,9 @@ class IndexAdvisor:
     The advisor is read-only: hypothetical indexes (hypopg) live in its own
     session; without hypopg it uses statistics, or, when ``real_indexes`` is
     True, builds real indexes inside a transaction that is always rolled
-    back, only on tables up to ``real_index_max_table_bytes``. It never
+    back, only on tables up to ``real_index_max_table_bytes``; tables of
+    more than ``real_index_sample_rows`` rows are priced on a sampled copy
+    (see :class:`~dbopt.advisor.evaluate.RealIndexEvaluator`). It never
     creates an extension unless ``install_hypopg`` is True.
 
     Selection: at most ``max_indexes`` indexes and ``max_total_bytes``
@@ -80,6 +82,7 @@ class IndexAdvisor:
         install_hypopg: bool = False,
         real_indexes: bool = False,
         real_index_max_table_bytes: int = 64 * 1024 * 1024,
+        real_index_sample_rows: int | None = 100_000,
         findings: bool = True,
         existing: ExistingOptions | None = None,
         statement_timeout_ms: int = 10_000,
@@ -109,6 +112,7 @@ class IndexAdvisor:
         self.install_hypopg = install_hypopg
         self.real_indexes = real_indexes
         self.real_index_max_table_bytes = real_index_max_table_bytes
+        self.real_index_sample_rows = real_index_sample_rows
         self.findings = findings
         self.existing = existing or ExistingOptions()
         self.statement_timeout_ms = statement_timeout_ms
@@ -179,7 +183,12 @@ class IndexAdvisor:
         if self.real_indexes:
             notes.append("hypopg not installed; building real indexes in a rolled-back transaction")
             return (
-                RealIndexEvaluator(conn, catalog, max_table_bytes=self.real_index_max_table_bytes),
+                RealIndexEvaluator(
+                    conn,
+                    catalog,
+                    max_table_bytes=self.real_index_max_table_bytes,
+                    sample_rows=self.real_index_sample_rows,
+                ),
                 catalog,
             )
         conn.execute("SET default_transaction_read_only = on")
