@@ -415,14 +415,24 @@ class RealIndexEvaluator:
         fraction = min(1.0, float(self.sample_rows or 0) / max(rows, 1.0))
         conn.execute("SAVEPOINT dbopt_sample")
         try:
-            names = self._copy_tree(rel.oid, None, None)
+            leaves: list[tuple[str, str, bool]] = []
+            names = self._copy_tree(rel.oid, None, None, leaves)
             if names & taken:
                 raise psycopg.errors.DuplicateTable("a copy of that name exists")
+            for temp, source, frozen in leaves:
+                # COPY ... FREEZE into a table created in this subtransaction marks its
+                # pages all-visible, as VACUUM left the original's: index-only scans
+                # are then priced alike
+                cur = conn.cursor()
+                with cur.copy(
+                    f"COPY (SELECT * FROM {source} TABLESAMPLE BERNOULLI"
+                    f" ({100.0 * fraction!r}) REPEATABLE (7)) TO STDOUT"
+                ) as out:
+                    data = b"".join(bytes(chunk) for chunk in out)
+                freeze = " (FREEZE)" if frozen else ""
+                with cur.copy(f"COPY {temp} FROM STDIN{freeze}") as into:
+                    into.write(data)
             temp = qualified("pg_temp", rel.name, force=True)
-            conn.execute(
-                f"INSERT INTO {temp} SELECT * FROM {qualified(rel.schema, rel.name, force=True)}"
-                f" TABLESAMPLE BERNOULLI ({100.0 * fraction!r}) REPEATABLE (7)"
-            )
             conn.execute(f"ANALYZE {temp}")
             row = conn.execute(
                 "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
@@ -439,25 +449,32 @@ class RealIndexEvaluator:
         )
         return _Sample(fraction, rows, frozenset(names), rel.schema)
 
-    def _copy_tree(self, oid: int, parent: str | None, bound: str | None) -> set[str]:
+    def _copy_tree(
+        self, oid: int, parent: str | None, bound: str | None, leaves: list[tuple[str, str, bool]]
+    ) -> set[str]:
+        """Create the temp copy of ``oid``'s partition tree; ``leaves`` gets what to fill."""
         conn = self.conn
         rel = self.catalog.relations[oid]
         row = conn.execute(
-            "SELECT c.relkind, pg_get_partkeydef(c.oid) FROM pg_class c WHERE c.oid = %s", (oid,)
+            "SELECT c.relkind, pg_get_partkeydef(c.oid),"
+            " c.relallvisible >= 0.5 * greatest(c.relpages, 1) FROM pg_class c WHERE c.oid = %s",
+            (oid,),
         ).fetchone()
         if row is None:
             raise psycopg.errors.UndefinedTable(rel.qualified)
-        kind, keydef = row
+        kind, keydef, visible = row
         name = qualified("pg_temp", rel.name, force=True)
         source = qualified(rel.schema, rel.name, force=True)
+        tail = f" PARTITION BY {keydef}" if kind == "p" else ""
         if parent is None:
             like = f"(LIKE {source} INCLUDING INDEXES INCLUDING STATISTICS)"
-            tail = f" PARTITION BY {keydef}" if kind == "p" else ""
             conn.execute(f"CREATE TEMP TABLE {name} {like}{tail}")
         else:
-            tail = f" PARTITION BY {keydef}" if kind == "p" else ""
             conn.execute(f"CREATE TEMP TABLE {name} PARTITION OF {parent} {bound}{tail}")
         names = {rel.name}
+        if kind != "p":
+            leaves.append((name, source, bool(visible)))
+            return names
         children = conn.execute(
             "SELECT c.oid, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
             " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s ORDER BY c.oid",
@@ -466,7 +483,7 @@ class RealIndexEvaluator:
         for child, child_bound in children:
             if child not in self.catalog.relations:
                 raise psycopg.errors.UndefinedTable(str(child))
-            names |= self._copy_tree(int(child), name, str(child_bound))
+            names |= self._copy_tree(int(child), name, str(child_bound), leaves)
         return names
 
     def _build(self, cid: int, spec: IndexSpec, sample: bool = False) -> None:
