@@ -97,7 +97,75 @@ def explain(conn: psycopg.Connection[Any], target: Target, options: str = "FORMA
         raise ExplainError(message) from exc
     if row is None:
         raise ExplainError("EXPLAIN returned nothing")
+    if "ANALYZE" not in options.upper():
+        _prefix_limit(conn, target, row[0])
     return row[0]
+
+
+_LIKE_PREFIX = re.compile(r"""\(*"?(\w+)"?\)?(?:::[\w ]+)?\s+~~\s+'((?:[^'%_\\]|'')+)%'""")
+
+
+def _prefix_limit(conn: psycopg.Connection[Any], target: Target, plan: Any) -> None:
+    """Re-cost ``ORDER BY col LIMIT n`` over an index scan in ``col`` order filtering
+    ``col LIKE 'prefix%'`` (in place; the top node's total cost).
+
+    The planner expects the filter's matches spread evenly along the index
+    order and stops after ``n / selectivity`` rows; but the rows matching a
+    prefix of ``col`` are contiguous in ``col`` order, after every row that
+    sorts before the prefix. Without this, a plain index on ``col`` (which
+    cannot serve ``LIKE`` outside the C collation) looks like it fixes the
+    statement and makes it ten times slower (Chinook's track search). The
+    scan is charged the share of the index it passes, from the column's
+    histogram.
+    """
+    top = plan[0]["Plan"]
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        children = node.get("Plans", ())
+        stack.extend(children)
+        if node.get("Node Type") != "Limit" or len(children) != 1:
+            continue
+        scan = children[0]
+        if scan.get("Node Type") not in ("Index Scan", "Index Only Scan"):
+            continue
+        if scan.get("Index Cond") or not scan.get("Filter"):
+            continue
+        m = _LIKE_PREFIX.search(str(scan["Filter"]))
+        if m is None:
+            continue
+        column, prefix = m.group(1), m.group(2).replace("''", "'")
+        access = next(
+            (
+                a
+                for a in target.shape.accesses
+                if a.relation.name == scan.get("Relation Name")
+                and a.order
+                and a.order[0].columns == (column,)
+            ),
+            None,
+        )
+        if access is None:
+            continue
+        rel = access.relation
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM unnest(histogram_bounds::text::text[]) b"
+            " WHERE b < %s)::float8 / array_length(histogram_bounds::text::text[], 1)"
+            " FROM pg_stats WHERE schemaname = %s AND tablename = %s AND attname = %s"
+            " AND histogram_bounds IS NOT NULL",
+            (prefix, rel.schema, rel.name, column),
+        ).fetchone()
+        if row is None or row[0] is None:
+            continue
+        before = float(row[0])
+        share = before if scan.get("Scan Direction") != "Backward" else 1.0 - before
+        start, total = float(scan["Startup Cost"]), float(scan["Total Cost"])
+        wanted = start + share * (total - start)
+        if wanted > float(node["Total Cost"]):
+            delta = wanted - float(node["Total Cost"])
+            node["Total Cost"] = wanted
+            if node is not top:
+                top["Total Cost"] = float(top["Total Cost"]) + delta
 
 
 def _explain_prepared(conn: psycopg.Connection[Any], target: Target, options: str) -> Any:
