@@ -91,26 +91,36 @@ def _index_bytes(conn: psycopg.Connection[Any]) -> int:
 
 
 def duplicates(conn: psycopg.Connection[Any], rec: Recommendation) -> list[str]:
-    """Valid indexes on the table (or its partitions) whose leading keys are ``rec``'s keys."""
+    """Valid indexes that already serve ``rec``: its keys their leading keys, same predicate.
+
+    On the table itself, or on every leaf partition of a partitioned one (the indexes
+    only some partitions have are reused by its DDL, not duplicated).
+    """
+    table = qualified(rec.schema, rec.table, force=True)
+    leaves = conn.execute(
+        "SELECT relid FROM pg_partition_tree(%s::regclass) WHERE isleaf", (table,)
+    ).fetchall()
     rows = conn.execute(
-        "SELECT c.relname, pg_get_indexdef(i.indexrelid),"
+        "SELECT c.relname, i.indrelid, pg_get_indexdef(i.indexrelid),"
         " pg_get_expr(i.indpred, i.indrelid) FROM pg_index i"
         " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indisvalid AND i.indrelid IN"
         " (SELECT relid FROM pg_partition_tree(%s::regclass))",
-        (qualified(rec.schema, rec.table, force=True),),
+        (table,),
     ).fetchall()
-    found = []
-    for name, definition, predicate in rows:
+    want = [k.expr.strip('"') for k in rec.keys]
+    found: dict[int, list[str]] = {}
+    for name, relid, definition, predicate in rows:
         keys = definition.split(" USING ", 1)[-1]
         keys = keys[keys.index("(") + 1 :]
-        head = [k.strip() for k in re.split(r",\s*", keys.split(")", 1)[0])]
-        want = [k.expr.strip('"') for k in rec.keys]
-        same_pred = (predicate or None) == (rec.predicate or None) or (
-            predicate and rec.predicate and predicate.strip("()") == rec.predicate.strip("()")
-        )
-        if [h.strip('"') for h in head[: len(want)]] == want and same_pred:
-            found.append(name)
-    return found
+        head = [k.strip().strip('"') for k in re.split(r",\s*", keys.split(")", 1)[0])]
+        same_pred = (predicate or "").strip("()") == (rec.predicate or "").strip("()")
+        if head[: len(want)] == want and same_pred:
+            found.setdefault(relid, []).append(name)
+    if any(relid not in [r[0] for r in leaves] for relid in found):
+        return [n for names in found.values() for n in names]  # on the table itself
+    if leaves and all(leaf in found for (leaf,) in leaves):
+        return [n for names in found.values() for n in names]
+    return []
 
 
 def measure(
