@@ -428,6 +428,15 @@ class IndexAdvisor:
                     if cover is not None:
                         drop(spec, "covered", f"covered by the existing index {names[cover]}")
                         continue
+                    lookup = next((i for i, s in existing if _same_lookup(s, spec, access)), None)
+                    if lookup is not None and spec.identity not in found:
+                        drop(
+                            spec,
+                            "covered",
+                            f"the existing index {names[lookup]} has the same columns in "
+                            "another order, and the statement compares them all with =",
+                        )
+                        continue
                     on_leaves = _partitions_cover(spec, catalog, existing)
                     if on_leaves:
                         shown = ", ".join(names[i] for i in on_leaves[:3])
@@ -539,6 +548,33 @@ def _partitions_cover(
             return []
         found.append(hit)
     return found
+
+
+def _same_lookup(existing: IndexSpec, spec: IndexSpec, access: Any) -> bool:
+    """True if ``existing`` leads with ``spec``'s key columns in another order and the
+    access compares every one of them with ``=`` (a filter or a join).
+
+    Equality on all the keys finds the same entries whatever their order:
+    Chinook's ``playlist_track (track_id, playlist_id)`` next to its primary key
+    ``(playlist_id, track_id)`` only looked cheaper to the planner.
+    """
+    if (
+        existing.table_oid != spec.table_oid
+        or existing.method != "btree"
+        or spec.method != "btree"
+        or spec.include
+        or existing.predicate != spec.predicate
+        or len(existing.keys) < len(spec.keys)
+    ):
+        return False
+    equal = {k.columns[0] for k in [*access.eq, *access.join] if k.is_column}
+    mine = [k for k in spec.keys if k.is_column and not k.opclass and not k.desc]
+    if len(mine) != len(spec.keys) or not {k.columns[0] for k in mine} <= equal:
+        return False
+    lead = existing.keys[: len(spec.keys)]
+    if any(not k.is_column or k.opclass for k in lead):
+        return False
+    return {k.columns[0] for k in lead} == {k.columns[0] for k in mine}
 
 
 def _varying_predicates(catalog: Catalog, targets: list[Target]) -> set[tuple[int, str]]:
