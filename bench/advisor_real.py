@@ -98,7 +98,7 @@ def duplicates(conn: psycopg.Connection[Any], rec: Recommendation) -> list[str]:
     """
     table = qualified(rec.schema, rec.table, force=True)
     leaves = conn.execute(
-        "SELECT relid FROM pg_partition_tree(%s::regclass) WHERE isleaf", (table,)
+        "SELECT relid::oid FROM pg_partition_tree(%s::regclass) WHERE isleaf", (table,)
     ).fetchall()
     rows = conn.execute(
         "SELECT c.relname, i.indrelid, pg_get_indexdef(i.indexrelid),"
