@@ -116,3 +116,29 @@ def test_sampling_leaves_nothing_behind_and_falls_back_when_qualified(url: str) 
     assert impact.cost_after < impact.cost_before / 10
     with psycopg.connect(libpq_url(url)) as conn:
         assert conn.execute("SELECT count(*) FROM pg_class").fetchone() == before
+
+
+def test_a_large_table_reached_by_a_qualified_name_is_not_built(url: str) -> None:
+    # over real_index_max_table_bytes the table is only ever indexed on its sample; a
+    # statement that cannot reach the sample is priced without its candidates
+    qualified = [
+        WorkloadStatement("SELECT * FROM public.orders WHERE account_id = %(a)s", {"a": 5}, calls=5)
+    ]
+    report = IndexAdvisor(
+        url,
+        findings=False,
+        real_indexes=True,
+        real_index_sample_rows=100_000,
+        real_index_max_table_bytes=1024 * 1024,
+    ).advise(qualified)
+    assert report.recommendations == []
+    assert not report.errors
+    plain = [WorkloadStatement("SELECT * FROM orders WHERE account_id = %(a)s", {"a": 5}, calls=5)]
+    sampled = IndexAdvisor(
+        url,
+        findings=False,
+        real_indexes=True,
+        real_index_sample_rows=100_000,
+        real_index_max_table_bytes=1024 * 1024,
+    ).advise(plain)
+    assert [r.label for r in sampled.recommendations] == ["public.orders (account_id)"]

@@ -417,7 +417,8 @@ class RealIndexEvaluator:
     without the table's candidates times the ratio the candidates give on
     the sample (``with / without``, both explained on the sample). A
     statement that reaches the table other than by its unqualified name
-    (schema-qualified, through a view) falls back to a real build.
+    (schema-qualified, through a view) falls back to a real build, or, on a
+    table over ``max_table_bytes``, is priced without that table's candidates.
     """
 
     method = "real"
@@ -636,7 +637,14 @@ class RealIndexEvaluator:
         real_targets = [t for t in targets if not on_sample[t.index]]
         out: dict[int, PlanCost | ExplainError] = {}
         # the real world: candidates on sampled tables only where a statement needs them
-        needs_real = {oid for t in real_targets for oid in t.tables}
+        # a sampled table a statement reaches other than by its name is built for real,
+        # unless it is over max_table_bytes: then that statement is priced without it
+        needs_real = {
+            oid
+            for t in real_targets
+            for oid in t.tables
+            if self.catalog.relations[oid].size_bytes <= self.max_table_bytes
+        }
         real_config = [
             (cid, spec)
             for cid, spec in config
