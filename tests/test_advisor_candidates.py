@@ -9,7 +9,7 @@ import pytest
 
 from dbopt.advisor import AdvisorReport, IndexAdvisor, WorkloadStatement
 from dbopt.testing import libpq_url, postgres_url
-from test_advisor_support import forget_load
+from test_advisor_support import wait_for_load
 
 pytestmark = [pytest.mark.postgres, pytest.mark.extensions("hypopg", "pg_trgm")]
 
@@ -58,7 +58,7 @@ def url() -> Iterator[str]:
             conn.execute(SCHEMA)
             conn.execute("VACUUM ANALYZE users")  # index-only scans need the visibility map
         with psycopg.connect(libpq_url(u), autocommit=True) as conn:
-            forget_load(conn)
+            wait_for_load(conn)  # freshly loaded: the load stays counted
         yield u
 
 

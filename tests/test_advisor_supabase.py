@@ -105,10 +105,27 @@ def test_postgrest_query_needs_no_index(fresh: str) -> None:
     schema = "create function get_info(x int) returns text language sql as $$ select 'foo' $$"
     report = advise(fresh, schema, POSTGREST)
     assert report.recommendations == []
-    # Supabase prices it (0.10, no index). dbopt's generic plan types $1 as text, so
-    # json_typeof($1) does not resolve: reported for that statement, not silent
+    # Supabase prices it (0.10, no index), typing $1 as json by rewriting PostgREST's
+    # payload CTE. A generic PREPARE types $1 as text (it only flows through a CTE
+    # output), so json_typeof(text) does not exist; dbopt retries with $1 typed as the
+    # only json_typeof's argument type and prices it
+    assert report.errors == []
+    (result,) = report.statements
+    assert result.status in ("unchanged", "skipped")
+    assert "function json_typeof(text) does not exist" not in (result.reason or "")
+
+
+def test_untyped_parameter_retry_needs_a_unique_function(fresh: str) -> None:
+    # a parameter that resolves to text where no single function takes it stays an error
+    schema = (
+        "create function pick(x int) returns int language sql as $$ select x $$;"
+        "create function pick(x bigint) returns int language sql as $$ select 1 $$;"
+        "create table t(id int)"
+    )
+    sql = "with p as (select $1 as v) select * from t where id = pick((select v from p))"
+    report = advise(fresh, schema, sql)
     assert [e.message for e in report.errors] == [
-        "cannot explain: function json_typeof(text) does not exist"
+        "cannot explain: function pick(text) does not exist"
     ]
 
 

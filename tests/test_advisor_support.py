@@ -9,11 +9,11 @@ from typing import Any
 import psycopg
 
 
-def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
-    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
+def wait_for_load(conn: psycopg.Connection[Any]) -> None:
+    """Wait until every loaded table's inserts show in ``pg_stat_user_tables``.
 
     A session's counters reach the statistics when it ends, a moment after the
-    client closed it; resetting before that would leave the load counted.
+    client closed it.
     """
     for _ in range(200):
         row = conn.execute(
@@ -23,6 +23,14 @@ def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None
         if row == (0,):
             break
         time.sleep(0.05)
+
+
+def forget_load(conn: psycopg.Connection[Any], keep: Sequence[str] = ()) -> None:
+    """Reset the write counters of the loaded tables (but ``keep``) once the load is counted.
+
+    Resetting before the load is counted (see :func:`wait_for_load`) would leave it counted.
+    """
+    wait_for_load(conn)
     conn.execute(
         "SELECT pg_stat_reset_single_table_counters(relid) FROM pg_stat_user_tables "
         "WHERE relname <> ALL(%s)",

@@ -32,7 +32,10 @@ class CandidateOptions:
     columns, each known from pg_stats to average at most
     ``max_include_width`` bytes, and only on tables of at least
     ``include_min_pages`` 8 kB pages (10 MB): on a small table an index-only
-    scan saves next to nothing and a plain index is within noise.
+    scan saves next to nothing and a plain index is within noise. Partial
+    variants for ``col = 'value'`` likewise (Pagila's 1,000 films: ``film
+    (length) WHERE rating = 'PG-13'`` measured 0.055 ms, the plain ``film
+    (rating, length)`` 0.052 ms); ``IS NULL`` and boolean ones stay.
     """
 
     max_columns: int = 4
@@ -128,6 +131,8 @@ def candidates_for(
         if big:
             add(keys, _covering(keys, access, cols, options))
         for pred in preds:
+            if pred.kind == "eq" and not big:
+                continue  # col = 'value' on a small table: the plain (col, ...) is as fast
             rest = [k for k in keys if pred.column not in k.columns]
             if rest:
                 add(rest, (), pred)

@@ -417,9 +417,9 @@ class Selector:
             or len(spec.keys) >= self.options.max_columns
         ):
             return out
-        have = {k.ident for k in spec.keys}
+        have = {k.expr for k in spec.keys}
         for key in self.attributes.get(cand.relation.oid, ()):
-            if key.ident in have:
+            if key.expr in have:  # the same column again, with another opclass, is no key
                 continue
             include = tuple(c for c in spec.include if key.columns != (c,))
             new = IndexSpec(
