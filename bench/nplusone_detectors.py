@@ -26,7 +26,9 @@ statement and what each adds over dbopt's plain detector. Instructions
 --tool=callgrind`` process, twice, with ``units`` and ``2 x units`` units
 of work; the difference of the two instruction counts divided by the
 statements in between is the configuration's instructions per statement,
-free of start-up and import costs and repeatable on a loaded machine.
+free of start-up and import costs and repeatable on a loaded machine (the
+garbage collector is off in those processes, so that where a collection
+falls does not move the figure; the counts repeat exactly).
 """
 
 from __future__ import annotations
@@ -278,7 +280,7 @@ def report_callgrind(per: dict[str, float], units: int, out: Any = None) -> None
     bare, ours = per["bare"], per["dbopt detector"]
     print(
         f"\nInstructions per statement (callgrind; slope between {units} and {2 * units} "
-        "units of work, PYTHONHASHSEED=0)",
+        "units of work, PYTHONHASHSEED=0, garbage collector off)",
         file=stream,
     )
     print_table(
@@ -298,6 +300,15 @@ def report_callgrind(per: dict[str, float], units: int, out: Any = None) -> None
 
 
 if __name__ == "__main__":
-    # one configuration, for callgrind: NAME UNITS SCOPE_SIZE
+    # One configuration, for callgrind: NAME UNITS SCOPE_SIZE. The garbage
+    # collector is off: when a full collection falls inside one run of a pair
+    # and not the other depends on every allocation before it, and it would
+    # move the slope by tens of thousands of instructions per statement.
+    import gc
+
     config, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    run_units(make_engine(), config, count, size)
+    bench_engine = make_engine()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    run_units(bench_engine, config, count, size)
