@@ -508,6 +508,32 @@ def report_peers(samples: Samples, out: Any = None) -> None:
     )
 
 
+def report_detectors(args: argparse.Namespace) -> None:
+    """Each opt-in check and the unused eager load tracker, beside the peers (one run)."""
+    import nplusone_detectors as checks
+
+    engine = checks.make_engine()
+    try:
+        checks.report_wall(
+            checks.wall(
+                engine,
+                units=5 if args.quick else 40,
+                scope_size=args.scope_size,
+                repeats=args.repeats or 11,
+            )
+        )
+    finally:
+        engine.dispose()
+    if args.callgrind:
+        per = checks.callgrind(
+            checks.available(),
+            units=2 if args.quick else args.units,
+            scope_size=args.scope_size,
+            peers_path=args.peers_path,
+        )
+        checks.report_callgrind(per, 2 if args.quick else args.units)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
@@ -520,6 +546,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg-url", help="use this PostgreSQL database (SQLAlchemy URL)")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="also count instructions per statement of each check and peer under valgrind "
+        "(slow: two processes per configuration)",
+    )
+    parser.add_argument(
+        "--units", type=int, default=10, help="units of work per callgrind run (and 2x that)"
+    )
     parser.add_argument(
         "--peers-path",
         help="a directory holding queryspy and pytest-queryguard (pip install --target), "
@@ -559,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
                 report_peers(compared)
             else:
                 print("\nPeers not measured: queryspy / pytest-queryguard not importable")
+            report_detectors(args)
             for measure_direct in (direct, direct_writes):
                 report_direct(
                     measure_direct(

@@ -170,3 +170,19 @@ def test_orm_trackers_runs(
     assert all(set(per) == set(trackers.CONFIGS) for per in results.values())
     assert all(v > 0 for per in results.values() for v in per.values())
     assert "us/stmt" in out
+
+
+def test_nplusone_detectors_bench_runs_each_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/nplusone_detectors.py: every check (and the peers when importable) reports its N+1s."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    checks = importlib.import_module("nplusone_detectors")
+    engine = checks.make_engine()
+    try:
+        samples = checks.wall(engine, units=2, scope_size=10, repeats=1)
+    finally:
+        engine.dispose()
+    assert list(samples) == checks.available()
+    assert {"bare", "dbopt detector", "+ potential", "+ unused_eager_loads", "+ all"} <= set(
+        samples
+    )
+    assert all(s > 0 for values in samples.values() for s in values)

@@ -11,8 +11,8 @@ fails when a verdict moves either way, so the agreement table stays true.
 
 Ported so far: nplusone's SQLAlchemy tests (jmcarp/nplusone
 ``tests/test_sqlalchemy.py``, models from ``tests/utils.py``: one User with
-one Address and one Hobby). The other peers' suites (django-zeal,
-prosopite, bullet, queryspy, pytest-queryguard) are not ported yet.
+one Address and one Hobby). prosopite's and bullet's are in
+test_nplusone_peers_prosopite.py and test_nplusone_peers_bullet.py.
 """
 
 from __future__ import annotations

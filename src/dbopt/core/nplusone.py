@@ -120,14 +120,18 @@ class _ScopeState:
 
 
 def _reloads(event: QueryEvent) -> bool:
-    """A lazy load of an ORM without identity map (Django): rows sharing a value each query it.
+    """A lazy load that rows sharing a value each run: an N+1 by its count, not a repeat.
 
-    Such a group is an N+1 by its count, even with one distinct value (ten
-    posts of one author run ``post.author`` ten times); ``select_related``
-    fixes it, not a cache.
+    Django has no identity map: ten posts of one author run ``post.author``
+    ten times. SQLAlchemy answers a plain many-to-one from its identity map,
+    but not a relationship whose join has more than the key (a polymorphic
+    ``resource_type = 'Post'``, a custom ``primaryjoin``): each object runs it
+    again with the same values. Either way the group counts one query per
+    object, even with one distinct value, and the loader option
+    (``select_related``, ``selectinload``) fixes it, not a cache.
     """
     orm = event.orm
-    return orm is not None and orm.kind == "lazy_load" and event.adapter == "django"
+    return orm is not None and orm.kind == "lazy_load"
 
 
 def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmContext | None:
