@@ -166,7 +166,8 @@ def n_plus_one_fix(
     """
     if orm is not None and orm.strategy is not None and orm.strategy.startswith("django:"):
         option, suggestion = django_fix(orm.strategy, orm.relationship, orm.entity, orm.target)
-        return (orm.relationship if orm.kind == "lazy_load" else None), option, suggestion
+        named = orm.kind in ("lazy_load", "column_load")
+        return (orm.relationship if named else None), option, suggestion
     if orm is not None and orm.kind == "column_load":
         return column_load_fix(orm)
     if orm is not None and orm.kind == "lazy_load" and orm.relationship:
