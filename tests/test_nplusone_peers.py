@@ -11,8 +11,9 @@ fails when a verdict moves either way, so the agreement table stays true.
 
 Ported so far: nplusone's SQLAlchemy tests (jmcarp/nplusone
 ``tests/test_sqlalchemy.py``, models from ``tests/utils.py``: one User with
-one Address and one Hobby). The other peers' suites (django-zeal,
-prosopite, bullet, queryspy, pytest-queryguard) are not ported yet.
+one Address and one Hobby). django-zeal's are in
+tests/test_nplusone_peers_zeal.py, queryspy's and pytest-queryguard's in
+tests/test_nplusone_peers_pyguards.py.
 """
 
 from __future__ import annotations
