@@ -1,7 +1,13 @@
 """django-zeal's published test scenarios, run on Django with dbopt's Django integration.
 
 Source: github:taobojlen/django-zeal at 388a779, ``tests/test_nplusones.py``
-(models: ``tests/djangoproject/social``, rewritten as tests/zeal_social).
+(all of it), ``tests/test_listeners.py`` (the allowlist and context
+scenarios) and ``tests/test_patch.py`` (queries that must not raise); models
+from ``tests/djangoproject/social``, rewritten as tests/zeal_social. Not
+ported, as they test zeal's own API rather than a verdict: log and trace
+output settings, its context's internal state, the validation of allowlist
+model and field names, ``tests/test_util.py`` (its frame filter),
+``test_signals.py`` and ``test_performance.py``.
 Each zeal test is split into the units of work it checks: the loop that
 raises ``NPlusOneError`` and the fixed loop after it that must not, and the
 separate ``zeal_context()`` blocks of the "no false positive" tests. Every
@@ -123,6 +129,12 @@ def tags_without_object() -> list[Any]:
 REPEATED_QUERY = "repeated-query"
 
 
+#: ``leaf.relation.relation`` on one line: two loads of one self-referential relation
+#: from one call site, which dbopt counts as a loop (select_related("relation__relation")
+#: makes them one query); zeal counts only objects of multi-row results.
+SELF_CHAIN = "self-referential-chain"
+
+
 @dataclass(frozen=True)
 class Scenario:
     test: str
@@ -135,6 +147,8 @@ class Scenario:
     allow: tuple[str, ...] = ()
     web: tuple[str, ...] = ()  # request paths, through the middleware (zeal's views)
     middleware: bool = True
+    scoped: bool = True  # False: outside any dbopt.scope (zeal: outside zeal_context)
+    source: str = "tests/test_nplusones.py"
 
 
 def _loop_author(posts: Any) -> None:
@@ -783,6 +797,233 @@ def _scenarios() -> list[Scenario]:
             False,
         )
     )
+    return s + _listener_and_patch_scenarios()
+
+
+def _posts_loop(_: list[Any]) -> None:
+    for user in m().User.objects.all():
+        _ = list(user.posts.all())
+
+
+def _author_loop(_: list[Any]) -> None:
+    for post in m().Post.objects.all():
+        _ = post.author
+
+
+def _queryset_many_times(_: list[Any]) -> None:
+    user = m().User.objects.prefetch_related("posts").all()[0]
+    for _ in range(1001):  # zeal: sys.getrecursionlimit() + 1
+        list(user.posts.all())
+
+
+def _m2m_prefetch_cache(rows: list[Any]) -> None:
+    one, two, three = rows
+    one.following.set([two, three])
+    users = list(m().User.objects.prefetch_related("following").filter(pk=one.pk))
+    assert len(list(users[0].following.all())) == 2
+
+
+def _m2m_set_then_prefetch(rows: list[Any]) -> None:
+    one, two, three = rows
+    user = next(iter(m().User.objects.prefetch_related("following").filter(pk=one.pk)))
+    user.following.set([two, three])
+    user = next(iter(m().User.objects.prefetch_related("following").filter(pk=one.pk)))
+    assert len(list(user.following.all())) == 2
+
+
+def _empty(_: list[Any]) -> None:
+    m().User.objects.none().first()
+
+
+def _get_with_values(rows: list[Any]) -> None:
+    m().User.objects.filter(pk=rows[0].pk).values("username").get()
+
+
+def _custom_equality(_: list[Any]) -> None:
+    model = m().CustomEqualityModel
+    base = model.objects.create(name="base")
+    one = model.objects.create(name="test1", relation=base)
+    two = model.objects.create(name="test1", relation=base)
+    three = model.objects.create(name="test2", relation=base)
+    assert one == two
+    assert one != three
+    result = model.objects.filter(name="test1").first()
+    _ = result.relation
+
+
+def _nested_equality(_: list[Any]) -> None:
+    model = m().CustomEqualityModel
+    root = model.objects.create(name="root")
+    middle = model.objects.create(name="middle", relation=root)
+    leaf1 = model.objects.create(name="leaf", relation=middle)
+    leaf2 = model.objects.create(name="leaf", relation=middle)
+    assert leaf1 == leaf2
+    result = model.objects.filter(name="leaf").first()
+    _ = result.relation.relation
+
+
+def _listener_and_patch_scenarios() -> list[Scenario]:
+    """tests/test_listeners.py (allowlists, contexts) and tests/test_patch.py (no error)."""
+    two_posts = lambda: with_posts(2)  # noqa: E731
+    listeners, patch = "tests/test_listeners.py", "tests/test_patch.py"
+    posts_allowed = "relationship:User.posts"  # {"model": "social.User", "field": "posts"}
+    s = [
+        Scenario("test_errors_include_caller", two_posts, _posts_loop, True, source=listeners),
+    ]
+    for test, rule in (
+        ("test_can_exclude_with_allowlist", posts_allowed),
+        ("test_can_use_fnmatch_pattern_in_allowlist_model", "relationship:U*.*"),
+        ("test_can_use_fnmatch_pattern_in_allowlist_field", "relationship:User.p*st*"),
+    ):
+        s.append(
+            Scenario(
+                f"{test} [allowed]", two_posts, _posts_loop, False, allow=(rule,), source=listeners
+            )
+        )
+        s.append(
+            Scenario(
+                f"{test} [other]", two_posts, _author_loop, True, allow=(rule,), source=listeners
+            )
+        )
+    everything = ("sql:*",)  # zeal_ignore() with no allowlist: {"model": "*", "field": "*"}
+    s += [
+        Scenario(
+            "test_ignore_context_takes_precedence",
+            two_posts,
+            _posts_loop,
+            False,
+            allow=everything,
+            source=listeners,
+        ),
+        Scenario(
+            "test_can_ignore_specific_models [allowed]",
+            two_posts,
+            _posts_loop,
+            False,
+            allow=("relationship:User.post*",),
+            source=listeners,
+        ),
+        Scenario(
+            "test_can_ignore_specific_models [not allowed]",
+            two_posts,
+            _author_loop,
+            True,
+            allow=("relationship:User.post*",),
+            source=listeners,
+        ),
+        Scenario(
+            "test_can_ignore_specific_models [another field allowed]",
+            two_posts,
+            _posts_loop,
+            True,
+            allow=("relationship:User.following",),
+            source=listeners,
+        ),
+        Scenario(
+            "test_can_ignore_specific_models [outside]",
+            two_posts,
+            _posts_loop,
+            True,
+            source=listeners,
+        ),
+        Scenario(
+            "test_context_specific_allowlist_merges [outer]",
+            two_posts,
+            _posts_loop,
+            False,
+            allow=("relationship:User.post*",),
+            source=listeners,
+        ),
+        Scenario(
+            "test_context_specific_allowlist_merges [outer, not allowed]",
+            two_posts,
+            _author_loop,
+            True,
+            allow=("relationship:User.post*",),
+            source=listeners,
+        ),
+        Scenario(
+            "test_context_specific_allowlist_merges [merged, author]",
+            two_posts,
+            _author_loop,
+            False,
+            allow=("relationship:User.post*", "relationship:Post.author"),
+            source=listeners,
+        ),
+        Scenario(
+            "test_context_specific_allowlist_merges [merged, posts]",
+            two_posts,
+            _posts_loop,
+            False,
+            allow=("relationship:User.post*", "relationship:Post.author"),
+            source=listeners,
+        ),
+        Scenario(
+            "test_does_not_run_outside_of_context [outside]",
+            two_posts,
+            _posts_loop,
+            False,
+            scoped=False,
+            source=listeners,
+        ),
+        Scenario(
+            "test_does_not_run_outside_of_context [inside]",
+            two_posts,
+            _posts_loop,
+            True,
+            source=listeners,
+        ),
+        Scenario(
+            "test_get_allowlist_suppresses_nplusone_on_get",
+            lambda: users(2),
+            _get_in_loop,
+            False,
+            # {"model": "social.User", "field": "get()"}: the user looked up by key
+            allow=('sql:SELECT * FROM "zeal_social_user" WHERE "zeal_social_user"."id" = ?*',),
+            source=listeners,
+        ),
+        Scenario(
+            "test_handles_calling_queryset_many_times",
+            lambda: users(1),
+            _queryset_many_times,
+            False,
+            queries=2,
+            source=patch,
+        ),
+        Scenario(
+            "test_m2m_prefetch_preserves_result_cache",
+            lambda: users(3),
+            _m2m_prefetch_cache,
+            False,
+            source=patch,
+        ),
+        Scenario(
+            "test_m2m_set_then_prefetch_preserves_result_cache",
+            lambda: users(3),
+            _m2m_set_then_prefetch,
+            False,
+            source=patch,
+        ),
+        Scenario("test_handles_empty_querysets", list, _empty, False, queries=0, source=patch),
+        Scenario(
+            "test_handles_get_with_values", lambda: users(1), _get_with_values, False, source=patch
+        ),
+        Scenario(
+            "test_handles_custom_equality_with_relations",
+            list,
+            _custom_equality,
+            False,
+            source=patch,
+        ),
+        Scenario(
+            "test_handles_nested_relation_equality",
+            list,
+            _nested_equality,
+            False,
+            SELF_CHAIN,
+            source=patch,
+        ),
+    ]
     return s
 
 
@@ -795,8 +1036,8 @@ def reset() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE zeal_social_tag, zeal_social_post, zeal_social_profile,"
-            " zeal_social_user_following, zeal_social_user_blocked, zeal_social_user"
-            " RESTART IDENTITY CASCADE"
+            " zeal_social_user_following, zeal_social_user_blocked, zeal_social_user,"
+            " zeal_social_customequalitymodel RESTART IDENTITY CASCADE"
         )
 
 
@@ -828,6 +1069,10 @@ def run(scenario: Scenario) -> Outcome:
                 )
                 assert response.status_code == 200
         return Outcome(found, 0)
+    if not scenario.scoped:
+        with dbopt_django.instrument(detector, seen.append):
+            scenario.body(rows)
+        return Outcome(found, len(seen))
     with dbopt_django.instrument(detector, seen.append), dbopt.scope(scenario.test):
         scenario.body(rows)
     return Outcome(found, len(seen))
@@ -869,10 +1114,20 @@ ZEAL_NAMES = {
     "test_per_instance_in_iterator_loop_is_n_plus_one": "User.posts",
     "test_detects_nplusone_in_generic_relation": "User.tags",
     "test_detects_nplusone_in_generic_foreign_key": "Tag.obj",
+    "test_errors_include_caller": "User.posts",
+    "test_can_exclude_with_allowlist": "Post.author",
+    "test_can_use_fnmatch_pattern_in_allowlist_model": "Post.author",
+    "test_can_use_fnmatch_pattern_in_allowlist_field": "Post.author",
+    "test_can_ignore_specific_models [not allowed]": "Post.author",
+    "test_can_ignore_specific_models": "User.posts",
+    "test_context_specific_allowlist_merges": "Post.author",
+    "test_does_not_run_outside_of_context": "User.posts",
 }
 
 
 def zeal_name(test: str) -> str:
+    if test in ZEAL_NAMES:
+        return ZEAL_NAMES[test]
     base = test.rpartition("::")[2].partition(" [")[0]
     base = base.removesuffix("_in_iterator").removesuffix("_iterator")
     return ZEAL_NAMES[base]
@@ -889,6 +1144,10 @@ def test_findings_name_the_relation_zeal_names(app: None, scenario: Scenario) ->
     """
     (finding,) = run(scenario).findings
     assert finding.kind == "n_plus_one"
+    if scenario.test == "test_errors_include_caller":  # zeal names file, line, function
+        assert finding.callsite is not None
+        assert finding.callsite.file == __file__
+        assert finding.callsite.function == "_posts_loop"
     name = zeal_name(scenario.test)
     if name == "User.get()":
         assert finding.relationship is None
@@ -909,6 +1168,13 @@ def test_findings_name_the_relation_zeal_names(app: None, scenario: Scenario) ->
 def test_agreement_table() -> None:
     """The figures docs/nplusone.md gives ("Against the peers") for django-zeal."""
     agree = sum(s.difference is None for s in SCENARIOS)
-    assert (agree, len(SCENARIOS)) == (84, 87)
-    assert {s.difference for s in SCENARIOS if s.difference} == {REPEATED_QUERY}
-    assert sum(s.peer_reports for s in SCENARIOS) == 29
+    assert (agree, len(SCENARIOS)) == (109, 113)
+    assert {s.difference for s in SCENARIOS if s.difference} == {REPEATED_QUERY, SELF_CHAIN}
+    by_source = {
+        src: sum(s.source == src for s in SCENARIOS) for src in {s.source for s in SCENARIOS}
+    }
+    assert by_source == {
+        "tests/test_nplusones.py": 87,
+        "tests/test_listeners.py": 19,
+        "tests/test_patch.py": 7,
+    }

@@ -31,3 +31,20 @@ class Tag(models.Model):
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, null=True, blank=True)
     object_id = models.PositiveIntegerField(null=True, blank=True)
     obj = GenericForeignKey()
+
+
+class CustomEqualityModel(models.Model):
+    """From zeal's tests/test_patch.py: equality that reads a relation (recursion check)."""
+
+    name = models.CharField(max_length=100)
+    relation = models.ForeignKey(
+        "self", null=True, on_delete=models.CASCADE, related_name="related"
+    )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CustomEqualityModel):
+            return NotImplemented
+        return self.relation == other.relation and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.pk)

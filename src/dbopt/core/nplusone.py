@@ -162,8 +162,8 @@ def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmConte
             ),
             None,
         )
-        if via is None or via.relationship is None:
-            break
+        if via is None or via.relationship is None or via.relationship == orm.relationship:
+            break  # none, or a self-referential relation (category.parent.parent): no hop
         hop = via.relationship.partition(".")[2]
         path = f"{hop}__{path}"
         if strategy.startswith("django:count:"):
