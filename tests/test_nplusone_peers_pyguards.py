@@ -16,6 +16,10 @@ from 2, column loads from 2, write loops, unused eager loads): the ground
 truth, flipped where ``KNOWN`` names that configuration. 35 of its 147
 scenarios are ported (models: ``tests/corpus/domains/shop.py``); all 147 are
 measured by ``bench/peers_queryguard_corpus.py`` against the sdist itself.
+Its ``tests/test_batching.py`` (pagination and chunked ``IN``, each case with
+a twin that must be reported) is ported too: 40 cases, run as real
+statements on SQLite and PostgreSQL. Not ported: its unit tests of
+internals (SQL parsing, index advice, baselines, xdist, SARIF files).
 
 dbopt's equivalents: ``NPlusOneDetector`` (default, with
 ``checks=["write_loops"]``) in one ``dbopt.scope``; ``QueryBudget`` (the
@@ -1382,3 +1386,299 @@ def test_agreement_table() -> None:
         PAGES_TWICE,
         REFRESH_LOOP,
     }
+
+
+# -- pytest-queryguard tests/test_batching.py: pages and chunks, with their twins ------------
+#
+# Its cases are statement runs fed to its detector; here each run is executed on a real
+# database from one line (SQLite through dbopt.wrap_dbapi for the ``?`` texts, PostgreSQL
+# through psycopg for the pyformat one), in one dbopt.scope per queryguard session.
+
+BATCHING = "pytest-queryguard 0.4.1 tests/test_batching.py"
+OFFSET_SQL = "SELECT id FROM t ORDER BY id LIMIT ? OFFSET ?"
+KEYSET_SQL = "SELECT id FROM t WHERE id > ? ORDER BY id LIMIT ? OFFSET ?"
+Runs = list[tuple[str, Any]]
+
+
+def _in_sql(n: int, extra: str = "") -> str:
+    return f"SELECT name FROM product WHERE id IN ({', '.join('?' * n)}){extra}"
+
+
+def _chunks(ids: Any, size: int) -> Runs:
+    ids = list(ids)
+    return [
+        (_in_sql(len(ids[i : i + size])), tuple(ids[i : i + size]))
+        for i in range(0, len(ids), size)
+    ]
+
+
+def _string_chunks() -> Runs:
+    names = [f"product{i}" for i in range(1, 1101)]
+    sql = "SELECT id FROM product WHERE name IN ({})"
+    return [
+        (sql.format(", ".join("?" * len(names[i : i + 200]))), tuple(names[i : i + 200]))
+        for i in range(0, len(names), 200)
+    ]
+
+
+def _sizes(sizes: list[int]) -> Runs:
+    runs, start = [], 0
+    for size in sizes:
+        runs.append((_in_sql(size), tuple(range(start, start + size))))
+        start += size
+    return runs
+
+
+_walk4 = [(OFFSET_SQL, (4, offset)) for offset in range(0, 24, 4)]
+_walk8 = [(OFFSET_SQL, (8, offset)) for offset in (0, 8, 16, 24)]
+_chunks_1100 = _chunks(range(1, 1101), 200)
+
+#: (test, runs, queryguard reports, scopes: runs per queryguard session or None)
+BATCHING_CASES: list[tuple[str, Runs, bool, list[int] | None]] = [
+    (
+        "test_offset_pagination_is_not_reported",
+        [(OFFSET_SQL, (4, o)) for o in range(0, 28, 4)],
+        False,
+        None,
+    ),
+    (
+        "test_keyset_pagination_is_not_reported",
+        [(KEYSET_SQL, (last, 4, 0)) for last in range(0, 28, 4)],
+        False,
+        None,
+    ),
+    (
+        "test_descending_keyset_pagination_is_not_reported",
+        [
+            (
+                "SELECT id FROM t WHERE id < ? AND status = ? ORDER BY id DESC LIMIT ?",
+                (last, "new", 5),
+            )
+            for last in (10**9, 24, 19, 14, 9, 4)
+        ],
+        False,
+        None,
+    ),
+    (
+        "test_keyset_on_a_date_column_is_reported",
+        [
+            (
+                "SELECT id FROM t WHERE created >= ? ORDER BY created LIMIT ?",
+                (f"2026-10-{d:02d}", 50),
+            )
+            for d in range(1, 8)
+        ],
+        True,
+        None,
+    ),
+    (
+        "test_a_growing_keyset_bound_per_row_is_reported",
+        [(KEYSET_SQL, (last, 4, 0)) for last in range(1, 9)],
+        True,
+        None,
+    ),
+    (
+        "test_a_short_last_keyset_step_ends_the_walk",
+        [
+            ("SELECT id FROM t WHERE id < ? ORDER BY id DESC LIMIT ?", (last, 5))
+            for last in (10**9, 20, 15, 10, 5, 1)
+        ],
+        False,
+        None,
+    ),
+    (
+        "test_a_short_keyset_step_in_the_middle_is_reported",
+        [
+            ("SELECT id FROM t WHERE id > ? ORDER BY id LIMIT ?", (last, 5))
+            for last in (0, 5, 7, 12, 17, 22)
+        ],
+        True,
+        None,
+    ),
+    (
+        "test_a_growing_string_keyset_bound_is_reported",
+        [
+            ("SELECT id FROM t WHERE name > ? ORDER BY name LIMIT ?", (f"customer{i}", 2))
+            for i in range(1, 9)
+        ],
+        True,
+        None,
+    ),
+    (
+        "test_literal_limit_and_offset_are_read_from_the_text",
+        [(f"SELECT id FROM t ORDER BY id LIMIT 4 OFFSET {o}", ()) for o in range(0, 28, 4)],
+        False,
+        None,
+    ),
+    ("test_the_same_walk_twice_is_not_reported", _walk8 + _walk8, False, None),
+    (
+        "test_the_same_walk_in_a_loop_is_reported",
+        [(KEYSET_SQL, (last, 2, 0)) for last in (0, 2, 4)] * 8,
+        True,
+        None,
+    ),
+    (
+        "test_a_second_walk_from_another_start_is_reported",
+        [(OFFSET_SQL, (8, o)) for o in (0, 8, 16, 24, 4, 12)],
+        True,
+        None,
+    ),
+    ("test_one_row_per_page_is_reported", [(OFFSET_SQL, (1, o)) for o in range(10)], True, None),
+    (
+        "test_one_row_per_page_with_a_literal_limit_is_reported",
+        [(f"SELECT id FROM t ORDER BY id LIMIT 1 OFFSET {o}", ()) for o in range(10)],
+        True,
+        None,
+    ),
+    ("test_overlapping_pages_are_reported", [(OFFSET_SQL, (5, o)) for o in range(8)], True, None),
+    (
+        "test_a_page_per_item_is_reported",
+        [
+            ("SELECT id FROM orders WHERE customer_id = ? ORDER BY id LIMIT ? OFFSET ?", (c, 3, 0))
+            for c in range(1, 9)
+        ],
+        True,
+        None,
+    ),
+    (
+        "test_a_keyset_bound_per_item_is_reported",
+        [(KEYSET_SQL, (last, 4, 0)) for last in (5, 2, 9, 1, 7, 3)],
+        True,
+        None,
+    ),
+    ("test_the_same_page_again_is_reported", [(OFFSET_SQL, (4, 0))] * 6, True, None),
+    (
+        "test_a_range_without_limit_is_a_filter_and_is_reported",
+        [("SELECT id FROM t WHERE created > ?", (day,)) for day in range(1, 8)],
+        True,
+        None,
+    ),
+    (
+        "test_not_equal_is_not_a_keyset_bound",
+        [
+            ("SELECT id FROM t WHERE status <> ? ORDER BY id LIMIT ?", (status, 5))
+            for status in "abcdef"
+        ],
+        True,
+        None,
+    ),
+    (
+        "test_cursors_that_do_not_compare_are_reported",
+        [(KEYSET_SQL, (last, 4, 0)) for last in (1, "b", 3, "d", 5, "f")],
+        True,
+        None,
+    ),
+    ("test_a_walk_in_each_session_is_not_reported_per_session", _walk4 + _walk4, False, [6, 6]),
+    (
+        "test_a_loop_next_to_a_walk_in_another_session_is_reported",
+        _walk4 + [(OFFSET_SQL, (4, 0))] * 7,
+        True,
+        [6, 7],
+    ),
+    ("test_chunked_in_is_not_reported", _chunks(range(1, 3001), 500), False, None),
+    ("test_chunked_in_with_a_shorter_last_chunk_is_not_reported", _chunks_1100, False, None),
+    ("test_the_shorter_chunk_may_come_first", [_chunks_1100[-1], *_chunks_1100[:-1]], False, None),
+    ("test_chunked_in_of_string_keys_is_not_reported", _string_chunks(), False, None),
+    (
+        "test_chunked_in_with_a_fixed_filter_is_not_reported",
+        [(_in_sql(50, " AND status = ?"), (*range(s, s + 50), "new")) for s in range(0, 300, 50)],
+        False,
+        None,
+    ),
+    ("test_short_in_lists_are_reported", _chunks(range(49 * 6), 49), True, None),
+    ("test_ten_ids_per_item_are_reported", _chunks(range(1, 81), 10), True, None),
+    ("test_one_id_per_in_list_is_reported", _chunks(range(1, 11), 1), True, None),
+    (
+        "test_overlapping_in_lists_are_reported",
+        [(_in_sql(20), tuple(range(s, s + 20))) for s in range(0, 60, 10)],
+        True,
+        None,
+    ),
+    ("test_in_lists_of_several_sizes_are_reported", _sizes([20, 15, 20, 12, 20, 20]), True, None),
+    (
+        "test_in_lists_with_another_changing_value_are_reported",
+        [
+            (_in_sql(20, " AND price = ?"), (*range(s, s + 20), customer))
+            for customer, s in enumerate(range(0, 120, 20))
+        ],
+        True,
+        None,
+    ),
+    ("test_identical_in_lists_are_reported", [(_in_sql(20), tuple(range(20)))] * 6, True, None),
+    ("test_small_repeat_leaves_three_chunks_alone", _chunks(range(1, 1501), 500), False, None),
+    (
+        "test_small_repeat_still_reports_three_lookups",
+        [("SELECT name FROM product WHERE id = ?", (i,)) for i in (1, 2, 3)],
+        True,
+        None,
+    ),
+    (
+        "test_offset_pagination_of_any_length_is_not_reported[5]",
+        [(OFFSET_SQL, (10, 10 * p)) for p in range(5)],
+        False,
+        None,
+    ),
+    (
+        "test_offset_pagination_of_any_length_is_not_reported[50]",
+        [(OFFSET_SQL, (10, 10 * p)) for p in range(50)],
+        False,
+        None,
+    ),
+]
+
+
+#: Batching cases where dbopt's verdict is the opposite, by a documented design choice.
+BATCHING_DIFFERENCES = {"test_the_same_walk_twice_is_not_reported": PAGES_TWICE}
+
+
+@pytest.mark.parametrize(
+    ("runs", "peer_reports", "scopes"),
+    [case[1:] for case in BATCHING_CASES],
+    ids=[case[0] for case in BATCHING_CASES],
+)
+def test_batching_verdict_agrees_with_queryguard(
+    runs: Runs, peer_reports: bool, scopes: list[int] | None
+) -> None:
+    import sqlite3
+
+    found: list[NPlusOneFinding] = []
+    detector = NPlusOneDetector(action=found.append)
+    conn = dbopt.wrap_dbapi(sqlite3.connect(":memory:"), detector)
+    cursor = conn.cursor()
+    cursor.execute("CREATE TABLE t (id INTEGER, created TEXT, status TEXT, name TEXT)")
+    cursor.execute("CREATE TABLE orders (id INTEGER, customer_id INTEGER)")
+    cursor.execute("CREATE TABLE product (id INTEGER, name TEXT, price INTEGER, status TEXT)")
+    sizes = scopes or [len(runs)]
+    start = 0
+    for number, size in enumerate(sizes):
+        with dbopt.scope(f"session {number}"):
+            for sql, params in runs[start : start + size]:
+                cursor.execute(sql, params)  # one line: one call site, as queryguard's records
+        start += size
+    conn.close()
+    test = next(case[0] for case in BATCHING_CASES if case[1] is runs)
+    if test in BATCHING_DIFFERENCES:  # the walk's pages, read twice: repeated queries
+        assert [f.kind for f in found] == ["repeated_query"] * 4
+        assert not peer_reports
+    else:
+        assert bool(found) == peer_reports, [str(f) for f in found]
+
+
+def test_pyformat_parameters_are_read_by_name(pg_url: str) -> None:
+    """test_batching.py::test_pyformat_parameters_are_read_by_name, on psycopg."""
+    import psycopg
+
+    from dbopt.testing import libpq_url
+
+    found: list[NPlusOneFinding] = []
+    detector = NPlusOneDetector(action=found.append)
+    sql = "SELECT g FROM generate_series(1, 30) g ORDER BY g LIMIT %(param_1)s OFFSET %(param_2)s"
+    with (
+        psycopg.connect(libpq_url(pg_url)) as raw,
+        dbopt.instrument(raw, detector),
+        dbopt.scope("pyformat"),
+    ):
+        for offset in range(0, 28, 4):
+            raw.execute(sql, {"param_1": 4, "param_2": offset}).fetchall()
+    assert found == []
+    assert len(BATCHING_CASES) == 39
