@@ -18,7 +18,10 @@ scenarios are ported (models: ``tests/corpus/domains/shop.py``); all 147 are
 measured by ``bench/peers_queryguard_corpus.py`` against the sdist itself.
 Its ``tests/test_batching.py`` (pagination and chunked ``IN``, each case with
 a twin that must be reported) is ported too: 40 cases, run as real
-statements on SQLite and PostgreSQL. Not ported: its unit tests of
+statements on SQLite and PostgreSQL; and its ``tests/scenarios/`` (45
+head-to-head scenarios checked by ``tests/test_scenarios.py`` at the
+plugin's defaults, with the hints its failures must give), against dbopt's
+defaults. Not ported: its unit tests of
 internals (SQL parsing, index advice, baselines, xdist, SARIF files).
 
 dbopt's equivalents: ``NPlusOneDetector`` (default, with
@@ -34,6 +37,7 @@ the peer or names the documented design difference (docs/nplusone.md,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -55,15 +59,18 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    WriteOnlyMapped,
     contains_eager,
+    deferred,
     joinedload,
     mapped_column,
+    raiseload,
     relationship,
     selectinload,
     subqueryload,
@@ -330,6 +337,7 @@ class Scenario:
     allow: tuple[str, ...] = ()
     queries: int | None = None  # statements the peer's test counts
     message: str | None = None  # text the peer's message holds, and dbopt's must too
+    checks: tuple[str, ...] = ("write_loops",)  # the detector's opt-in checks
 
 
 @dataclass
@@ -344,7 +352,7 @@ def run(env: Env, scenario: Scenario) -> Outcome:
     reset(env.engine, scenario.seed)
     found: list[NPlusOneFinding] = []
     detector = NPlusOneDetector(
-        scenario.threshold, action=found.append, allow=scenario.allow, checks=("write_loops",)
+        scenario.threshold, action=found.append, allow=scenario.allow, checks=scenario.checks
     )
     failure: AssertionError | None = None
     with (
@@ -1682,3 +1690,432 @@ def test_pyformat_parameters_are_read_by_name(pg_url: str) -> None:
             raw.execute(sql, {"param_1": 4, "param_2": offset}).fetchall()
     assert found == []
     assert len(BATCHING_CASES) == 39
+
+
+# -- pytest-queryguard tests/scenarios/: its head-to-head scenarios --------------------------
+#
+# tests/test_scenarios.py runs tests/scenarios/scenarios_body.py with the plugin's defaults
+# and says which must pass (EXPECTED) and what a failure must say (HINTS). Models from
+# models_body.py, prefixed H (Parent -> HParent) beside the corpus's; rows from
+# conftest_body.py. dbopt runs with its defaults too (no opt-in checks).
+
+HEAD_TO_HEAD = "pytest-queryguard 0.4.1 tests/scenarios/scenarios_body.py"
+
+h_post_tag = Table(
+    "qh_post_tag",
+    Base.metadata,
+    Column("post_id", ForeignKey("qh_post.id"), primary_key=True),
+    Column("tag_id", ForeignKey("qh_tag.id"), primary_key=True),
+)
+
+
+class HParent(Base):
+    __tablename__ = "qh_parent"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    children: Mapped[list[HChild]] = relationship(back_populates="parent")
+    kids_dyn = relationship("HChild", lazy="dynamic", viewonly=True)
+    kids_wo: WriteOnlyMapped[HChild] = relationship("HChild", viewonly=True)
+
+
+class HChild(Base):
+    __tablename__ = "qh_child"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("qh_parent.id"), index=True)
+    name: Mapped[str] = mapped_column(String(20))
+    blob: Mapped[str] = deferred(mapped_column(String(50)))
+    parent: Mapped[HParent] = relationship(back_populates="children")
+
+
+class HPost(Base):
+    __tablename__ = "qh_post"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tags: Mapped[list[HTag]] = relationship(secondary=h_post_tag)
+
+
+class HTag(Base):
+    __tablename__ = "qh_tag"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+
+
+class Node(Base):
+    __tablename__ = "qh_node"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("qh_node.id"))
+    parent: Mapped[Node | None] = relationship(remote_side=[id], back_populates="kids")
+    kids: Mapped[list[Node]] = relationship(back_populates="parent")
+
+
+class Log(Base):
+    __tablename__ = "qh_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msg: Mapped[str] = mapped_column(String(20))
+
+
+def seed_head_to_head(s: Session) -> None:
+    for i in range(1, 7):
+        s.add(
+            HParent(
+                id=i, name=f"p{i}", children=[HChild(name=f"c{i}{j}", blob="x") for j in range(3)]
+            )
+        )
+    tags = [HTag(name=f"t{i}") for i in range(3)]
+    s.add_all(tags)
+    s.flush()
+    for i in range(1, 7):
+        s.add(HPost(id=i, tags=tags[:2]))
+    root = Node(id=1)
+    for i in range(2, 8):
+        root.kids.append(Node(id=i))
+    s.add(root)
+
+
+def h_01(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent)):
+            _ = [c.name for c in p.children]
+
+
+def h_02a(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent).options(selectinload(HParent.children))):
+            _ = [c.name for c in p.children]
+
+
+def h_02b(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent).options(joinedload(HParent.children))).unique():
+            _ = [c.name for c in p.children]
+
+
+def h_02c(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent).options(subqueryload(HParent.children))):
+            _ = [c.name for c in p.children]
+
+
+def h_get_loop(n: int) -> Callable[[Env], None]:
+    def body(env: Env) -> None:
+        with Session(env.engine) as s:
+            for i in range(1, n + 1):
+                s.get(HParent, i)
+
+    return body
+
+
+async def h_04(env: Env) -> None:
+    async with AsyncSession(env.aengine) as s:
+        for p in (await s.scalars(select(HParent))).all():
+            _ = [c.name for c in await p.awaitable_attrs.children]
+
+
+async def h_04b(env: Env) -> None:
+    async with AsyncSession(env.aengine) as s:
+        stmt = select(HParent).options(selectinload(HParent.children))
+        for p in (await s.scalars(stmt)).all():
+            _ = [c.name for c in p.children]
+
+
+async def h_04c(env: Env) -> None:
+    async with AsyncSession(env.aengine) as s:
+        for i in range(1, 7):
+            await s.get(HParent, i)
+
+
+def h_rep(n: int) -> Callable[[Env], None]:
+    def body(env: Env) -> None:
+        with Session(env.engine) as s:
+            for i in range(1, n + 1):
+                s.scalars(select(HChild).where(HChild.parent_id == i)).all()
+
+    return body
+
+
+def h_06(env: Env) -> None:
+    with Session(env.engine) as s:
+        for model in (HParent, HChild, HTag, HPost, Node, Log):
+            s.scalars(select(model)).all()
+
+
+def h_three(env: Env) -> None:
+    with Session(env.engine) as s:
+        s.scalars(select(HParent)).all()
+        s.scalars(select(HChild)).all()
+        s.scalars(select(HTag)).all()
+
+
+def h_four(env: Env) -> None:
+    h_three(env)
+    with Session(env.engine) as s:
+        s.scalars(select(HPost)).all()
+
+
+def h_08(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HPost)):
+            _ = [t.name for t in p.tags]
+
+
+def h_08b(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HPost).options(selectinload(HPost.tags))):
+            _ = [t.name for t in p.tags]
+
+
+def h_09(env: Env) -> None:
+    with Session(env.engine) as s:
+        for n in s.scalars(select(Node).where(Node.parent_id.is_not(None))):
+            _ = n.parent.id  # type: ignore[union-attr]
+
+
+def h_09b(env: Env) -> None:
+    with Session(env.engine) as s:
+        stmt = select(Node).where(Node.parent_id.is_not(None)).options(joinedload(Node.parent))
+        for n in s.scalars(stmt):
+            _ = n.parent.id  # type: ignore[union-attr]
+
+
+def h_09d(env: Env) -> None:
+    with Session(env.engine) as s:
+        for c in s.scalars(select(HChild)):
+            _ = c.parent.name
+
+
+def h_09e(env: Env) -> None:
+    with Session(env.engine) as s:
+        for c in s.scalars(select(HChild).options(joinedload(HChild.parent))):
+            _ = c.parent.name
+
+
+def h_09c(env: Env) -> None:
+    with Session(env.engine) as s:
+        for n in s.scalars(select(Node)):
+            _ = n.kids
+
+
+def h_10a(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent)):
+            _ = p.kids_dyn.all()
+
+
+def h_10b(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent)):
+            _ = s.scalars(p.kids_wo.select()).all()
+
+
+def h_10c(env: Env) -> None:
+    with Session(env.engine) as s:
+        for p in s.scalars(select(HParent).options(raiseload(HParent.children))):
+            with pytest.raises(InvalidRequestError):
+                _ = p.children
+
+
+def h_11a(env: Env) -> None:
+    with Session(env.engine) as s:
+        for c in s.scalars(select(HChild)):
+            _ = c.blob
+
+
+def h_11b(env: Env) -> None:
+    with Session(env.engine) as s:
+        for c in s.scalars(select(HChild).options(undefer(HChild.blob))):
+            _ = c.blob
+
+
+def h_expire(first: int | None, expire: bool = True) -> Callable[[Env], None]:
+    def body(env: Env) -> None:
+        with Session(env.engine, expire_on_commit=expire) as s:
+            ps = s.scalars(select(HParent)).all()[:first]
+            s.commit()
+            for p in ps:
+                _ = p.name
+
+    return body
+
+
+def h_flush_per_row(n: int) -> Callable[[Env], None]:
+    def body(env: Env) -> None:
+        with Session(env.engine) as s:
+            for i in range(n):
+                s.add(Log(msg=f"m{i}"))
+                s.flush()
+
+    return body
+
+
+def h_12b(env: Env) -> None:
+    with Session(env.engine) as s:
+        s.add_all([Log(msg=f"m{i}") for i in range(6)])
+        s.flush()
+
+
+def h_12c(env: Env) -> None:
+    with Session(env.engine) as s:
+        for i in range(6):
+            s.execute(insert(Log).values(msg=f"m{i}"))
+
+
+def h_12d(env: Env) -> None:
+    with Session(env.engine) as s:
+        s.execute(insert(Log), [{"msg": f"m{i}"} for i in range(6)])
+
+
+def h_13a(env: Env) -> None:
+    with env.engine.connect() as c:
+        for i in range(1, 7):
+            c.execute(select(HChild.id).where(HChild.parent_id == i)).all()
+
+
+def h_13b(env: Env) -> None:
+    with Session(env.engine) as s:
+        for i in range(1, 7):
+            s.scalar(select(func.count()).select_from(HChild).where(HChild.parent_id == i))
+
+
+def h_14a(env: Env) -> None:
+    with Session(env.engine) as s:
+        for page in range(3):
+            s.scalars(select(HChild).order_by(HChild.id).limit(5).offset(page * 5)).all()
+
+
+def h_14b(env: Env) -> None:
+    with Session(env.engine) as s:
+        a, b = s.get(HParent, 1), s.get(HParent, 2)
+        _ = a.children, b.children  # type: ignore[union-attr]
+
+
+def h_14c(env: Env) -> None:
+    with Session(env.engine) as s:
+        a = s.get(HParent, 1)
+        for _ in range(6):
+            _ = a.children  # type: ignore[union-attr]
+
+
+def h_14d(env: Env) -> None:
+    with Session(env.engine) as s:
+        keep = s.get(HParent, 1)  # a reference keeps it in the identity map
+        for _ in range(6):
+            s.get(HParent, 1)
+        assert keep is not None
+
+
+def h_14e(env: Env) -> None:
+    with Session(env.engine) as s:
+        for n in range(1, 7):
+            s.scalars(select(HParent).where(HParent.id.in_(range(1, n + 1)))).all()
+
+
+def h_14f(env: Env) -> None:
+    with Session(env.engine) as s:
+        for i in range(1, 7):
+            s.execute(text(f"SELECT * FROM qh_child WHERE parent_id = {i}")).all()
+
+
+#: The plugin's relationship threshold is 2, its repeat and column-load thresholds 5
+#: (small loops pass unless configured); dbopt's threshold is 2 for every kind.
+THRESHOLD = "threshold-2"
+
+
+def head_to_head_scenarios() -> list[Scenario]:
+    def sc(
+        name: str,
+        body: Callable[[Env], Any],
+        reports: bool,
+        difference: str | None = None,
+        **options: Any,
+    ) -> Scenario:
+        return Scenario(HEAD_TO_HEAD, name, body, reports, difference, seed_head_to_head, **options)
+
+    return [
+        sc("test_01_lazy_n1_bad", h_01, True, message="selectinload(HParent.children)"),
+        sc("test_02a_selectinload_ok", h_02a, False),
+        sc("test_02b_joinedload_ok", h_02b, False),
+        sc("test_02c_subqueryload_ok", h_02c, False),
+        sc("test_03_session_get_loop_bad", h_get_loop(6), True),
+        sc("test_03b_session_get_loop_3_bad", h_get_loop(3), False, THRESHOLD),
+        sc("test_04_async_awaitable_attrs_bad", h_04, True),
+        sc("test_04b_async_selectin_ok", h_04b, False),
+        sc("test_04c_async_get_loop_bad", h_04c, True),
+        sc("test_05a_repeat_x2", h_rep(2), False, THRESHOLD),
+        sc("test_05b_repeat_x3_batch_legit", h_rep(3), False, THRESHOLD),
+        sc("test_05c_repeat_x4", h_rep(4), False, THRESHOLD),
+        sc("test_05d_repeat_x5", h_rep(5), True),
+        sc("test_05e_repeat_x6", h_rep(6), True),
+        sc("test_06_legit_diff_shapes_ok", h_06, False),
+        sc("test_07a_budget_exact_ok", h_three, False, mode="budget", limit=3),
+        sc(
+            "test_07b_budget_over_by_1_bad",
+            h_four,
+            True,
+            mode="budget",
+            limit=3,
+            message="4 queries ran, the budget is 3",
+        ),
+        sc("test_08_m2m_lazy_bad", h_08, True, message="selectinload(HPost.tags)"),
+        sc("test_08b_m2m_selectin_ok", h_08b, False),
+        sc("test_09_selfref_parent_walk_bad", h_09, False),  # one parent: one load
+        sc("test_09b_selfref_joined_ok", h_09b, False),
+        sc("test_09d_many_to_one_lazy_bad", h_09d, True, message="joinedload(HChild.parent)"),
+        sc("test_09e_many_to_one_joinedload_ok", h_09e, False),
+        sc("test_09c_selfref_kids_lazy_bad", h_09c, True, message="selectinload(Node.kids)"),
+        sc("test_10a_dynamic_loop_bad", h_10a, True),
+        sc("test_10b_writeonly_loop_bad", h_10b, True),
+        sc("test_10c_raiseload_ok", h_10c, False),
+        sc("test_11a_deferred_loop_bad", h_11a, True, message="undefer(HChild.blob)"),
+        sc("test_11b_undefer_ok", h_11b, False),
+        sc(
+            "test_11c_expire_after_commit_refresh_bad",
+            h_expire(None),
+            True,
+            message="expire_on_commit=False",
+        ),
+        sc("test_11d_expire_after_commit_few_ok", h_expire(3), False, THRESHOLD),
+        sc("test_11e_expire_on_commit_false_ok", h_expire(None, expire=False), False),
+        sc("test_12a_insert_flush_per_row", h_flush_per_row(6), False),  # write loops: opt-in
+        sc("test_12b_add_all_one_flush_ok", h_12b, False),
+        sc("test_12c_core_insert_per_row", h_12c, False),  # write loops: opt-in
+        sc("test_12d_core_executemany_ok", h_12d, False),
+        sc(
+            "test_12e_budget_counts_writes_bad",
+            h_flush_per_row(4),
+            True,
+            mode="budget",
+            limit=2,
+            message="4 queries ran, the budget is 2",
+        ),
+        sc("test_13a_core_select_loop_bad", h_13a, True),
+        sc("test_13b_count_loop_bad", h_13b, True),
+        sc("test_14a_pagination_3_pages_legit", h_14a, False),
+        sc("test_14b_two_parents_legit", h_14b, True),  # the plugin reports it too
+        sc("test_14c_same_parent_twice_ok", h_14c, False),
+        sc("test_14d_identity_map_get_ok", h_14d, False),
+        sc("test_14e_in_list_varying_len_legit", h_14e, True),  # the plugin reports it too
+        sc("test_14f_literal_binds_loop_bad", h_14f, True),
+    ]
+
+
+HEAD_SCENARIOS = head_to_head_scenarios()
+
+
+@pytest.mark.parametrize("scenario", HEAD_SCENARIOS, ids=[s.test for s in HEAD_SCENARIOS])
+def test_head_to_head_verdict_agrees_or_is_a_documented_difference(
+    env: Env, scenario: Scenario
+) -> None:
+    outcome = run(env, dataclasses.replace(scenario, checks=()))
+    if scenario.difference is None:
+        assert outcome.reports == scenario.peer_reports, outcome.text
+    else:
+        assert outcome.reports != scenario.peer_reports, f"{scenario.difference} no longer differs"
+    if scenario.message is not None:
+        assert scenario.message in outcome.text
+    if scenario.test == "test_09d_many_to_one_lazy_bad":  # HINTS: and not "selectinload"
+        assert "selectinload" not in outcome.text
+
+
+def test_head_to_head_agreement() -> None:
+    agree = sum(s.difference is None for s in HEAD_SCENARIOS)
+    assert (agree, len(HEAD_SCENARIOS)) == (40, 45)
+    assert {s.difference for s in HEAD_SCENARIOS if s.difference} == {THRESHOLD}
