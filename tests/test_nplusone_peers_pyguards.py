@@ -17,8 +17,9 @@ truth, flipped where ``KNOWN`` names that configuration. 35 of its 147
 scenarios are ported (models: ``tests/corpus/domains/shop.py``); all 147 are
 measured by ``bench/peers_queryguard_corpus.py`` against the sdist itself.
 Its ``tests/test_batching.py`` (pagination and chunked ``IN``, each case with
-a twin that must be reported) is ported too: 40 cases, run as real
-statements on SQLite and PostgreSQL; and its ``tests/scenarios/`` (45
+a twin that must be reported) is ported too: 41 cases, 40 run as real
+statements on SQLite and PostgreSQL (asyncpg's ``$n`` style, not installed
+here, on the rule directly); and its ``tests/scenarios/`` (45
 head-to-head scenarios checked by ``tests/test_scenarios.py`` at the
 plugin's defaults, with the hints its failures must give), against dbopt's
 defaults. Not ported: its unit tests of
@@ -2119,3 +2120,18 @@ def test_head_to_head_agreement() -> None:
     agree = sum(s.difference is None for s in HEAD_SCENARIOS)
     assert (agree, len(HEAD_SCENARIOS)) == (40, 45)
     assert {s.difference for s in HEAD_SCENARIOS if s.difference} == {THRESHOLD}
+
+
+def test_numbered_parameters_with_casts_are_read() -> None:
+    """test_batching.py::test_numbered_parameters_with_casts_are_read (asyncpg's ``$n``).
+
+    asyncpg is not installed here, so the rule is applied to the statements' text and
+    values directly: a keyset walk reads as pages, and the same text with the bound
+    moving by one row (a loop) does not.
+    """
+    from dbopt.core.nplusone_batches import page_of, walks
+
+    sql = "SELECT id FROM t WHERE id > $1::INTEGER ORDER BY id LIMIT $2::INTEGER"
+    assert walks([page_of(sql, (last, 4)) for last in range(0, 28, 4)])
+    assert not walks([page_of(sql, (last, 4)) for last in range(1, 9)])
+    assert page_of(sql, (1,)) is None  # a missing value: not read, reported as before
