@@ -24,7 +24,17 @@ from typing import Any, Literal, TypeAlias
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
-from dbopt.core.nplusone_batches import MAX_PAGES, MIN_CHUNK, chunked, page_of, paginates, walks
+from dbopt.core.nplusone_batches import (
+    MAX_PAGES,
+    MIN_CHUNK,
+    Layout,
+    bound,
+    chunked,
+    layout_of,
+    page_of,
+    paginates,
+    walks,
+)
 from dbopt.core.nplusone_checks import POTENTIAL_NOTE, DetectorChecks
 from dbopt.core.nplusone_findings import (
     FindingKind,
@@ -64,7 +74,7 @@ _VOLATILE = re.compile(
 class _Group:
     """Statements of one fingerprint from one call-site key, in one scope."""
 
-    __slots__ = ("chunk", "count", "event", "pages", "parent_sql", "values")
+    __slots__ = ("chunk", "count", "event", "layout", "pages", "parent_sql", "values")
 
     def __init__(
         self, event: QueryEvent, parent_sql: str | None = None, first: QueryEvent | None = None
@@ -72,7 +82,10 @@ class _Group:
         self.event = event
         first = first or event  # the statement as run (``event`` may be cut short)
         #: A paging statement: the values of each run by role (nplusone_batches.page_of).
-        self.pages: list[Any] | None = [] if paginates(first.sql) else None
+        self.pages: list[Any] | None = None
+        self.layout: Layout | None = None
+        if paginates(first.sql):
+            self.pages, self.layout = [], layout_of(first.sql)
         #: An IN statement: the fewest values any run bound (0: no IN list).
         self.chunk = chunked(first.sql, first.parameters)
         #: For a lazy load: the last ORM query of the owner entity before it (fix choice).
@@ -322,9 +335,9 @@ class NPlusOneDetector:
             group = state.groups[key] = _Group(self._slim(event), parent, event)
         group.count += 1
         if group.pages is not None and len(group.pages) < MAX_PAGES:
-            group.pages.append(page_of(event.sql, event.parameters))
-        if group.chunk:
-            group.chunk = min(group.chunk, chunked(event.sql, event.parameters))
+            group.pages.append(page_of(event.sql, event.parameters, group.layout))
+        if group.chunk:  # one statement shape: its IN list is there every time
+            group.chunk = min(group.chunk, bound(event.parameters))
         value = _value_key(event.sql, event.parameters)
         values = group.values
         if values is not None:

@@ -31,7 +31,18 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAX_PAGES", "MIN_CHUNK", "Page", "chunked", "page_of", "paginates", "walks"]
+__all__ = [
+    "MAX_PAGES",
+    "MIN_CHUNK",
+    "Layout",
+    "Page",
+    "bound",
+    "chunked",
+    "layout_of",
+    "page_of",
+    "paginates",
+    "walks",
+]
 
 #: Values bound per statement from which an ``IN`` statement is a chunk of keys.
 MIN_CHUNK = 50
@@ -57,52 +68,73 @@ def paginates(sql: str) -> bool:
 
 def chunked(sql: str, parameters: Any) -> int:
     """How many values an ``IN`` statement binds (0 when it has no ``IN`` list)."""
-    if _IN_LIST.search(sql) is None:
-        return 0
+    return bound(parameters) if _IN_LIST.search(sql) is not None else 0
+
+
+def bound(parameters: Any) -> int:
+    """How many values a statement binds (0 when they cannot be counted)."""
     try:
         return len(parameters) if parameters is not None else 0
     except TypeError:
         return 0
 
 
-def page_of(sql: str, parameters: Any) -> Page | None:
-    """The values of a paging statement by role; None when they cannot be read."""
-    plain: list[Any] = []
-    limits: list[Any] = []
-    offsets: list[Any] = []
-    bounds: list[Any] = []
+#: Where a paging statement's values go: ``(role, key)`` per placeholder, in text order
+#: (``key`` a parameter name, or an index), and whether LIMIT/OFFSET are also literals.
+Layout = tuple[tuple[tuple[str, "str | int"], ...], bool]
+
+
+def layout_of(sql: str) -> Layout:
+    """The placeholders of a paging statement by role; one statement shape has one layout."""
+    slots: list[tuple[str, str | int]] = []
     position = 0
     for match in _PLACEHOLDER.finditer(sql):
         name, number, colon = match.group(1), match.group(2), match.group(3)
+        key: str | int
         if name is not None or colon is not None:
-            if not isinstance(parameters, dict):
-                return None
             key = name if name is not None else colon
-            if key not in parameters:
-                return None
-            value = parameters[key]
         else:
-            index = int(number) - 1 if number is not None else position
+            key = int(number) - 1 if number is not None else position
             position += 1
-            if isinstance(parameters, dict) or parameters is None:
-                return None
-            try:
-                value = parameters[index]
-            except (IndexError, TypeError, KeyError):
-                return None
         before = sql[max(0, match.start() - 24) : match.start()]
         if _BEFORE_LIMIT.search(before):
-            limits.append(value)
+            role = "limit"
         elif _BEFORE_OFFSET.search(before):
-            offsets.append(value)
+            role = "offset"
         elif _BEFORE_RANGE.search(before):
-            bounds.append(value)
+            role = "bound"
         else:
-            plain.append(_hashable(value))
-    for word, digits in _LITERAL.findall(sql):
-        (limits if word.upper() == "LIMIT" else offsets).append(int(digits))
+            role = "plain"
+        slots.append((role, key))
+    return tuple(slots), _LITERAL.search(sql) is not None
+
+
+def page_of(sql: str, parameters: Any, layout: Layout | None = None) -> Page | None:
+    """The values of a paging statement by role; None when they cannot be read.
+
+    ``layout`` is :func:`layout_of` of the statement's shape (computed when not given).
+    """
+    slots, literal = layout if layout is not None else layout_of(sql)
+    found: dict[str, list[Any]] = {"plain": [], "limit": [], "offset": [], "bound": []}
+    named = isinstance(parameters, dict)
+    for role, key in slots:
+        if isinstance(key, str) != named or parameters is None:
+            return None
+        try:
+            value = parameters[key]
+        except (IndexError, KeyError, TypeError):
+            return None
+        found[role].append(_hashable(value) if role == "plain" else value)
+    if literal:
+        for word, digits in _LITERAL.findall(sql):
+            found["limit" if word.upper() == "LIMIT" else "offset"].append(int(digits))
     # the other values only need to be equal from page to page: kept as a hash
-    return (hash(tuple(plain)),), tuple(limits), tuple(offsets), tuple(bounds)
+    return (
+        (hash(tuple(found["plain"])),),
+        tuple(found["limit"]),
+        tuple(found["offset"]),
+        tuple(found["bound"]),
+    )
 
 
 def _hashable(value: Any) -> Any:
