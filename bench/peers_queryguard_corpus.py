@@ -84,10 +84,23 @@ class Instrumenting:
         def create_async_engine(*args: Any, **kwargs: Any) -> Any:
             return self._attach(asynchronous(*args, **kwargs))
 
-        for owner in (sqlalchemy, sqlalchemy.engine, sqlalchemy.engine.create):
-            owner.create_engine = create_engine  # type: ignore[attr-defined]
-        for owner in (sqlalchemy.ext.asyncio, sqlalchemy.ext.asyncio.engine):
-            owner.create_async_engine = create_async_engine  # type: ignore[attr-defined]
+        self._saved = [
+            (owner, name, getattr(owner, name), value)
+            for owner, name, value in (
+                (sqlalchemy, "create_engine", create_engine),
+                (sqlalchemy.engine, "create_engine", create_engine),
+                (sqlalchemy.engine.create, "create_engine", create_engine),
+                (sqlalchemy.ext.asyncio, "create_async_engine", create_async_engine),
+                (sqlalchemy.ext.asyncio.engine, "create_async_engine", create_async_engine),
+            )
+        ]
+        for owner, name, _, value in self._saved:
+            setattr(owner, name, value)
+
+    def restore(self) -> None:
+        """Put SQLAlchemy's own functions back."""
+        for owner, name, original, _ in self._saved:
+            setattr(owner, name, original)
 
     def _attach(self, engine: Any) -> Any:
         if self.detector is not None:
@@ -147,26 +160,10 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     with postgres_url("h_peers_corpus") as url:
         os.environ["QUERYGUARD_CORPUS_PG_URL"] = url
         hooks = Instrumenting()
-        from tests.corpus import kit, scenarios  # the sdist's
-
-        names = sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__))
-        counts = {"scenarios": 0, "dbopt_truth": 0, "peer_truth": 0, "dbopt_peer": 0}
-        for name in names:
-            if args.only and name not in args.only:
-                continue
-            module = importlib.import_module(f"tests.corpus.scenarios.{name}")
-            kinds, error = run_one(hooks, kit, module, name)
-            truth, peer, ours = module.VERDICT == "BUG", peer_verdict(module), bool(kinds)
-            counts["scenarios"] += 1
-            counts["dbopt_truth"] += ours == truth
-            counts["peer_truth"] += peer == truth
-            counts["dbopt_peer"] += ours == peer
-            mark = "  " if ours == peer else "≠ "
-            print(
-                f"{mark}{name:55} truth {module.VERDICT:5} queryguard "
-                f"{'BUG' if peer else 'CLEAN':5} dbopt {','.join(kinds) or '-'}"
-                + (f"  [error {error}]" if error else "")
-            )
+        try:
+            counts = _run_all(hooks, args.only)
+        finally:
+            hooks.restore()
     total = counts["scenarios"]
     for key, label in (
         ("dbopt_peer", "dbopt agrees with queryguard (all-opt-in)"),
@@ -174,6 +171,31 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         ("peer_truth", "queryguard (all-opt-in) agrees with the corpus verdict"),
     ):
         print(f"{label}: {counts[key]}/{total} ({100 * counts[key] / max(total, 1):.1f} %)")
+    return counts
+
+
+def _run_all(hooks: Instrumenting, only: list[str]) -> dict[str, int]:
+    """Each scenario of the sdist's corpus: the counts of agreements."""
+    from tests.corpus import kit, scenarios  # the sdist's
+
+    names = sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__))
+    counts = {"scenarios": 0, "dbopt_truth": 0, "peer_truth": 0, "dbopt_peer": 0}
+    for name in names:
+        if only and name not in only:
+            continue
+        module = importlib.import_module(f"tests.corpus.scenarios.{name}")
+        kinds, error = run_one(hooks, kit, module, name)
+        truth, peer, ours = module.VERDICT == "BUG", peer_verdict(module), bool(kinds)
+        counts["scenarios"] += 1
+        counts["dbopt_truth"] += ours == truth
+        counts["peer_truth"] += peer == truth
+        counts["dbopt_peer"] += ours == peer
+        mark = "  " if ours == peer else "≠ "
+        print(
+            f"{mark}{name:55} truth {module.VERDICT:5} queryguard "
+            f"{'BUG' if peer else 'CLEAN':5} dbopt {','.join(kinds) or '-'}"
+            + (f"  [error {error}]" if error else "")
+        )
     return counts
 
 

@@ -2135,3 +2135,34 @@ def test_numbered_parameters_with_casts_are_read() -> None:
     assert walks([page_of(sql, (last, 4)) for last in range(0, 28, 4)])
     assert not walks([page_of(sql, (last, 4)) for last in range(1, 9)])
     assert page_of(sql, (1,)) is None  # a missing value: not read, reported as before
+
+
+def test_whole_queryguard_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/peers_queryguard_corpus.py on all 147 scenarios, when the sdist is at hand.
+
+    Set ``DBOPT_QUERYGUARD_SDIST`` to an unpacked pytest-queryguard 0.4.1 sdist (and put
+    factory_boy on the path: one scenario seeds with it); docs/nplusone.md gives these figures.
+    """
+    import os
+    import sys
+    import warnings
+
+    sdist = os.environ.get("DBOPT_QUERYGUARD_SDIST")
+    if not sdist:
+        pytest.skip("DBOPT_QUERYGUARD_SDIST is not set")
+    pytest.importorskip("factory")
+    sys.path.insert(0, str(HERE.parent.parent / "bench"))
+    try:
+        import peers_queryguard_corpus
+    finally:
+        sys.path.remove(str(HERE.parent.parent / "bench"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the peers' own deprecations (starlette, httpx)
+        counts = peers_queryguard_corpus.main([sdist])
+    assert counts == {"scenarios": 147, "dbopt_truth": 138, "peer_truth": 141, "dbopt_peer": 144}
+    out = capsys.readouterr().out
+    assert sorted(line.split()[1] for line in out.splitlines() if line.startswith("≠")) == [
+        "bug_48_threadpool_lookups",
+        "clean_73_paginate_twice",
+        "clean_76_refresh_after_create_selectin",
+    ]
