@@ -6,7 +6,12 @@ queryspy 0.6.0 (PyPI sdist; github:sqla-native/queryspy), ``tests/``:
 ``assert_max_queries``, ``no_n_plus_one``), ``test_ignore.py`` (``ignore()``),
 and the two real-session cases of ``test_mutation_gaps.py``. Models and rows
 from its ``conftest.py``: three users with two addresses each and a deferred
-``bio``, three teams whose members load ``lazy="selectin"``.
+``bio``, three teams whose members load ``lazy="selectin"``. Not ported:
+``test_plugin.py`` (its command-line flags, ini options and report files;
+dbopt's markers, baseline and SARIF are tested in
+tests/test_integration_pytest*.py), its middleware, panel, serializer,
+lifecycle and robustness tests, and the unit tests of its internals in
+``test_mutation_gaps.py``: none gives a verdict on a scenario.
 
 pytest-queryguard 0.4.1 (PyPI sdist), ``tests/corpus/``: each scenario module
 has a ground-truth ``VERDICT`` (BUG or CLEAN) and ``KNOWN`` configurations
