@@ -2171,3 +2171,17 @@ def test_whole_queryguard_corpus(capsys: pytest.CaptureFixture[str]) -> None:
         "clean_73_paginate_twice",
         "clean_76_refresh_after_create_selectin",
     ]
+
+
+def test_refresh_per_object_gets_the_refresh_fix(env: Env) -> None:
+    """clean_76: the loop is reported (a documented difference), with a fix that applies.
+
+    Not ``undefer(Parent.children)`` nor ``selectinload(Parent.children)``: the loads come
+    from ``session.refresh()``, and the mapped selectin load inside it is part of the refresh.
+    """
+    (scenario,) = [s for s in SCENARIOS if s.test == "clean_76_refresh_after_create_selectin"]
+    (finding,) = run(env, scenario).findings
+    assert finding.kind == "n_plus_one"
+    assert finding.count == 2
+    assert finding.loader_option is None
+    assert finding.suggestion.startswith("session.refresh() runs one query per Parent object")

@@ -209,6 +209,15 @@ def column_load_fix(orm: OrmContext) -> tuple[str | None, str | None, str]:
     is not to expire it, or to reload the rows in one query.
     """
     owner = orm.entity or "the"
+    if orm.strategy == "refresh":
+        return (
+            None,
+            None,
+            f"session.refresh() runs one query per {owner} object; reload them together "
+            f"(select({owner}).where(<key>.in_(keys)).execution_options(populate_existing=True), "
+            "with the loader options of the attributes to refresh), or skip the refresh where "
+            "the values are known (a new object's collections are empty after its flush)",
+        )
     if orm.strategy == "expired":
         return (
             None,
