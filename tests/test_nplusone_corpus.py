@@ -638,8 +638,8 @@ def threads_each_one_query(env: Env) -> None:
         list(pool.map(request, range(1, 9)))
 
 
-@scenario("paginated loop, allowed", allow=["function:all_pages"])
-def paginated_loop_allowed(env: Env) -> None:
+@scenario("paginated loop: pages are batches")
+def paginated_loop(env: Env) -> None:
     def all_pages(conn: Any) -> list[Any]:
         rows: list[Any] = []
         for offset in range(0, USERS, 200):
@@ -649,6 +649,14 @@ def paginated_loop_allowed(env: Env) -> None:
 
     with env.engine.connect() as conn:
         assert len(all_pages(conn)) == USERS
+
+
+@scenario("row by row through OFFSET: pages of one row are a loop")
+def one_row_pages(env: Env) -> None:
+    with env.engine.connect() as conn:
+        for offset in range(3):
+            page = text("SELECT id FROM npc_users ORDER BY id LIMIT 1 OFFSET :o")
+            conn.execute(page, {"o": offset}).all()  # expect: n_plus_one
 
 
 @scenario(
@@ -806,7 +814,7 @@ REQUIRED = {
     "below threshold",
     "different call sites, each below threshold",
     "different scopes",
-    "paginated loop, allowed",
+    "paginated loop: pages are batches",
 }
 
 

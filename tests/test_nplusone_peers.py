@@ -12,7 +12,9 @@ fails when a verdict moves either way, so the agreement table stays true.
 Ported so far: nplusone's SQLAlchemy tests (jmcarp/nplusone
 ``tests/test_sqlalchemy.py``, models from ``tests/utils.py``: one User with
 one Address and one Hobby). prosopite's and bullet's are in
-test_nplusone_peers_prosopite.py and test_nplusone_peers_bullet.py.
+tests/test_nplusone_peers_prosopite.py and tests/test_nplusone_peers_bullet.py,
+django-zeal's in tests/test_nplusone_peers_zeal.py, queryspy's and
+pytest-queryguard's in tests/test_nplusone_peers_pyguards.py.
 """
 
 from __future__ import annotations

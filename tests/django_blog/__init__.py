@@ -41,7 +41,12 @@ def configure(pg_url: str) -> bool:
         ALLOWED_HOSTS=["testserver"],
         USE_TZ=True,
         ROOT_URLCONF="django_blog.urls",
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_blog"],
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django_blog",
+            "zeal_social",  # django-zeal's app, for tests/test_nplusone_peers_zeal.py
+        ],
         MIDDLEWARE=documented["MIDDLEWARE"],
         TEMPLATES=[
             {"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import sys
 import threading
 import weakref
 from time import perf_counter
 from time import time as wall_time
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import event
@@ -73,14 +75,36 @@ def _query_context(mapper: Any) -> OrmContext:
     return ctx
 
 
+def _in_session_refresh() -> bool:
+    """Whether ``Session.refresh()`` is on the stack (an explicit refresh, not a lazy one)."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(_REFRESH_FRAMES):
+        if frame is None:
+            return False
+        if frame.f_code is _REFRESH_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_REFRESH_CODE = Session.refresh.__code__
+#: Frames walked from the ORM event to ``Session.refresh`` at most.
+_REFRESH_FRAMES = 40
+
+
 def _column_context(state: ORMExecuteState) -> OrmContext:
-    """A ``column_load`` context: ``strategy`` is ``"expired"`` or ``"deferred"``.
+    """A ``column_load`` context: ``strategy`` is ``"expired"``, ``"deferred"`` or ``"refresh"``.
 
     ``relationship`` names the deferred attributes (``"User.bio"``); an
-    expired object's refresh (every column again) names none.
+    expired object's reload (every column again) names none, and neither
+    does an explicit ``session.refresh()``.
     """
     mapper = state.bind_mapper
     owner = mapper.class_.__name__ if mapper is not None else None
+    if _in_session_refresh():
+        return _contexts.get(("refresh", mapper)) or _contexts.setdefault(
+            ("refresh", mapper), OrmContext(kind="column_load", entity=owner, strategy="refresh")
+        )
     options = getattr(state.statement, "_compile_options", None)
     keys = tuple(sorted(getattr(options, "_only_load_props", None) or ()))
     refreshed = getattr(state.load_options, "_refresh_state", None)
@@ -171,6 +195,10 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
             prop = path[-1] if path is not None and len(path) else None
             owner = state.lazy_loaded_from
             ctx = _relationship_context(prop, owner is not None)
+            eager = prop is not None and getattr(prop, "lazy", "select") != "select"
+            if owner is not None and eager and _in_session_refresh():
+                # a mapped eager strategy run for one object: session.refresh(obj, [rel])
+                ctx = _relationship_context(prop, False)
             if MULTI_ROW.wanted:
                 if owner is not None and owner in _from_many:
                     ctx = _from_many_context(ctx)

@@ -24,6 +24,17 @@ from typing import Any, Literal, TypeAlias
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
+from dbopt.core.nplusone_batches import (
+    MAX_PAGES,
+    MIN_CHUNK,
+    Layout,
+    bound,
+    chunked,
+    layout_of,
+    page_of,
+    paginates,
+    walks,
+)
 from dbopt.core.nplusone_checks import (
     POTENTIAL_NOTE,
     REFUSED_NOTE,
@@ -68,10 +79,20 @@ _VOLATILE = re.compile(
 class _Group:
     """Statements of one fingerprint from one call-site key, in one scope."""
 
-    __slots__ = ("count", "event", "parent_sql", "values")
+    __slots__ = ("chunk", "count", "event", "layout", "pages", "parent_sql", "values")
 
-    def __init__(self, event: QueryEvent, parent_sql: str | None = None) -> None:
+    def __init__(
+        self, event: QueryEvent, parent_sql: str | None = None, first: QueryEvent | None = None
+    ) -> None:
         self.event = event
+        first = first or event  # the statement as run (``event`` may be cut short)
+        #: A paging statement: the values of each run by role (nplusone_batches.page_of).
+        self.pages: list[Any] | None = None
+        self.layout: Layout | None = None
+        if paginates(first.sql):
+            self.pages, self.layout = [], layout_of(first.sql)
+        #: An IN statement: the fewest values any run bound (0: no IN list).
+        self.chunk = chunked(first.sql, first.parameters)
         #: For a lazy load: the last ORM query of the owner entity before it (fix choice).
         self.parent_sql = parent_sql
         self.count = 0
@@ -163,8 +184,8 @@ def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmConte
             ),
             None,
         )
-        if via is None or via.relationship is None:
-            break
+        if via is None or via.relationship is None or via.relationship == orm.relationship:
+            break  # none, or a self-referential relation (category.parent.parent): no hop
         hop = via.relationship.partition(".")[2]
         path = f"{hop}__{path}"
         if strategy.startswith("django:count:"):
@@ -320,8 +341,12 @@ class NPlusOneDetector:
             if len(state.groups) >= self.max_groups:
                 return
             parent = state.parents.get(orm.entity) if orm is not None and orm.entity else None
-            group = state.groups[key] = _Group(self._slim(event), parent)
+            group = state.groups[key] = _Group(self._slim(event), parent, event)
         group.count += 1
+        if group.pages is not None and len(group.pages) < MAX_PAGES:
+            group.pages.append(page_of(event.sql, event.parameters, group.layout))
+        if group.chunk:  # one statement shape: its IN list is there every time
+            group.chunk = min(group.chunk, bound(event.parameters))
         value = _value_key(event.sql, event.parameters)
         values = group.values
         if values is not None:
@@ -431,6 +456,8 @@ class NPlusOneDetector:
         threshold = self.threshold
         potential = self.checks.potential_keys(scope) if self.checks is not None else ()
         for key, group in list(state.groups.items()):
+            if group.chunk >= MIN_CHUNK or (group.pages is not None and walks(group.pages)):
+                continue  # chunks of a key list, or pages of one result: batches
             if group.values is None or (group.count >= threshold and _reloads(group.event)):
                 flagged.add(id(group))
                 candidates.append(self._n_plus_one(group, scope, state))

@@ -172,7 +172,8 @@ def n_plus_one_fix(
     """
     if orm is not None and orm.strategy is not None and orm.strategy.startswith("django:"):
         option, suggestion = django_fix(orm.strategy, orm.relationship, orm.entity, orm.target)
-        return (orm.relationship if orm.kind == "lazy_load" else None), option, suggestion
+        named = orm.kind in ("lazy_load", "column_load")
+        return (orm.relationship if named else None), option, suggestion
     if orm is not None and orm.kind == "column_load":
         return column_load_fix(orm)
     if orm is not None and orm.kind == "lazy_load" and orm.relationship:
@@ -216,6 +217,15 @@ def column_load_fix(orm: OrmContext) -> tuple[str | None, str | None, str]:
     is not to expire it, or to reload the rows in one query.
     """
     owner = orm.entity or "the"
+    if orm.strategy == "refresh":
+        return (
+            None,
+            None,
+            f"session.refresh() runs one query per {owner} object; reload them together "
+            f"(select({owner}).where(<key>.in_(keys)).execution_options(populate_existing=True), "
+            "with the loader options of the attributes to refresh), or skip the refresh where "
+            "the values are known (a new object's collections are empty after its flush)",
+        )
     if orm.strategy == "expired":
         return (
             None,

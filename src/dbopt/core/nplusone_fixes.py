@@ -238,7 +238,8 @@ def django_fix(
 
     ``strategy`` is what the Django integration found the statement doing
     (``"django:select_related"``, ``"django:prefetch_related"``,
-    ``"django:prefetch_filtered"``, ``"django:count:<lookup>"`` or
+    ``"django:prefetch_filtered"``, ``"django:prefetch_generic"``,
+    ``"django:prefetch_objects"``, ``"django:count:<lookup>"`` or
     ``"django:query"``); ``relationship`` is ``"Post.author"``.
     """
     owner, _, path = (relationship or "").partition(".")
@@ -257,6 +258,28 @@ def django_fix(
             f"add .{option} to {queryset}; why: a reverse foreign key or a many-to-many "
             "is a collection, which select_related cannot follow; prefetch_related loads it "
             "for every row in one more query (WHERE key IN (...))"
+        )
+    if strategy == "django:deferred" and path:
+        return None, (
+            f"load {owner}.{path} with the rows: drop it from the .defer(...) of {queryset} "
+            f"or add it to its .only(...) (through a select_related path, e.g. "
+            f'"<fk>__{path}"); why: a deferred field is loaded by refresh_from_db, one '
+            "query per object that reads it"
+        )
+    if strategy == "django:prefetch_generic" and path:
+        option = f'prefetch_related("{path}")'
+        return option, (
+            f"add .{option} to {queryset}; why: a generic foreign key names its model per "
+            "row, so select_related cannot join it; prefetch_related loads the objects with "
+            "one query per content type"
+        )
+    if strategy == "django:prefetch_objects" and path:
+        option = f'prefetch_related_objects(rows, "{path}")'
+        return option, (
+            f"call {option} once with all the {owner} objects, before the loop (or "
+            f'.prefetch_related("{path}") on the queryset that loads them, with a chunk_size '
+            "of more than one under iterator()); why: prefetching one object at a time runs "
+            "the prefetch query once per object"
         )
     if strategy == "django:prefetch_filtered" and path:
         child = target or "<Related>"

@@ -43,6 +43,8 @@ _MAX_FRAMES = 60
 _QUERY = "django.db.models.query"
 _DESCRIPTORS = "django.db.models.fields.related_descriptors"
 _MANAGER = "django.db.models.manager"
+_QUERY_UTILS = "django.db.models.query_utils"
+_CONTENTTYPES = "django.contrib.contenttypes"
 _EAGER = frozenset({"prefetch_one_level", "prefetch_related_objects"})
 
 
@@ -63,7 +65,13 @@ def _inspect(frame: FrameType | None) -> OrmContext | None:
     seen = 0
     while frame is not None and seen < _MAX_FRAMES:
         module = frame.f_globals.get("__name__", "")
-        if not module.startswith("django.db.models"):
+        if module.startswith(_CONTENTTYPES):  # generic relations are part of the ORM
+            in_models = True
+            if frame.f_code.co_name == "__get__":  # tag.obj: a generic foreign key
+                candidate = frame.f_locals.get("self")
+                if hasattr(candidate, "fk_field") and hasattr(candidate, "ct_field"):
+                    return _generic_foreign_key(candidate, frame.f_locals.get("instance"))
+        elif not module.startswith("django.db.models"):
             outside += not module.startswith("django.db")
             if in_models or outside > 3:  # past the ORM, or a raw cursor of the application
                 break
@@ -71,7 +79,7 @@ def _inspect(frame: FrameType | None) -> OrmContext | None:
             in_models = True
             name = frame.f_code.co_name
             if name in _EAGER:
-                return OrmContext("eager_load", _model_name(queryset))
+                return _prefetch(frame, queryset)
             counting = counting or name == "count"
             if queryset is None:
                 candidate = frame.f_locals.get("self")
@@ -86,11 +94,84 @@ def _inspect(frame: FrameType | None) -> OrmContext | None:
                     holder = candidate
         else:
             in_models = True
+            if module == _QUERY_UTILS and frame.f_code.co_name == "__get__":
+                deferred = _deferred_field(frame)
+                if deferred is not None:
+                    return deferred
         seen += 1
         frame = frame.f_back
     if queryset is None:
         return None
     return _describe(queryset, holder, counting)
+
+
+def _prefetch(frame: FrameType, queryset: Any) -> OrmContext:
+    """A prefetch batch; for a single instance (``prefetch_related_objects([obj], ...)``
+    in a loop, or an ``iterator(chunk_size=1)``) a per-row load of its relation."""
+    local = frame.f_locals
+    instances = local.get("instances", local.get("model_instances"))
+    if not isinstance(instances, list) or len(instances) != 1:
+        return OrmContext("eager_load", _model_name(queryset))
+    lookup = local.get("lookup")
+    path = getattr(lookup, "prefetch_through", None)
+    if path is None:
+        lookups: Any = local.get("related_lookups") or ()
+        path = lookups[0] if len(lookups) == 1 and isinstance(lookups[0], str) else None
+    owner = type(instances[0]).__name__
+    relationship = f"{owner}.{path}" if isinstance(path, str) and path else None
+    return OrmContext(
+        "lazy_load", owner, relationship, "django:prefetch_objects", target=_model_name(queryset)
+    )
+
+
+def _deferred_field(frame: FrameType) -> OrmContext | None:
+    """``post.author.username`` under ``.only("author__id")``: a deferred field read per row."""
+    descriptor = frame.f_locals.get("self")
+    instance = frame.f_locals.get("instance")
+    field = getattr(descriptor, "field", None)
+    name = getattr(field, "name", None)
+    if instance is None or not isinstance(name, str) or hasattr(descriptor, "get_object"):
+        return None
+    owner = type(instance).__name__
+    return OrmContext(
+        "column_load", owner, f"{owner}.{name}", "django:deferred", uselist=False, target=owner
+    )
+
+
+def _through_side(model: Any, queryset: Any) -> tuple[str, str] | None:
+    """For a many-to-many manager's query, ``(accessor, lookup)`` of the side it came from.
+
+    The query filters the through table on the instance's own column: its
+    source column for the forward field (``user.following``), the target
+    column for the reverse (``user.followers``, ``user.user_set``). Needed
+    when several many-to-many relations join the same two models (to self).
+    """
+    fields = list(model._meta.many_to_many) + [
+        r.field for r in model._meta.related_objects if r.many_to_many
+    ]
+    for child in queryset.query.where.children:
+        column = getattr(getattr(child, "lhs", None), "target", None)
+        if column is None:
+            continue
+        through = getattr(column, "model", None)
+        for field in fields:
+            if field.remote_field.through is not through:
+                continue
+            if column.name == field.m2m_field_name() and field.model is model:
+                return field.name, field.name
+            if column.name == field.m2m_reverse_field_name():
+                return field.remote_field.get_accessor_name(), field.related_query_name()
+    return None
+
+
+def _generic_foreign_key(descriptor: Any, instance: Any) -> OrmContext | None:
+    """``tag.obj``: loads the object a generic foreign key names (and its content type)."""
+    if instance is None:
+        return None
+    owner = type(instance).__name__
+    return OrmContext(
+        "lazy_load", owner, f"{owner}.{descriptor.name}", "django:prefetch_generic", uselist=False
+    )
 
 
 def _is_holder(obj: Any) -> bool:
@@ -138,6 +219,10 @@ def _describe(queryset: Any, holder: Any, count: bool) -> OrmContext:
         return _collection(
             owner, rel.get_accessor_name(), field.related_query_name(), target, queryset, count
         )
+    through = _through_side(type(instance), queryset)
+    if through is not None:
+        accessor, lookup = through
+        return _collection(owner, accessor, lookup, target, queryset, count)
     many = [
         f
         for f in type(instance)._meta.get_fields()
@@ -190,6 +275,9 @@ def _narrowed(queryset: Any) -> bool:
 def _explicit(queryset: Any, target: str | None) -> OrmContext:
     """An explicit query; ``relationship`` names the reverse of the one FK it filters on."""
     children = queryset.query.where.children
+    generic = _generic_relation(queryset, children, target)
+    if generic is not None:
+        return generic
     relationship = None
     if len(children) == 1:
         lhs = getattr(children[0], "lhs", None)
@@ -198,3 +286,60 @@ def _explicit(queryset: Any, target: str | None) -> OrmContext:
             parent = field.related_model.__name__
             relationship = f"{parent}.{field.remote_field.get_accessor_name()}"
     return OrmContext("query", target, relationship, "django:query")
+
+
+#: model -> its generic foreign keys and the GenericRelations that point at it
+_GENERIC: dict[Any, list[tuple[Any, list[Any]]]] = {}
+
+
+def _generic_relation(queryset: Any, children: Any, target: str | None) -> OrmContext | None:
+    """``user.tags.all()``: the query of a ``GenericRelation``, filtered on one object."""
+    model = queryset.model
+    generic = _GENERIC.get(model)
+    if generic is None:
+        generic = _GENERIC[model] = _generic_fields(model)
+    if not generic:
+        return None
+    tested = {
+        getattr(getattr(getattr(child, "lhs", None), "target", None), "name", None)
+        for child in children
+        if getattr(child, "lookup_name", None) == "exact"
+    }
+    for key, relations in generic:
+        if {key.ct_field, key.fk_field} <= tested and len(relations) == 1:
+            (relation,) = relations
+            owner = relation.model.__name__
+            strategy = "django:prefetch_related"
+            if len(children) > 2 or queryset.query.order_by or queryset.query.high_mark:
+                strategy = "django:prefetch_filtered"
+            return OrmContext(
+                "lazy_load", owner, f"{owner}.{relation.name}", strategy, True, target
+            )
+    return None
+
+
+def _generic_fields(model: Any) -> list[tuple[Any, list[Any]]]:
+    """The model's generic foreign keys, each with the ``GenericRelation`` fields naming it."""
+    from django.apps import apps  # type: ignore[import-untyped,unused-ignore]
+
+    keys = [f for f in model._meta.private_fields if hasattr(f, "fk_field")]
+    if not keys:
+        return []
+    relations = [
+        f
+        for other in apps.get_models()
+        for f in other._meta.private_fields
+        if getattr(f, "related_model", None) is model and hasattr(f, "object_id_field_name")
+    ]
+    return [
+        (
+            key,
+            [
+                r
+                for r in relations
+                if (r.content_type_field_name, r.object_id_field_name)
+                == (key.ct_field, key.fk_field)
+            ],
+        )
+        for key in keys
+    ]

@@ -54,9 +54,16 @@ def _short(sql: str) -> str:
 class QueryBudgetError(ReportedError, AssertionError):
     """More statements ran in a block than its budget; the message groups them by fingerprint."""
 
-    def __init__(self, limit: int, queries: Sequence[QueryEvent]) -> None:
+    def __init__(
+        self,
+        limit: int,
+        queries: Sequence[QueryEvent],
+        findings: Sequence[NPlusOneFinding] = (),
+    ) -> None:
         self.limit = limit
         self.queries = tuple(queries)
+        #: The N+1s and repeated queries among them, with their fixes (as the message says).
+        self.findings = tuple(findings)
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -77,6 +84,10 @@ class QueryBudgetError(ReportedError, AssertionError):
                 lines.append(f"        {times}x from {site}")
             if len(sites) > _SITES:
                 lines.append(f"        ... and {len(sites) - _SITES} more call sites")
+        if self.findings:
+            lines.append("  where the budget went:")
+            for finding in self.findings:
+                lines.extend(f"    {line}" for line in str(finding).splitlines())
         return "\n".join(lines)
 
 
@@ -126,7 +137,28 @@ class QueryBudget:
         self._stack.close()
         self.queries = [e for e in self._captured or () if e.kind != "transaction"]
         if exc_info[0] is None and len(self.queries) > self.limit:
-            raise QueryBudgetError(self.limit, self.queries)
+            raise QueryBudgetError(self.limit, self.queries, _explain(self.queries))
+
+
+def _explain(queries: Sequence[QueryEvent]) -> list[NPlusOneFinding]:
+    """The N+1s and repeated queries of an over-budget block (one unit of work), never raising."""
+    found: list[NPlusOneFinding] = []
+    try:
+        detector = NPlusOneDetector(action=found.append)
+        # each scope on its own (requests of a test client), the unscoped ones together
+        stand_ins: dict[Scope | None, Scope] = {}
+        for event in queries:
+            original = event.scope
+            stand_in = stand_ins.get(original)
+            if stand_in is None:
+                name = original.name if original is not None else "query budget"
+                stand_in = stand_ins[original] = Scope(name, {})
+            detector(dataclasses.replace(event, scope=stand_in))
+        for stand_in in stand_ins.values():
+            detector.scope_end(stand_in)
+    except Exception:  # noqa: BLE001 - the budget's own failure must not be hidden
+        return []
+    return found
 
 
 class NPlusOneGuard:
