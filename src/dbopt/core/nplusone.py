@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import re
 import threading
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeAlias
@@ -43,9 +42,9 @@ from dbopt.core.nplusone_checks import (
 )
 from dbopt.core.nplusone_findings import (
     FindingKind,
-    NPlusOneError,
     NPlusOneFinding,
-    NPlusOneWarning,
+    deliver,
+    make_finding,
     n_plus_one_fix,
     repeated_query_fix,
 )
@@ -537,24 +536,7 @@ class NPlusOneDetector:
         )
 
     def _report(self, findings: list[NPlusOneFinding]) -> None:
-        action = self.action
-        if action == "raise":
-            raise NPlusOneError(findings)
-        if action == "log":
-            for finding in findings:
-                self.logger.warning("%s", finding, extra={"finding": finding.to_dict()})
-        elif action == "warn":
-            for finding in findings:
-                site = finding.callsite
-                warnings.warn_explicit(
-                    NPlusOneWarning(finding.describe()),
-                    NPlusOneWarning,
-                    site.file if site else "<dbopt>",
-                    site.line if site else 0,
-                )
-        elif callable(action):
-            for finding in findings:
-                action(finding)
+        deliver(findings, self.action, self.logger)
 
     # Results
 
@@ -592,19 +574,15 @@ def _finding(
     *,
     keep: bool = False,
 ) -> NPlusOneFinding:
-    stack = groups[0].event.stack
-    sites = tuple(dict.fromkeys(g.event.stack[0] for g in groups if g.event.stack))
-    return NPlusOneFinding(
-        kind=kind,
-        fingerprint=event.fingerprint,
-        sql=event.sql if keep else mask_literals(event.sql),
-        count=count,
-        callsite=stack[0] if stack else None,
-        stack=stack,
-        callsites=sites,
+    return make_finding(
+        kind,
+        event,
+        count,
+        scope,
+        suggestion,
+        stack=groups[0].event.stack,
+        callsites=tuple(dict.fromkeys(g.event.stack[0] for g in groups if g.event.stack)),
         relationship=relationship,
-        loader_option=option,
-        suggestion=suggestion,
-        scope=scope.name,
-        scope_path=scope.path,
+        option=option,
+        keep=keep,
     )

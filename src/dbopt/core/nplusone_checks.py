@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from dbopt.core.fingerprint import mask_literals
-from dbopt.core.nplusone_findings import FindingKind, NPlusOneFinding
+from dbopt.core.nplusone_findings import FindingKind, NPlusOneFinding, make_finding
 from dbopt.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -360,18 +360,4 @@ def _slim(event: QueryEvent) -> QueryEvent:
 def _finding(
     kind: FindingKind, event: QueryEvent, count: int, scope: Scope, suggestion: str, keep: bool
 ) -> NPlusOneFinding:
-    stack = event.stack
-    return NPlusOneFinding(
-        kind=kind,
-        fingerprint=event.fingerprint,
-        sql=event.sql if keep else mask_literals(event.sql),
-        count=count,
-        callsite=stack[0] if stack else None,
-        stack=stack,
-        callsites=(stack[0],) if stack else (),
-        relationship=None,
-        loader_option=None,
-        suggestion=suggestion,
-        scope=scope.name,
-        scope_path=scope.path,
-    )
+    return make_finding(kind, event, count, scope, suggestion, keep=keep)

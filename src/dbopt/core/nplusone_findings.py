@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite
+from dbopt.core.fingerprint import mask_literals
 from dbopt.core.nplusone_fixes import (
     aggregate_fix,
     django_fix,
@@ -17,7 +20,8 @@ from dbopt.core.nplusone_fixes import (
 from dbopt.errors import ReportedError
 
 if TYPE_CHECKING:
-    from dbopt.core.events import OrmContext
+    from dbopt.core.events import OrmContext, QueryEvent
+    from dbopt.core.scope import Scope
 
 __all__ = [
     "KIND_LABELS",
@@ -26,6 +30,8 @@ __all__ = [
     "NPlusOneFinding",
     "NPlusOneWarning",
     "column_load_fix",
+    "deliver",
+    "make_finding",
     "n_plus_one_fix",
     "repeated_query_fix",
 ]
@@ -256,3 +262,64 @@ def repeated_query_fix(scope_name: str | None) -> str:
         f"keep the first result (in a variable, or a cache that lives as long as {lifetime}) "
         "instead of running the same query again; no write came in between"
     )
+
+
+def make_finding(
+    kind: FindingKind,
+    event: QueryEvent,
+    count: int,
+    scope: Scope,
+    suggestion: str,
+    *,
+    stack: tuple[CallSite, ...] | None = None,
+    callsites: tuple[CallSite, ...] | None = None,
+    relationship: str | None = None,
+    option: str | None = None,
+    keep: bool = False,
+) -> NPlusOneFinding:
+    """A finding about ``event`` (literals masked unless ``keep``), located at ``stack``.
+
+    ``stack`` defaults to the event's own, ``callsites`` to its innermost frame.
+    """
+    if stack is None:
+        stack = event.stack
+    if callsites is None:
+        callsites = (stack[0],) if stack else ()
+    return NPlusOneFinding(
+        kind=kind,
+        fingerprint=event.fingerprint,
+        sql=event.sql if keep else mask_literals(event.sql),
+        count=count,
+        callsite=stack[0] if stack else None,
+        stack=stack,
+        callsites=callsites,
+        relationship=relationship,
+        loader_option=option,
+        suggestion=suggestion,
+        scope=scope.name,
+        scope_path=scope.path,
+    )
+
+
+def deliver(
+    findings: Sequence[NPlusOneFinding],
+    action: str | Callable[[NPlusOneFinding], None],
+    logger: logging.Logger,
+) -> None:
+    """Hand ``findings`` over as ``action`` says: raise one error, or a warning, a log
+    record or a call per finding (the warning located at the finding's call site)."""
+    if action == "raise":
+        raise NPlusOneError(findings)
+    for finding in findings:
+        if action == "log":
+            logger.warning("%s", finding, extra={"finding": finding.to_dict()})
+        elif action == "warn":
+            site = finding.callsite
+            warnings.warn_explicit(
+                NPlusOneWarning(finding.describe()),
+                NPlusOneWarning,
+                site.file if site else "<dbopt>",
+                site.line if site else 0,
+            )
+        elif callable(action):
+            action(finding)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,7 +34,7 @@ from dbopt.core.callsite import capture_stack
 from dbopt.core.events import CallSite, QueryEvent
 from dbopt.core.fingerprint import fingerprint, mask_literals
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
-from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding, NPlusOneWarning
+from dbopt.core.nplusone_findings import NPlusOneError, NPlusOneFinding, deliver
 from dbopt.core.scope import Scope, current_scope
 from dbopt.core.sinks import register, unregister
 from dbopt.errors import ConfigurationError
@@ -277,22 +276,7 @@ class UnusedEagerLoads:
         if not findings:
             return
         self._history.extend(findings)
-        action = self.action
-        if action == "raise":
-            raise NPlusOneError(findings)
-        for finding in findings:
-            if action == "log":
-                self.logger.warning("%s", finding, extra={"finding": finding.to_dict()})
-            elif action == "warn":
-                site = finding.callsite
-                warnings.warn_explicit(
-                    NPlusOneWarning(finding.describe()),
-                    NPlusOneWarning,
-                    site.file if site else "<dbopt>",
-                    site.line if site else 0,
-                )
-            elif callable(action):
-                action(finding)
+        deliver(findings, self.action, self.logger)
 
     def __repr__(self) -> str:
         return f"<UnusedEagerLoads enabled={self._enabled} tracked={len(self._tracked)}>"
