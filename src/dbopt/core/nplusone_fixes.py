@@ -231,6 +231,28 @@ def key_column(sql: str) -> str | None:
     return column.strip('"')
 
 
+#: Django strategies fixed by one queryset method on the relation's path: (method, why).
+_DJANGO_PLAIN = {
+    "django:select_related": (
+        "select_related",
+        "a foreign key (or one-to-one) is fetched by a JOIN in that same query, so no query "
+        "runs per row (Django has no identity map: rows sharing one value each run their "
+        "own query)",
+    ),
+    "django:prefetch_related": (
+        "prefetch_related",
+        "a reverse foreign key or a many-to-many is a collection, which select_related "
+        "cannot follow; prefetch_related loads it for every row in one more query (WHERE "
+        "key IN (...))",
+    ),
+    "django:prefetch_generic": (
+        "prefetch_related",
+        "a generic foreign key names its model per row, so select_related cannot join it; "
+        "prefetch_related loads the objects with one query per content type",
+    ),
+}
+
+
 def django_fix(
     strategy: str, relationship: str | None, entity: str | None, target: str | None
 ) -> tuple[str | None, str]:
@@ -245,33 +267,16 @@ def django_fix(
     owner, _, path = (relationship or "").partition(".")
     owner = owner or entity or "<Model>"
     queryset = f"the queryset that loads the {owner} objects"
-    if strategy == "django:select_related" and path:
-        option = f'select_related("{path}")'
-        return option, (
-            f"add .{option} to {queryset}; why: a foreign key (or one-to-one) is "
-            "fetched by a JOIN in that same query, so no query runs per row (Django has no "
-            "identity map: rows sharing one value each run their own query)"
-        )
-    if strategy == "django:prefetch_related" and path:
-        option = f'prefetch_related("{path}")'
-        return option, (
-            f"add .{option} to {queryset}; why: a reverse foreign key or a many-to-many "
-            "is a collection, which select_related cannot follow; prefetch_related loads it "
-            "for every row in one more query (WHERE key IN (...))"
-        )
+    plain = _DJANGO_PLAIN.get(strategy)
+    if plain is not None and path:
+        option = f'{plain[0]}("{path}")'
+        return option, f"add .{option} to {queryset}; why: {plain[1]}"
     if strategy == "django:deferred" and path:
         return None, (
             f"load {owner}.{path} with the rows: drop it from the .defer(...) of {queryset} "
             f"or add it to its .only(...) (through a select_related path, e.g. "
             f'"<fk>__{path}"); why: a deferred field is loaded by refresh_from_db, one '
             "query per object that reads it"
-        )
-    if strategy == "django:prefetch_generic" and path:
-        option = f'prefetch_related("{path}")'
-        return option, (
-            f"add .{option} to {queryset}; why: a generic foreign key names its model per "
-            "row, so select_related cannot join it; prefetch_related loads the objects with "
-            "one query per content type"
         )
     if strategy == "django:prefetch_objects" and path:
         option = f'prefetch_related_objects(rows, "{path}")'
