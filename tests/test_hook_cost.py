@@ -111,8 +111,9 @@ def test_no_sink_stores_nothing_on_the_context(sqlite_engine: Engine) -> None:
             _level_one(sqlite_engine)
     finally:
         event.remove(sqlite_engine, "after_cursor_execute", after)
+    # the dialect's driver calls are timed in place: nothing is stored either way
     assert seen[0] is None
-    assert isinstance(seen[-1], float)
+    assert seen[-1] is None
     assert sink.events[-1].duration >= 0
     assert abs(sink.events[-1].timestamp - __import__("time").time()) < 60
 

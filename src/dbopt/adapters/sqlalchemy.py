@@ -1,9 +1,11 @@
-"""SQLAlchemy adapter: ``Engine``/``AsyncEngine`` through SQLAlchemy's public events.
+"""SQLAlchemy adapter: ``Engine``/``AsyncEngine``.
 
-Cursor-level events (``before_cursor_execute``, ``after_cursor_execute``,
-``handle_error``) time each statement; the ORM's ``do_orm_execute`` session
-event tells which relationship a statement loads. Both are removed when the
-last handle detaches.
+Each statement is timed around the dialect's driver call, wrapped on the
+engine's own dialect instance (cursor events where that is not possible),
+failures come from the ``handle_error`` event, and the ORM's
+``do_orm_execute`` session event tells which relationship a statement
+loads. All of it is removed, and the dialect restored, when the last handle
+detaches.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import dataclasses
 import threading
 import weakref
 from time import perf_counter
-from time import time as wall_time
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.base import OptionEngineMixin
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 from sqlalchemy.orm.base import instance_state
 from sqlalchemy.sql import operators
@@ -26,7 +28,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
 from dbopt.core.nplusone_checks import JOINED_COLLECTIONS, MULTI_ROW
-from dbopt.core.pipeline import Pipeline, collecting
+from dbopt.core.pipeline import Pipeline, collecting, report_sink_error, wall_clock
 
 __all__ = ["SQLAlchemyAdapter"]
 
@@ -274,8 +276,42 @@ def _orm_context(context: Any) -> OrmContext | None:
     return ctx if getattr(context, "invoked_statement", None) is statement else None
 
 
+def _reset_dialect_flag(dialect: Any, had_flag: bool) -> None:
+    """Clear the "has listeners" flag ``handle_error`` set on ``dialect``, if none is left.
+
+    SQLAlchemy never clears it, and while it is set every statement checks
+    the dialect's (empty) ``do_execute`` listeners.
+    """
+    if had_flag or "_has_events" not in vars(dialect):
+        return
+    dispatch = dialect.dispatch
+    try:
+        names = dispatch._event_names
+        if any(getattr(getattr(dispatch, name), "listeners", None) for name in names):
+            return
+    except Exception:  # noqa: BLE001 - SQLAlchemy internals changed: leave the flag set
+        return
+    del dialect._has_events
+
+
+#: The dialect methods every statement of an ``Engine`` goes through.
+_DRIVER_CALLS = ("do_execute", "do_executemany", "do_execute_no_params")
+
+
 class SQLAlchemyAdapter:
-    """Listeners on one ``Engine`` feeding one :class:`Pipeline`."""
+    """One ``Engine`` feeding one :class:`Pipeline`.
+
+    The statement is timed around the dialect's own driver calls
+    (``do_execute``, ``do_executemany``, ``do_execute_no_params``), which
+    this adapter wraps on the engine's dialect instance and restores on
+    :meth:`detach`: SQLAlchemy's cursor events are not needed, so an engine
+    pays neither for their dispatch nor for the events that any engine-level
+    listener switches on. Failures are recorded from the ``handle_error``
+    event. Where the dialect cannot be wrapped alone (an engine made by
+    ``execution_options()``, which shares its parent's dialect, or a dialect
+    whose methods something else has already replaced), the adapter listens
+    to ``before_cursor_execute``/``after_cursor_execute`` instead.
+    """
 
     name = "sqlalchemy"
 
@@ -284,6 +320,11 @@ class SQLAlchemyAdapter:
         self.pipeline = pipeline
         self.orm_context = orm_context
         self._attached = False
+        #: The wrappers installed on the dialect, by method name (empty: listeners).
+        self._wrapped: dict[str, Any] = {}
+        #: [still attached]: read by a wrapper something else wrapped again.
+        self._live = [False]
+        self._dialect_flag = False
 
     @classmethod
     def for_target(
@@ -294,27 +335,150 @@ class SQLAlchemyAdapter:
         pipeline = Pipeline(cls.name, engine.dialect.name, callsite_depth=callsite_depth)
         return cls(engine, pipeline, orm_context=orm_context)
 
+    @property
+    def wraps_dialect(self) -> bool:
+        """Whether statements are timed by wrapping the dialect (else: cursor events)."""
+        return bool(self._wrapped)
+
     def attach(self) -> None:
-        """Add the listeners (idempotent)."""
+        """Start recording (idempotent)."""
         if self._attached:
             return
-        event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
-        event.listen(self.engine, "after_cursor_execute", self._after)
+        self._live = [True]
+        self._dialect_flag = "_has_events" in vars(self.engine.dialect)
+        if not self._wrap_dialect():
+            event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
+            event.listen(self.engine, "after_cursor_execute", self._after)
         event.listen(self.engine, "handle_error", self._error)
         if self.orm_context:
             _orm_listen()
         self._attached = True
 
     def detach(self) -> None:
-        """Remove the listeners (idempotent)."""
+        """Stop recording and restore the engine (idempotent)."""
         if not self._attached:
             return
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
+        self._live[0] = False
+        if self._wrapped:
+            dialect = self.engine.dialect
+            for name, wrapper in self._wrapped.items():
+                if vars(dialect).get(name) is wrapper:
+                    delattr(dialect, name)
+                # else something wrapped ours: it stays, and passes through (_live)
+            self._wrapped = {}
+        else:
+            event.remove(self.engine, "before_cursor_execute", self._before)
+            event.remove(self.engine, "after_cursor_execute", self._after)
         event.remove(self.engine, "handle_error", self._error)
+        _reset_dialect_flag(self.engine.dialect, self._dialect_flag)
         if self.orm_context:
             _orm_unlisten()
         self._attached = False
+
+    def _wrap_dialect(self) -> bool:
+        """Wrap the dialect's driver calls on the instance; False where that is not safe."""
+        engine = self.engine
+        dialect = engine.dialect
+        if isinstance(engine, OptionEngineMixin) or any(n in vars(dialect) for n in _DRIVER_CALLS):
+            return False
+        live = self._live
+        pipeline = self.pipeline
+        done = self._done
+        run = dialect.do_execute
+        run_many = dialect.do_executemany
+        run_plain = dialect.do_execute_no_params
+
+        def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            start = perf_counter()
+            try:
+                run(cursor, statement, parameters, context)
+            except BaseException:
+                if context is not None:
+                    context._dbopt_started = start  # for handle_error
+                raise
+            end = perf_counter()
+            if pipeline.sinks or (live[0] and collecting()):
+                try:
+                    done(cursor, statement, parameters, context, start, end, False)
+                except Exception as exc:  # noqa: BLE001 - never break the app
+                    report_sink_error(pipeline, exc, "recording")
+
+        def do_executemany(
+            cursor: Any, statement: str, parameters: Any, context: Any = None
+        ) -> None:
+            start = perf_counter()
+            try:
+                run_many(cursor, statement, parameters, context)
+            except BaseException:
+                if context is not None:
+                    context._dbopt_started = start
+                raise
+            end = perf_counter()
+            if pipeline.sinks or (live[0] and collecting()):
+                try:
+                    done(cursor, statement, parameters, context, start, end, True)
+                except Exception as exc:  # noqa: BLE001 - never break the app
+                    report_sink_error(pipeline, exc, "recording")
+
+        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+            start = perf_counter()
+            try:
+                run_plain(cursor, statement, context)
+            except BaseException:
+                if context is not None:
+                    context._dbopt_started = start
+                raise
+            end = perf_counter()
+            if pipeline.sinks or (live[0] and collecting()):
+                try:
+                    # what after_cursor_execute would be given: the empty parameters
+                    given = context.parameters if context is not None else None
+                    done(cursor, statement, given[0] if given else None, context, start, end, False)
+                except Exception as exc:  # noqa: BLE001 - never break the app
+                    report_sink_error(pipeline, exc, "recording")
+
+        wrappers = {
+            "do_execute": do_execute,
+            "do_executemany": do_executemany,
+            "do_execute_no_params": do_execute_no_params,
+        }
+        for name, wrapper in wrappers.items():
+            setattr(dialect, name, wrapper)
+        self._wrapped = wrappers
+        return True
+
+    def _done(
+        self,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        start: float,
+        end: float,
+        executemany: bool,
+    ) -> None:
+        """Record a statement the driver ran (wrapped dialect)."""
+        if context is not None and not getattr(context.root_connection, "_allow_autobegin", True):
+            # the engine's first connection, checking the server (dialect.initialize):
+            # SQLAlchemy sends no cursor events for its statements either
+            return
+        try:
+            rowcount = cursor.rowcount
+        except Exception:  # noqa: BLE001 - some drivers raise after close
+            rowcount = None
+        pipeline = self.pipeline
+        depth = pipeline.stack_depth()
+        pipeline.emit(
+            statement,
+            parameters,
+            end - start,
+            wall_clock(start),
+            rowcount,
+            executemany,
+            None,
+            capture_stack(depth) if depth else (),
+            _orm_context(context) if _orm_users[0] else None,
+        )
 
     def _before(
         self,
@@ -365,16 +529,16 @@ class SQLAlchemyAdapter:
         except Exception:  # noqa: BLE001 - some drivers raise after close
             rowcount = None
         depth = pipeline.stack_depth()
-        duration = end - started
-        pipeline.record(
+        pipeline.emit(
             statement,
             parameters,
-            duration=duration,
-            started_at=wall_time() - duration,
-            rowcount=rowcount,
-            executemany=executemany,
-            stack=capture_stack(depth) if depth else (),
-            orm=_orm_context(context),
+            end - started,
+            wall_clock(started),
+            rowcount,
+            executemany,
+            None,
+            capture_stack(depth) if depth else (),
+            _orm_context(context),
         )
 
     def _error(self, exception_context: Any) -> None:
@@ -390,14 +554,14 @@ class SQLAlchemyAdapter:
         )
         duration = end - started if started is not None else 0.0
         depth = pipeline.stack_depth()
-        pipeline.record(
+        pipeline.emit(
             exception_context.statement,
             exception_context.parameters,
-            duration=duration,
-            started_at=wall_time() - duration,
-            rowcount=None,
-            executemany=bool(getattr(context, "executemany", False)),
-            error=exception_context.original_exception,
-            stack=capture_stack(depth) if depth else (),
-            orm=_orm_context(context),
+            duration,
+            wall_clock(end - duration),
+            None,
+            bool(getattr(context, "executemany", False)),
+            exception_context.original_exception,
+            capture_stack(depth) if depth else (),
+            _orm_context(context),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -23,7 +24,35 @@ from dbopt.errors import ReportedError
 if TYPE_CHECKING:
     from dbopt.typing import Parameters, Sink
 
-__all__ = ["Pipeline", "collect", "collecting", "end_scope", "report_sink_error"]
+__all__ = [
+    "Pipeline",
+    "collect",
+    "collecting",
+    "end_scope",
+    "report_sink_error",
+    "wall_clock",
+]
+
+#: [wall time minus perf_counter(), perf_counter() when it was measured].
+_clock_sync = [time.time() - time.perf_counter(), time.perf_counter()]
+#: Seconds after which the offset is measured again (the wall clock may be stepped).
+_CLOCK_RESYNC = 10.0
+
+
+def wall_clock(counter: float) -> float:
+    """The wall time (``time.time()``) at which ``time.perf_counter()`` read ``counter``.
+
+    One addition instead of a ``time.time()`` call per statement; the offset
+    between the two clocks is measured again every few seconds, so a stepped
+    wall clock is followed within that time.
+    """
+    sync = _clock_sync
+    if counter - sync[1] > _CLOCK_RESYNC:
+        now = time.perf_counter()
+        sync[0] = time.time() - now
+        sync[1] = now
+    return counter + sync[0]
+
 
 #: Collectors opened by ``capture_queries()`` in this context.
 _collectors: contextvars.ContextVar[tuple[Callable[[QueryEvent], None], ...]] = (
@@ -147,6 +176,21 @@ class Pipeline:
         orm: OrmContext | None = None,
     ) -> None:
         """Build the event for one statement and hand it to every sink."""
+        self.emit(sql, parameters, duration, started_at, rowcount, executemany, error, stack, orm)
+
+    def emit(
+        self,
+        sql: str,
+        parameters: Parameters,
+        duration: float,
+        started_at: float,
+        rowcount: int | None,
+        executemany: bool,
+        error: BaseException | None,
+        stack: tuple[CallSite, ...],
+        orm: OrmContext | None,
+    ) -> None:
+        """:meth:`record` with positional arguments: the adapters' hot path."""
         collectors = _collectors.get()
         sinks = self.sinks
         if not sinks and not collectors:
