@@ -94,6 +94,25 @@ def test_capture_queries_gets_full_depth_beside_a_shallow_sink(sqlite_engine: En
 def test_stats_and_logger_read_one_frame() -> None:
     assert dbopt.QueryStats.dbopt_stack_depth == 1
     assert dbopt.QueryLogger.dbopt_stack_depth == 1
+    assert dbopt.QueryStats.dbopt_reads_orm is False
+    assert dbopt.QueryLogger.dbopt_reads_orm is False
+
+
+def test_orm_context_wanted_only_by_sinks_that_read_it() -> None:
+    from dbopt.core.pipeline import Pipeline
+
+    pipeline = Pipeline("test", "sqlite")
+    stats = dbopt.QueryStats()
+    pipeline.add(stats)
+    assert not pipeline.wants_orm()
+    with dbopt.capture_queries():
+        assert pipeline.wants_orm()
+    other = Keep()
+    pipeline.add(other)
+    assert pipeline.wants_orm()
+    pipeline.remove(other)
+    assert not pipeline.wants_orm()
+    pipeline.clear()
 
 
 def test_no_sink_stores_nothing_on_the_context(sqlite_engine: Engine) -> None:

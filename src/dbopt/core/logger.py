@@ -55,6 +55,8 @@ class QueryLogger:
 
     #: Only the call site is read (see :meth:`dbopt.core.pipeline.Pipeline.stack_depth`).
     dbopt_stack_depth = 1
+    #: ``event.orm`` is not read: adapters may skip finding it for this sink.
+    dbopt_reads_orm = False
 
     def __init__(
         self,

@@ -87,7 +87,16 @@ class Pipeline:
     per-event path reads it without locking.
     """
 
-    __slots__ = ("_counts", "_lock", "adapter", "callsite_depth", "depth", "dialect", "sinks")
+    __slots__ = (
+        "_counts",
+        "_lock",
+        "adapter",
+        "callsite_depth",
+        "depth",
+        "dialect",
+        "orm",
+        "sinks",
+    )
 
     def __init__(self, adapter: str, dialect: str, *, callsite_depth: int = 5) -> None:
         self.adapter = adapter
@@ -95,6 +104,8 @@ class Pipeline:
         self.callsite_depth = callsite_depth
         #: Application frames the attached sinks need (see :meth:`stack_depth`).
         self.depth = 0
+        #: Whether an attached sink reads ``event.orm`` (see :meth:`wants_orm`).
+        self.orm = False
         self.sinks: tuple[Sink, ...] = ()
         self._counts: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -129,6 +140,7 @@ class Pipeline:
             sinks, self.sinks = self.sinks, ()
             counts, self._counts = self._counts, {}
             self.depth = 0
+            self.orm = False
         for sink in sinks:
             for _ in range(counts.get(id(sink), 1)):
                 unregister(sink)
@@ -146,6 +158,17 @@ class Pipeline:
             wanted = getattr(sink, "dbopt_stack_depth", full)
             depth = max(depth, min(full, wanted if isinstance(wanted, int) else full))
         self.depth = depth
+        self.orm = any(getattr(sink, "dbopt_reads_orm", True) is not False for sink in self.sinks)
+
+    def wants_orm(self) -> bool:
+        """Whether the next event needs its ORM context (``event.orm``).
+
+        A sink that never reads it says so with ``dbopt_reads_orm = False``
+        (QueryStats and QueryLogger do); any other sink, and an open
+        ``capture_queries()`` block, gets it. Adapters for which finding the
+        context costs (Django's frame walk) skip it otherwise.
+        """
+        return self.orm or bool(_collectors.get())
 
     def stack_depth(self) -> int:
         """Application frames to capture for the next event: what the sinks need.

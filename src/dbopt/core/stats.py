@@ -153,6 +153,8 @@ class QueryStats:
     #: Only the call site (the innermost application frame) is read: the
     #: pipeline walks the stack no further for this sink.
     dbopt_stack_depth = 1
+    #: ``event.orm`` is not read: adapters may skip finding it for this sink.
+    dbopt_reads_orm = False
 
     def __init__(
         self,
