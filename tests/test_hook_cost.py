@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import OperationalError
 
 import dbopt
 from dbopt import QueryEvent
@@ -144,3 +146,90 @@ def test_fast_constructor_builds_the_same_event() -> None:
     assert made == QueryEvent(*args, *rest)
     assert type(made) is QueryEvent
     assert made.kind == "select"
+
+
+# The dialect wrapper (statements are timed around the driver call)
+
+
+def test_wrapper_records_executemany_no_params_and_errors(sqlite_engine: Engine) -> None:
+    sink = Keep()
+    with dbopt.instrument(sqlite_engine, sink), sqlite_engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE t (a int)")
+        c.execute(text("INSERT INTO t (a) VALUES (:a)"), [{"a": i} for i in range(3)])
+        c.execute(text("SELECT a FROM t WHERE a = :a"), {"a": 1}).all()
+        with pytest.raises(OperationalError):
+            c.execute(text("SELECT nope FROM t"))
+    create, insert, select, failed = sink.events
+    assert create.sql == "CREATE TABLE t (a int)"
+    assert not create.executemany
+    assert insert.executemany
+    assert insert.parameters == [(0,), (1,), (2,)]
+    assert select.parameters == (1,)
+    assert failed.error is not None
+    assert "nope" in failed.sql
+    assert failed.duration > 0  # the start was left for handle_error
+    for e in sink.events:
+        assert e.callsite is not None
+        assert e.callsite.function == "test_wrapper_records_executemany_no_params_and_errors"
+
+
+def test_option_engine_listens_instead_and_leaves_its_parent_alone(sqlite_engine: Engine) -> None:
+    option_engine = sqlite_engine.execution_options(isolation_level="AUTOCOMMIT")
+    sink = Keep()
+    with dbopt.instrument(option_engine, sink) as handle:
+        assert not handle.adapter.wraps_dialect  # type: ignore[attr-defined]
+        assert "do_execute" not in vars(sqlite_engine.dialect)
+        with option_engine.connect() as c:
+            c.execute(text("SELECT 1")).all()
+        with sqlite_engine.connect() as c:
+            c.execute(text("SELECT 2")).all()
+    assert [e.sql for e in sink.events] == ["SELECT 1"]
+
+
+def test_two_handles_share_one_wrapper(sqlite_engine: Engine) -> None:
+    first, second = Keep(), Keep()
+    dialect = sqlite_engine.dialect
+    h1 = dbopt.instrument(sqlite_engine, first)
+    wrapper = vars(dialect)["do_execute"]
+    h2 = dbopt.instrument(sqlite_engine, second)
+    assert vars(dialect)["do_execute"] is wrapper
+    _level_one(sqlite_engine)
+    h1.close()
+    assert vars(dialect)["do_execute"] is wrapper
+    _level_one(sqlite_engine)
+    h2.close()
+    assert "do_execute" not in vars(dialect)
+    _level_one(sqlite_engine)
+    assert (len(first.events), len(second.events)) == (1, 2)
+
+
+def test_detached_wrapper_under_another_passes_through(sqlite_engine: Engine) -> None:
+    dialect = sqlite_engine.dialect
+    handle = dbopt.instrument(sqlite_engine, Keep())
+    ours = dialect.do_execute
+    calls: list[str] = []
+
+    def theirs(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        calls.append(statement)
+        ours(cursor, statement, parameters, context)
+
+    dialect.do_execute = theirs  # type: ignore[method-assign]
+    handle.close()
+    assert vars(dialect)["do_execute"] is theirs  # not ours to remove
+    with dbopt.capture_queries() as captured:
+        _level_one(sqlite_engine)
+    assert calls == ["SELECT 1"]
+    assert list(captured) == []  # detached: ours records nothing, even for capture blocks
+    del dialect.do_execute
+
+
+def test_first_connect_checks_are_not_recorded(pg_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(pg_url)  # not connected yet: the dialect checks the server first
+    try:
+        with dbopt.capture_queries(engine) as captured:
+            _level_one(engine)
+        assert [e.sql for e in captured] == ["SELECT 1"]
+    finally:
+        engine.dispose()
