@@ -457,11 +457,16 @@ class SQLAlchemyAdapter:
         end: float,
         executemany: bool,
     ) -> None:
-        """Record a statement the driver ran (wrapped dialect)."""
-        if context is not None and not getattr(context.root_connection, "_allow_autobegin", True):
-            # the engine's first connection, checking the server (dialect.initialize):
-            # SQLAlchemy sends no cursor events for its statements either
-            return
+        """Record a statement the driver ran (wrapped dialect); the hot path, kept flat."""
+        orm = None
+        if context is not None:
+            if not getattr(context.root_connection, "_allow_autobegin", True):
+                # the engine's first connection, checking the server (dialect.initialize):
+                # SQLAlchemy sends no cursor events for its statements either
+                return
+            pending = _pending_orm.get()
+            if pending is not None and getattr(context, "invoked_statement", None) is pending[0]:
+                orm = pending[1]
         try:
             rowcount = cursor.rowcount
         except Exception:  # noqa: BLE001 - some drivers raise after close
@@ -476,8 +481,8 @@ class SQLAlchemyAdapter:
             rowcount,
             executemany,
             None,
-            capture_stack(depth) if depth else (),
-            _orm_context(context) if _orm_users[0] else None,
+            capture_stack(depth, 2) if depth else (),
+            orm,
         )
 
     def _before(

@@ -313,7 +313,14 @@ class NPlusOneDetector:
             parent = state.parents.get(orm.entity) if orm is not None and orm.entity else None
             group = state.groups[key] = _Group(self._slim(event), parent)
         group.count += 1
-        value = _value_key(event.sql, event.parameters)
+        parameters = event.parameters
+        if type(parameters) is tuple:  # the common cases, without a call
+            try:
+                value = hash((event.sql, parameters))
+            except TypeError:
+                value = _value_key(event.sql, parameters)
+        else:
+            value = _value_key(event.sql, parameters)
         values = group.values
         if values is not None:
             values.add(value)

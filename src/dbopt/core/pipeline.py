@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from dbopt.core.events import CallSite, OrmContext, QueryEvent, make_event
+from dbopt.core.fingerprint import _cache as _fingerprints
 from dbopt.core.fingerprint import fingerprint_info
 from dbopt.core.scope import _current
 from dbopt.core.sinks import end_scope, register, report_sink_error, unregister
@@ -219,7 +220,10 @@ class Pipeline:
         if not sinks and not collectors:
             return
         try:
-            info = fingerprint_info(sql)
+            # the cache's dict, read here: one call less per statement
+            info = _fingerprints.get(sql) if type(sql) is str else None
+            if info is None:
+                info = fingerprint_info(sql)
             # Positional: a frozen dataclass's keyword __init__ is measurably slower.
             event = make_event(
                 sql,
