@@ -167,7 +167,8 @@ def _event_factory() -> Any:
     exec(source, namespace)  # noqa: S102
     try:
         made: Any = namespace["make_event"](*range(len(names)))
-        if type(made) is QueryEvent and made.kind == len(names) - 1:
+        last: object = made.kind
+        if type(made) is QueryEvent and last == len(names) - 1:
             return namespace["make_event"]
     except TypeError:  # layouts not interchangeable here
         pass
