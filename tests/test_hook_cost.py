@@ -13,10 +13,20 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import dbopt
 from dbopt import QueryEvent
 from dbopt.core.events import make_event
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Thing(Base):
+    __tablename__ = "things"
+    id: Mapped[int] = mapped_column(primary_key=True)
 
 
 class Keep:
@@ -233,3 +243,25 @@ def test_first_connect_checks_are_not_recorded(pg_url: str) -> None:
         assert [e.sql for e in captured] == ["SELECT 1"]
     finally:
         engine.dispose()
+
+
+def test_orm_listener_only_while_a_sink_or_capture_block_reads_it(sqlite_engine: Engine) -> None:
+    from dbopt.adapters import sqlalchemy as adapter
+
+    Base.metadata.create_all(sqlite_engine)
+    before = adapter._orm_users[0]  # other tests may keep engines instrumented
+    stats, keep = dbopt.QueryStats(), Keep()
+    with dbopt.instrument(sqlite_engine, stats, dbopt.QueryLogger()), Session(sqlite_engine) as s:
+        assert adapter._orm_users[0] == before  # neither sink reads event.orm
+        with dbopt.capture_queries() as captured:
+            assert adapter._orm_users[0] == before + 1
+            s.get(Thing, 1)
+        assert captured[-1].orm is not None
+        assert captured[-1].orm.entity == "Thing"
+        assert adapter._orm_users[0] == before
+        with dbopt.instrument(sqlite_engine, keep):
+            assert adapter._orm_users[0] == before + 1
+            s.get(Thing, 2)
+        assert keep.events[-1].orm is not None
+        assert adapter._orm_users[0] == before
+    assert adapter._orm_users[0] == before

@@ -28,7 +28,13 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
 from dbopt.core.nplusone_checks import JOINED_COLLECTIONS, MULTI_ROW
-from dbopt.core.pipeline import Pipeline, collecting, report_sink_error, wall_clock
+from dbopt.core.pipeline import (
+    Pipeline,
+    collect_hooks,
+    collecting,
+    report_sink_error,
+    wall_clock,
+)
 
 __all__ = ["SQLAlchemyAdapter"]
 
@@ -268,6 +274,17 @@ def _orm_unlisten() -> None:
             _load_listening[0] = False
 
 
+def _collect_block(change: int) -> None:
+    """A ``capture_queries()`` block opened (+1) or closed (-1): its events get ORM context."""
+    if change > 0:
+        _orm_listen()
+    else:
+        _orm_unlisten()
+
+
+collect_hooks.append(_collect_block)
+
+
 def _orm_context(context: Any) -> OrmContext | None:
     pending = _pending_orm.get()
     if pending is None or context is None:
@@ -325,6 +342,10 @@ class SQLAlchemyAdapter:
         #: [still attached]: read by a wrapper something else wrapped again.
         self._live = [False]
         self._dialect_flag = False
+        #: Whether this adapter counts among the ORM listener's users now.
+        self._orm_user = False
+        self._orm_lock = threading.Lock()
+        pipeline.on_change = self._sync_orm
 
     @classmethod
     def for_target(
@@ -350,9 +371,8 @@ class SQLAlchemyAdapter:
             event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
             event.listen(self.engine, "after_cursor_execute", self._after)
         event.listen(self.engine, "handle_error", self._error)
-        if self.orm_context:
-            _orm_listen()
         self._attached = True
+        self._sync_orm()
 
     def detach(self) -> None:
         """Stop recording and restore the engine (idempotent)."""
@@ -371,9 +391,27 @@ class SQLAlchemyAdapter:
             event.remove(self.engine, "after_cursor_execute", self._after)
         event.remove(self.engine, "handle_error", self._error)
         _reset_dialect_flag(self.engine.dialect, self._dialect_flag)
-        if self.orm_context:
-            _orm_unlisten()
         self._attached = False
+        self._sync_orm()
+
+    def _sync_orm(self) -> None:
+        """Listen to the ORM while attached and a sink may read ``event.orm``.
+
+        With ``orm_context=True``: an adapter without sinks (it feeds
+        ``capture_queries()`` blocks) or with a sink that does not declare
+        ``dbopt_reads_orm = False`` listens; one whose sinks all declare it
+        (QueryStats, QueryLogger) spares its ORM statements the cost of a
+        ``do_orm_execute`` listener. An open ``capture_queries()`` block
+        listens on its own.
+        """
+        with self._orm_lock:
+            pipeline = self.pipeline
+            wanted = self._attached and self.orm_context and (not pipeline.sinks or pipeline.orm)
+            if wanted and not self._orm_user:
+                _orm_listen()
+            elif self._orm_user and not wanted:
+                _orm_unlisten()
+            self._orm_user = wanted
 
     def _wrap_dialect(self) -> bool:
         """Wrap the dialect's driver calls on the instance; False where that is not safe."""

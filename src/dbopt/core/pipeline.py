@@ -66,6 +66,11 @@ def collecting() -> bool:
     return bool(_collectors.get())
 
 
+#: Called with +1 when a ``collect()`` block opens and -1 when it closes
+#: (adapters that listen for more only while a block may want it).
+collect_hooks: list[Callable[[int], None]] = []
+
+
 @contextmanager
 def collect(callback: Callable[[QueryEvent], None]) -> Iterator[None]:
     """Hand every event recorded in this context to ``callback`` while the block runs.
@@ -73,11 +78,15 @@ def collect(callback: Callable[[QueryEvent], None]) -> Iterator[None]:
     What ``capture_queries()`` stands on: the events of every instrumented
     target, sinks or not, go to ``callback`` too.
     """
+    for hook in collect_hooks:
+        hook(1)
     token = _collectors.set((*_collectors.get(), callback))
     try:
         yield
     finally:
         _collectors.reset(token)
+        for hook in collect_hooks:
+            hook(-1)
 
 
 class Pipeline:
@@ -95,6 +104,7 @@ class Pipeline:
         "callsite_depth",
         "depth",
         "dialect",
+        "on_change",
         "orm",
         "sinks",
     )
@@ -108,6 +118,9 @@ class Pipeline:
         #: Whether an attached sink reads ``event.orm`` (see :meth:`wants_orm`).
         self.orm = False
         self.sinks: tuple[Sink, ...] = ()
+        #: Called (no lock held) after the set of sinks changed: adapters
+        #: whose listeners depend on what the sinks read set it.
+        self.on_change: Callable[[], None] | None = None
         self._counts: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -120,6 +133,7 @@ class Pipeline:
                 self.sinks = (*self.sinks, sink)
                 self._update_depth()
         register(sink)
+        self._changed()
 
     def remove(self, sink: Sink) -> None:
         """Detach one attachment of ``sink``."""
@@ -134,6 +148,7 @@ class Pipeline:
             else:
                 self._counts[id(sink)] = count - 1
         unregister(sink)
+        self._changed()
 
     def clear(self) -> None:
         """Detach every sink."""
@@ -145,6 +160,12 @@ class Pipeline:
         for sink in sinks:
             for _ in range(counts.get(id(sink), 1)):
                 unregister(sink)
+        self._changed()
+
+    def _changed(self) -> None:
+        hook = self.on_change
+        if hook is not None:
+            hook()
 
     def _update_depth(self) -> None:
         """Recompute :attr:`depth` from the sinks (lock held).
