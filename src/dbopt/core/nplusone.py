@@ -166,6 +166,21 @@ def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmConte
     return orm
 
 
+#: Statement text → whether it is a lone aggregate (ORM statements repeat their text).
+_aggregates: dict[str, bool] = {}
+
+
+def _aggregate(sql: str) -> bool:
+    """:func:`is_aggregate`, cached by text (bounded)."""
+    known = _aggregates.get(sql)
+    if known is None:
+        known = is_aggregate(sql)
+        if len(_aggregates) >= 4096:
+            _aggregates.clear()
+        _aggregates[sql] = known
+    return known
+
+
 def _value_key(sql: str, parameters: Any) -> int:
     """A hash of the statement text and its values; never raises."""
     try:
@@ -302,7 +317,7 @@ class NPlusOneDetector:
         state = self._states.get(scope) or self._open(scope)
         if state is None:
             return
-        if orm is not None and orm.kind == "query" and orm.entity and not is_aggregate(event.sql):
+        if orm is not None and orm.kind == "query" and orm.entity and not _aggregate(event.sql):
             # a count (a paginator's) loads no parents; a long text is kept bounded
             state.parents[orm.entity] = shape_text(event.sql, _KEEP_CHARS)
         key = (event.fingerprint, event.stack[: self.key_depth])
