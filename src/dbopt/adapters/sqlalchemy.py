@@ -419,14 +419,34 @@ class SQLAlchemyAdapter:
         dialect = engine.dialect
         if isinstance(engine, OptionEngineMixin) or any(n in vars(dialect) for n in _DRIVER_CALLS):
             return False
+        run_plain = dialect.do_execute_no_params
+        timed_plain = self._timed(
+            lambda cursor, statement, _parameters, context: run_plain(cursor, statement, context),
+            executemany=False,
+        )
+
+        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+            # the parameters after_cursor_execute would be given: the empty ones
+            given = getattr(context, "parameters", None)
+            timed_plain(cursor, statement, given[0] if given else None, context)
+
+        wrappers = {
+            "do_execute": self._timed(dialect.do_execute, executemany=False),
+            "do_executemany": self._timed(dialect.do_executemany, executemany=True),
+            "do_execute_no_params": do_execute_no_params,
+        }
+        for name, wrapper in wrappers.items():
+            setattr(dialect, name, wrapper)
+        self._wrapped = wrappers
+        return True
+
+    def _timed(self, run: Any, *, executemany: bool) -> Any:
+        """``run`` (a dialect's ``do_execute``/``do_executemany``), timed and recorded."""
         live = self._live
         pipeline = self.pipeline
         done = self._done
-        run = dialect.do_execute
-        run_many = dialect.do_executemany
-        run_plain = dialect.do_execute_no_params
 
-        def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        def timed(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
             start = perf_counter()
             try:
                 run(cursor, statement, parameters, context)
@@ -437,53 +457,11 @@ class SQLAlchemyAdapter:
             end = perf_counter()
             if pipeline.sinks or (live[0] and collecting()):
                 try:
-                    done(cursor, statement, parameters, context, start, end, False)
+                    done(cursor, statement, parameters, context, start, end, executemany)
                 except Exception as exc:  # noqa: BLE001 - never break the app
                     report_sink_error(pipeline, exc, "recording")
 
-        def do_executemany(
-            cursor: Any, statement: str, parameters: Any, context: Any = None
-        ) -> None:
-            start = perf_counter()
-            try:
-                run_many(cursor, statement, parameters, context)
-            except BaseException:
-                if context is not None:
-                    context._dbopt_started = start
-                raise
-            end = perf_counter()
-            if pipeline.sinks or (live[0] and collecting()):
-                try:
-                    done(cursor, statement, parameters, context, start, end, True)
-                except Exception as exc:  # noqa: BLE001 - never break the app
-                    report_sink_error(pipeline, exc, "recording")
-
-        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
-            start = perf_counter()
-            try:
-                run_plain(cursor, statement, context)
-            except BaseException:
-                if context is not None:
-                    context._dbopt_started = start
-                raise
-            end = perf_counter()
-            if pipeline.sinks or (live[0] and collecting()):
-                try:
-                    # what after_cursor_execute would be given: the empty parameters
-                    given = context.parameters if context is not None else None
-                    done(cursor, statement, given[0] if given else None, context, start, end, False)
-                except Exception as exc:  # noqa: BLE001 - never break the app
-                    report_sink_error(pipeline, exc, "recording")
-
-        wrappers = {
-            "do_execute": do_execute,
-            "do_executemany": do_executemany,
-            "do_execute_no_params": do_execute_no_params,
-        }
-        for name, wrapper in wrappers.items():
-            setattr(dialect, name, wrapper)
-        self._wrapped = wrappers
-        return True
+        return timed
 
     def _done(
         self,
@@ -523,15 +501,9 @@ class SQLAlchemyAdapter:
             orm,
         )
 
-    def _before(
-        self,
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        executemany: bool,
-    ) -> tuple[str, Any]:
+    def _before(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> tuple[str, Any]:
+        """``before_cursor_execute`` (where the dialect is not wrapped)."""
+        parameters, context = rest[0], rest[1]
         pipeline = self.pipeline
         if pipeline.sinks or collecting():
             # One float: the wall-clock start is derived from it afterwards.
@@ -549,16 +521,10 @@ class SQLAlchemyAdapter:
                 return started
         return conn.info.pop(_KEY, None)  # type: ignore[no-any-return]
 
-    def _after(
-        self,
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        executemany: bool,
-    ) -> None:
+    def _after(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        """``after_cursor_execute`` (where the dialect is not wrapped)."""
         end = perf_counter()
+        parameters, context, executemany = rest
         pipeline = self.pipeline
         if not pipeline.sinks and not collecting():
             return
