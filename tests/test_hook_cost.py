@@ -177,7 +177,7 @@ def test_wrapper_records_executemany_no_params_and_errors(sqlite_engine: Engine)
     assert select.parameters == (1,)
     assert failed.error is not None
     assert "nope" in failed.sql
-    assert failed.duration > 0  # the start was left for handle_error
+    assert failed.duration > 0  # timed by the wrapper, like a success
     for e in sink.events:
         assert e.callsite is not None
         assert e.callsite.function == "test_wrapper_records_executemany_no_params_and_errors"
@@ -194,6 +194,31 @@ def test_option_engine_listens_instead_and_leaves_its_parent_alone(sqlite_engine
         with sqlite_engine.connect() as c:
             c.execute(text("SELECT 2")).all()
     assert [e.sql for e in sink.events] == ["SELECT 1"]
+
+
+def test_option_engine_failures_come_from_handle_error(sqlite_engine: Engine) -> None:
+    option_engine = sqlite_engine.execution_options(isolation_level="AUTOCOMMIT")
+    sink = Keep()
+    with (
+        dbopt.instrument(option_engine, sink),
+        option_engine.connect() as c,
+        pytest.raises(OperationalError),
+    ):
+        c.execute(text("SELECT nope"))
+    (failed,) = sink.events
+    assert failed.error is not None
+    assert failed.duration > 0
+
+
+def test_query_budget_error_still_stops_the_statement(sqlite_engine: Engine) -> None:
+    from dbopt.integrations._guards import QueryBudgetError
+
+    class Strict:
+        def __call__(self, event: QueryEvent) -> None:
+            raise QueryBudgetError(0, [event])
+
+    with dbopt.instrument(sqlite_engine, Strict()), pytest.raises(QueryBudgetError):
+        _level_one(sqlite_engine)
 
 
 def test_two_handles_share_one_wrapper(sqlite_engine: Engine) -> None:

@@ -53,7 +53,7 @@ def test_detach_removes_listeners(sqlite_engine: Engine) -> None:
         assert isinstance(adapter, SQLAlchemyAdapter)
         assert adapter.wraps_dialect
         assert "do_execute" in vars(dialect)
-        assert event.contains(sqlite_engine, "handle_error", adapter._error)
+        assert not event.contains(sqlite_engine, "handle_error", adapter._error)
     assert not event.contains(sqlite_engine, "handle_error", adapter._error)
     assert not event.contains(sqlite_engine, "after_cursor_execute", adapter._after)
     after = dict(vars(dialect))

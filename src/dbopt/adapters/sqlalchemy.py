@@ -1,8 +1,8 @@
 """SQLAlchemy adapter: ``Engine``/``AsyncEngine``.
 
-Each statement is timed around the dialect's driver call, wrapped on the
-engine's own dialect instance (cursor events where that is not possible),
-failures come from the ``handle_error`` event, and the ORM's
+Each statement, and its failure, is timed around the dialect's driver call,
+wrapped on the engine's own dialect instance (cursor events and
+``handle_error`` where that is not possible), and the ORM's
 ``do_orm_execute`` session event tells which relationship a statement
 loads. All of it is removed, and the dialect restored, when the last handle
 detaches.
@@ -35,6 +35,7 @@ from dbopt.core.pipeline import (
     report_sink_error,
     wall_clock,
 )
+from dbopt.errors import ReportedError
 
 __all__ = ["SQLAlchemyAdapter"]
 
@@ -321,13 +322,18 @@ class SQLAlchemyAdapter:
     The statement is timed around the dialect's own driver calls
     (``do_execute``, ``do_executemany``, ``do_execute_no_params``), which
     this adapter wraps on the engine's dialect instance and restores on
-    :meth:`detach`: SQLAlchemy's cursor events are not needed, so an engine
-    pays neither for their dispatch nor for the events that any engine-level
-    listener switches on. Failures are recorded from the ``handle_error``
-    event. Where the dialect cannot be wrapped alone (an engine made by
+    :meth:`detach`: no SQLAlchemy event is needed, so an engine pays neither
+    for their dispatch nor for the events that any engine- or dialect-level
+    listener switches on (a lone ``handle_error`` listener adds about a
+    tenth to a SQLite primary-key SELECT). A failure is recorded when the
+    driver call raises; errors SQLAlchemy raises before it reaches the
+    driver (no cursor, a failing ``before_cursor_execute`` listener) are
+    not statements that ran and are not recorded. Where the dialect cannot
+    be wrapped alone (an engine made by
     ``execution_options()``, which shares its parent's dialect, or a dialect
     whose methods something else has already replaced), the adapter listens
-    to ``before_cursor_execute``/``after_cursor_execute`` instead.
+    to ``before_cursor_execute``/``after_cursor_execute`` and ``handle_error``
+    instead.
     """
 
     name = "sqlalchemy"
@@ -370,7 +376,7 @@ class SQLAlchemyAdapter:
         if not self._wrap_dialect():
             event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
             event.listen(self.engine, "after_cursor_execute", self._after)
-        event.listen(self.engine, "handle_error", self._error)
+            event.listen(self.engine, "handle_error", self._error)
         self._attached = True
         self._sync_orm()
 
@@ -389,8 +395,8 @@ class SQLAlchemyAdapter:
         else:
             event.remove(self.engine, "before_cursor_execute", self._before)
             event.remove(self.engine, "after_cursor_execute", self._after)
-        event.remove(self.engine, "handle_error", self._error)
-        _reset_dialect_flag(self.engine.dialect, self._dialect_flag)
+            event.remove(self.engine, "handle_error", self._error)
+            _reset_dialect_flag(self.engine.dialect, self._dialect_flag)
         self._attached = False
         self._sync_orm()
 
@@ -445,23 +451,57 @@ class SQLAlchemyAdapter:
         live = self._live
         pipeline = self.pipeline
         done = self._done
+        failed = self._failed
 
         def timed(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
             start = perf_counter()
             try:
                 run(cursor, statement, parameters, context)
-            except BaseException:
-                if context is not None:
-                    context._dbopt_started = start  # for handle_error
+            except Exception as exc:
+                end = perf_counter()
+                if pipeline.sinks or (live[0] and collecting()):
+                    failed(statement, parameters, context, start, end, executemany, exc)
                 raise
             end = perf_counter()
             if pipeline.sinks or (live[0] and collecting()):
                 try:
                     done(cursor, statement, parameters, context, start, end, executemany)
+                except ReportedError:
+                    raise  # a sink that raises on purpose (a query budget)
                 except Exception as exc:  # noqa: BLE001 - never break the app
                     report_sink_error(pipeline, exc, "recording")
 
         return timed
+
+    def _failed(
+        self,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        start: float,
+        end: float,
+        executemany: bool,
+        error: BaseException,
+    ) -> None:
+        """Record a statement the driver refused (wrapped dialect); never raises."""
+        try:
+            pipeline = self.pipeline
+            depth = pipeline.stack_depth()
+            pipeline.emit(
+                statement,
+                parameters,
+                end - start,
+                wall_clock(start),
+                None,
+                executemany,
+                error,
+                capture_stack(depth, 2) if depth else (),
+                _orm_context(context),
+            )
+        except ReportedError:
+            pass  # the application's own error wins
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            report_sink_error(self.pipeline, exc, "recording")
 
     def _done(
         self,
