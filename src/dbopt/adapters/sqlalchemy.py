@@ -451,7 +451,6 @@ class SQLAlchemyAdapter:
         live = self._live
         pipeline = self.pipeline
         done = self._done
-        failed = self._failed
 
         def timed(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
             start = perf_counter()
@@ -460,7 +459,11 @@ class SQLAlchemyAdapter:
             except Exception as exc:
                 end = perf_counter()
                 if pipeline.sinks or (live[0] and collecting()):
-                    failed(statement, parameters, context, start, end, executemany, exc)
+                    try:
+                        done(cursor, statement, parameters, context, start, end, executemany, exc)
+                    except Exception as failure:  # noqa: BLE001 - the app's own error wins
+                        if not isinstance(failure, ReportedError):
+                            report_sink_error(pipeline, failure, "recording")
                 raise
             end = perf_counter()
             if pipeline.sinks or (live[0] and collecting()):
@@ -473,36 +476,6 @@ class SQLAlchemyAdapter:
 
         return timed
 
-    def _failed(
-        self,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        start: float,
-        end: float,
-        executemany: bool,
-        error: BaseException,
-    ) -> None:
-        """Record a statement the driver refused (wrapped dialect); never raises."""
-        try:
-            pipeline = self.pipeline
-            depth = pipeline.stack_depth()
-            pipeline.emit(
-                statement,
-                parameters,
-                end - start,
-                wall_clock(start),
-                None,
-                executemany,
-                error,
-                capture_stack(depth, 2) if depth else (),
-                _orm_context(context),
-            )
-        except ReportedError:
-            pass  # the application's own error wins
-        except Exception as exc:  # noqa: BLE001 - never break the app
-            report_sink_error(self.pipeline, exc, "recording")
-
     def _done(
         self,
         cursor: Any,
@@ -512,8 +485,9 @@ class SQLAlchemyAdapter:
         start: float,
         end: float,
         executemany: bool,
+        error: BaseException | None = None,
     ) -> None:
-        """Record a statement the driver ran (wrapped dialect); the hot path, kept flat."""
+        """Record a statement the driver ran or refused (wrapped dialect); kept flat."""
         orm = None
         if context is not None:
             if not getattr(context.root_connection, "_allow_autobegin", True):
@@ -523,10 +497,12 @@ class SQLAlchemyAdapter:
             pending = _pending_orm.get()
             if pending is not None and getattr(context, "invoked_statement", None) is pending[0]:
                 orm = pending[1]
-        try:
-            rowcount = cursor.rowcount
-        except Exception:  # noqa: BLE001 - some drivers raise after close
-            rowcount = None
+        rowcount = None
+        if error is None:
+            try:
+                rowcount = cursor.rowcount
+            except Exception:  # noqa: BLE001 - some drivers raise after close
+                rowcount = None
         pipeline = self.pipeline
         depth = pipeline.stack_depth()
         pipeline.emit(
@@ -536,7 +512,7 @@ class SQLAlchemyAdapter:
             wall_clock(start),
             rowcount,
             executemany,
-            None,
+            error,
             capture_stack(depth, 2) if depth else (),
             orm,
         )

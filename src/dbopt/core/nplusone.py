@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
+from dbopt.core.memo import memo
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
 from dbopt.core.nplusone_checks import POTENTIAL_NOTE, DetectorChecks
 from dbopt.core.nplusone_findings import (
@@ -166,19 +167,8 @@ def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmConte
     return orm
 
 
-#: Statement text → whether it is a lone aggregate (ORM statements repeat their text).
-_aggregates: dict[str, bool] = {}
-
-
-def _aggregate(sql: str) -> bool:
-    """:func:`is_aggregate`, cached by text (bounded)."""
-    known = _aggregates.get(sql)
-    if known is None:
-        known = is_aggregate(sql)
-        if len(_aggregates) >= 4096:
-            _aggregates.clear()
-        _aggregates[sql] = known
-    return known
+#: :func:`is_aggregate` by statement text (ORM statements repeat their text).
+_aggregate: Callable[[str], bool] = memo(is_aggregate)
 
 
 def _value_key(sql: str, parameters: Any) -> int:
