@@ -126,3 +126,27 @@ def test_missing_django_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
         importlib.import_module("dbopt.integrations.django")
     monkeypatch.undo()
     assert importlib.import_module("dbopt.integrations.django") is dbopt_django
+
+
+class _NoOrm(list[dbopt.QueryEvent]):
+    """A sink that declares it never reads ``event.orm``."""
+
+    dbopt_reads_orm = False
+
+    def __call__(self, event: dbopt.QueryEvent) -> None:
+        self.append(event)
+
+
+def test_orm_context_is_found_only_for_sinks_that_read_it(app: None) -> None:
+    from django.contrib.auth.models import User
+
+    blind = _NoOrm()
+    with dbopt_django.instrument(dbopt.QueryStats(), blind, using="default"):
+        list(User.objects.filter(username__startswith="user"))
+    assert blind
+    assert blind[-1].orm is None  # the frame walk was skipped
+    seeing: list[dbopt.QueryEvent] = []
+    with dbopt_django.instrument(blind, seeing.append, using="default"):
+        list(User.objects.filter(username__startswith="user"))
+    assert seeing[-1].orm is not None
+    assert seeing[-1].orm.entity == "User"

@@ -46,11 +46,20 @@ def test_same_sink_twice_counts_once(sqlite_engine: Engine) -> None:
 def test_detach_removes_listeners(sqlite_engine: Engine) -> None:
     from dbopt.adapters.sqlalchemy import SQLAlchemyAdapter
 
+    dialect = sqlite_engine.dialect
+    before = dict(vars(dialect))
     with dbopt.instrument(sqlite_engine, Counter()) as handle:
         adapter = handle.adapter
         assert isinstance(adapter, SQLAlchemyAdapter)
-        assert event.contains(sqlite_engine, "after_cursor_execute", adapter._after)
+        assert adapter.wraps_dialect
+        assert "do_execute" in vars(dialect)
+        assert not event.contains(sqlite_engine, "handle_error", adapter._error)
+    assert not event.contains(sqlite_engine, "handle_error", adapter._error)
     assert not event.contains(sqlite_engine, "after_cursor_execute", adapter._after)
+    after = dict(vars(dialect))
+    after.pop("dispatch", None)  # SQLAlchemy's per-instance listener registry, emptied
+    before.pop("dispatch", None)
+    assert after == before
     assert not handle.attached
 
 

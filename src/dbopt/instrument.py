@@ -137,7 +137,9 @@ def instrument(
     ``orm_context`` (SQLAlchemy only) listens to the ORM's ``do_orm_execute``
     event so events say "lazy load of User.posts", which the N+1 detector
     uses to name the fix; SQLAlchemy's ORM pays ~10-15 µs per ORM statement
-    for any such listener, so turn it off where only statistics matter.
+    for any such listener, so it is there only while a sink reads
+    ``event.orm`` (QueryStats and QueryLogger do not) or a
+    ``capture_queries()`` block is open; ``orm_context=False`` turns it off.
     With no sinks, the target still feeds ``capture_queries()`` blocks.
     """
     for sink in sinks:

@@ -33,7 +33,7 @@ import psycopg
 
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import CallSite
-from dbopt.core.pipeline import Pipeline, report_sink_error
+from dbopt.core.pipeline import Pipeline, report_sink_error, wall_clock
 from dbopt.errors import InstrumentationError, ReportedError
 
 __all__ = ["PsycopgAdapter"]
@@ -111,8 +111,8 @@ class _Run:
         self.params = params
         self.executemany = executemany
         self.stack = self._capture() if capture else None
-        self.started_at = time.time()
         self.start = time.perf_counter()
+        self.started_at = wall_clock(self.start)
 
     def _capture(self) -> tuple[CallSite, ...]:
         depth = max(p.stack_depth() for p in self.pipelines)
@@ -147,6 +147,25 @@ class _Run:
             except ReportedError:
                 if error is None:
                     raise
+
+
+@contextmanager
+def _recording_copy(
+    cursor: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Iterator[None]:
+    """Time and record the ``COPY`` statement of a ``cursor.copy(...)`` block (sync or async)."""
+    pipelines = _active(cursor)
+    if not pipelines:
+        yield
+        return
+    query = _query(args, kwargs, "statement")
+    run = _Run(pipelines, query, _params(args, kwargs), capture=True)
+    try:
+        yield
+    except Exception as exc:
+        run.done(cursor, exc)
+        raise
+    run.done(cursor)
 
 
 def _query(args: tuple[Any, ...], kwargs: Mapping[str, Any], name: str = "query") -> Any:
@@ -236,20 +255,8 @@ class _Cursor(psycopg.Cursor[Any]):
 
     @contextmanager
     def copy(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        pipelines = _active(self)
-        if not pipelines:
-            with super().copy(*args, **kwargs) as copy:
-                yield copy
-            return
-        query = _query(args, kwargs, "statement")
-        run = _Run(pipelines, query, _params(args, kwargs), capture=True)
-        try:
-            with super().copy(*args, **kwargs) as copy:
-                yield copy
-        except Exception as exc:
-            run.done(self, exc)
-            raise
-        run.done(self)
+        with _recording_copy(self, args, kwargs), super().copy(*args, **kwargs) as copy:
+            yield copy
 
 
 class _ServerCursor(psycopg.ServerCursor[Any]):
@@ -296,20 +303,9 @@ class _AsyncCursor(psycopg.AsyncCursor[Any]):
 
     @asynccontextmanager
     async def copy(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        pipelines = _active(self)
-        if not pipelines:
+        with _recording_copy(self, args, kwargs):
             async with super().copy(*args, **kwargs) as copy:
                 yield copy
-            return
-        query = _query(args, kwargs, "statement")
-        run = _Run(pipelines, query, _params(args, kwargs), capture=True)
-        try:
-            async with super().copy(*args, **kwargs) as copy:
-                yield copy
-        except Exception as exc:
-            run.done(self, exc)
-            raise
-        run.done(self)
 
 
 class _AsyncServerCursor(psycopg.AsyncServerCursor[Any]):

@@ -1,25 +1,28 @@
-"""SQLAlchemy adapter: ``Engine``/``AsyncEngine`` through SQLAlchemy's public events.
+"""SQLAlchemy adapter: ``Engine``/``AsyncEngine``.
 
-Cursor-level events (``before_cursor_execute``, ``after_cursor_execute``,
-``handle_error``) time each statement; the ORM's ``do_orm_execute`` session
-event tells which relationship a statement loads. Both are removed when the
-last handle detaches.
+Each statement, and its failure, is timed around the dialect's driver call,
+wrapped on the engine's own dialect instance (cursor events and
+``handle_error`` where that is not possible), and the ORM's
+``do_orm_execute`` session event tells which relationship a statement
+loads. All of it is removed, and the dialect restored, when the last handle
+detaches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import sys
 import threading
 import weakref
 from time import perf_counter
-from time import time as wall_time
 from types import FrameType
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.base import OptionEngineMixin
 from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 from sqlalchemy.orm.base import instance_state
@@ -29,7 +32,14 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClau
 from dbopt.core.callsite import capture_stack
 from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
 from dbopt.core.nplusone_checks import JOINED_COLLECTIONS, MULTI_ROW
-from dbopt.core.pipeline import Pipeline, collecting
+from dbopt.core.pipeline import (
+    Pipeline,
+    collect_hooks,
+    collecting,
+    report_sink_error,
+    wall_clock,
+)
+from dbopt.errors import ReportedError
 
 __all__ = ["SQLAlchemyAdapter"]
 
@@ -305,6 +315,17 @@ def _orm_unlisten() -> None:
             _load_listening[0] = False
 
 
+def _collect_block(change: int) -> None:
+    """A ``capture_queries()`` block opened (+1) or closed (-1): its events get ORM context."""
+    if change > 0:
+        _orm_listen()
+    else:
+        _orm_unlisten()
+
+
+collect_hooks.append(_collect_block)
+
+
 def _orm_context(context: Any) -> OrmContext | None:
     pending = _pending_orm.get()
     if pending is None or context is None:
@@ -323,8 +344,50 @@ def _refused_lazy_load(error: BaseException | None) -> OrmContext | None:
     return pending[1]
 
 
+def _reset_dialect_flag(dialect: Any, had_flag: bool) -> None:
+    """Clear the "has listeners" flag ``handle_error`` set on ``dialect``, if none is left.
+
+    SQLAlchemy never clears it, and while it is set every statement checks
+    the dialect's (empty) ``do_execute`` listeners.
+    """
+    if had_flag or "_has_events" not in vars(dialect):
+        return
+    dispatch = dialect.dispatch
+    try:
+        names = dispatch._event_names
+        if any(getattr(getattr(dispatch, name), "listeners", None) for name in names):
+            return
+    except Exception:  # noqa: BLE001 - SQLAlchemy internals changed: leave the flag set
+        return
+    del dialect._has_events
+
+
+#: Set on an exception the dialect wrapper saw (it recorded the failed statement).
+_RECORDED = "_dbopt_recorded"
+
+#: The dialect methods every statement of an ``Engine`` goes through.
+_DRIVER_CALLS = ("do_execute", "do_executemany", "do_execute_no_params")
+
+
 class SQLAlchemyAdapter:
-    """Listeners on one ``Engine`` feeding one :class:`Pipeline`."""
+    """One ``Engine`` feeding one :class:`Pipeline`.
+
+    The statement is timed around the dialect's own driver calls
+    (``do_execute``, ``do_executemany``, ``do_execute_no_params``), which
+    this adapter wraps on the engine's dialect instance and restores on
+    :meth:`detach`: no SQLAlchemy event is needed, so an engine pays neither
+    for their dispatch nor for the events that any engine- or dialect-level
+    listener switches on (a lone ``handle_error`` listener adds about a
+    tenth to a SQLite primary-key SELECT). A failure is recorded when the
+    driver call raises; errors SQLAlchemy raises before it reaches the
+    driver (no cursor, a failing ``before_cursor_execute`` listener) are
+    not statements that ran and are not recorded. Where the dialect cannot
+    be wrapped alone (an engine made by
+    ``execution_options()``, which shares its parent's dialect, or a dialect
+    whose methods something else has already replaced), the adapter listens
+    to ``before_cursor_execute``/``after_cursor_execute`` and ``handle_error``
+    instead.
+    """
 
     name = "sqlalchemy"
 
@@ -333,6 +396,17 @@ class SQLAlchemyAdapter:
         self.pipeline = pipeline
         self.orm_context = orm_context
         self._attached = False
+        #: The wrappers installed on the dialect, by method name (empty: listeners).
+        self._wrapped: dict[str, Any] = {}
+        #: [still attached]: read by a wrapper something else wrapped again.
+        self._live = [False]
+        self._dialect_flag = False
+        #: Whether this adapter counts among the ORM listener's users now.
+        self._orm_user = False
+        #: Whether a handle_error listener for refused lazy loads is attached.
+        self._refusals = False
+        self._orm_lock = threading.Lock()
+        pipeline.on_change = self._sync_orm
 
     @classmethod
     def for_target(
@@ -343,37 +417,193 @@ class SQLAlchemyAdapter:
         pipeline = Pipeline(cls.name, engine.dialect.name, callsite_depth=callsite_depth)
         return cls(engine, pipeline, orm_context=orm_context)
 
+    @property
+    def wraps_dialect(self) -> bool:
+        """Whether statements are timed by wrapping the dialect (else: cursor events)."""
+        return bool(self._wrapped)
+
     def attach(self) -> None:
-        """Add the listeners (idempotent)."""
+        """Start recording (idempotent)."""
         if self._attached:
             return
-        event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
-        event.listen(self.engine, "after_cursor_execute", self._after)
-        event.listen(self.engine, "handle_error", self._error)
-        if self.orm_context:
-            _orm_listen()
+        self._live = [True]
+        self._dialect_flag = "_has_events" in vars(self.engine.dialect)
+        if not self._wrap_dialect():
+            event.listen(self.engine, "before_cursor_execute", self._before, retval=True)
+            event.listen(self.engine, "after_cursor_execute", self._after)
+            event.listen(self.engine, "handle_error", self._error)
         self._attached = True
+        self._sync_orm()
 
     def detach(self) -> None:
-        """Remove the listeners (idempotent)."""
+        """Stop recording and restore the engine (idempotent)."""
         if not self._attached:
             return
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
-        event.remove(self.engine, "handle_error", self._error)
-        if self.orm_context:
-            _orm_unlisten()
+        self._live[0] = False
+        if self._wrapped:
+            dialect = self.engine.dialect
+            for name, wrapper in self._wrapped.items():
+                if vars(dialect).get(name) is wrapper:
+                    delattr(dialect, name)
+                # else something wrapped ours: it stays, and passes through (_live)
+            self._wrapped = {}
+        else:
+            event.remove(self.engine, "before_cursor_execute", self._before)
+            event.remove(self.engine, "after_cursor_execute", self._after)
+            event.remove(self.engine, "handle_error", self._error)
+            _reset_dialect_flag(self.engine.dialect, self._dialect_flag)
         self._attached = False
+        self._sync_orm()
 
-    def _before(
+    def _sync_orm(self) -> None:
+        """Listen to the ORM while attached and a sink may read ``event.orm``.
+
+        With ``orm_context=True``: an adapter without sinks (it feeds
+        ``capture_queries()`` blocks) or with a sink that does not declare
+        ``dbopt_reads_orm = False`` listens; one whose sinks all declare it
+        (QueryStats, QueryLogger) spares its ORM statements the cost of a
+        ``do_orm_execute`` listener. An open ``capture_queries()`` block
+        listens on its own.
+        """
+        with self._orm_lock:
+            pipeline = self.pipeline
+            wanted = self._attached and self.orm_context and (not pipeline.sinks or pipeline.orm)
+            if wanted and not self._orm_user:
+                _orm_listen()
+            elif self._orm_user and not wanted:
+                _orm_unlisten()
+            self._orm_user = wanted
+            # An AsyncSession's lazy load outside greenlet_spawn can fail before the
+            # driver call (SQLAlchemy 2.1 makes the cursor first): the wrapper never sees
+            # it, so an async engine whose ORM context is read also hears handle_error.
+            refusals = wanted and bool(self._wrapped) and bool(self.engine.dialect.is_async)
+            if refusals and not self._refusals:
+                event.listen(self.engine, "handle_error", self._refused)
+            elif self._refusals and not refusals:
+                event.remove(self.engine, "handle_error", self._refused)
+                _reset_dialect_flag(self.engine.dialect, self._dialect_flag)
+            self._refusals = refusals
+
+    def _refused(self, exception_context: Any) -> None:
+        """``handle_error`` on a wrapped async engine: tell the pipeline of a refused lazy load."""
+        error = exception_context.original_exception
+        if exception_context.statement is None or getattr(error, _RECORDED, False):
+            return  # the wrapper recorded it: the driver call itself failed
+        orm = _refused_lazy_load(error)
+        if orm is not None:
+            pipeline = self.pipeline
+            depth = pipeline.stack_depth()
+            pipeline.refused(
+                exception_context.statement,
+                exception_context.parameters,
+                error=error,
+                stack=capture_stack(depth) if depth else (),
+                orm=orm,
+            )
+
+    def _wrap_dialect(self) -> bool:
+        """Wrap the dialect's driver calls on the instance; False where that is not safe."""
+        engine = self.engine
+        dialect = engine.dialect
+        if isinstance(engine, OptionEngineMixin) or any(n in vars(dialect) for n in _DRIVER_CALLS):
+            return False
+        run_plain = dialect.do_execute_no_params
+        timed_plain = self._timed(
+            lambda cursor, statement, _parameters, context: run_plain(cursor, statement, context),
+            executemany=False,
+        )
+
+        def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+            # the parameters after_cursor_execute would be given: the empty ones
+            given = getattr(context, "parameters", None)
+            timed_plain(cursor, statement, given[0] if given else None, context)
+
+        wrappers = {
+            "do_execute": self._timed(dialect.do_execute, executemany=False),
+            "do_executemany": self._timed(dialect.do_executemany, executemany=True),
+            "do_execute_no_params": do_execute_no_params,
+        }
+        for name, wrapper in wrappers.items():
+            setattr(dialect, name, wrapper)
+        self._wrapped = wrappers
+        return True
+
+    def _timed(self, run: Any, *, executemany: bool) -> Any:
+        """``run`` (a dialect's ``do_execute``/``do_executemany``), timed and recorded."""
+        live = self._live
+        pipeline = self.pipeline
+        done = self._done
+
+        def timed(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            start = perf_counter()
+            try:
+                run(cursor, statement, parameters, context)
+            except Exception as exc:
+                end = perf_counter()
+                with contextlib.suppress(Exception):
+                    setattr(exc, _RECORDED, True)  # for handle_error (_refused)
+                if pipeline.sinks or (live[0] and collecting()):
+                    try:
+                        done(cursor, statement, parameters, context, start, end, executemany, exc)
+                    except Exception as failure:  # noqa: BLE001 - the app's own error wins
+                        if not isinstance(failure, ReportedError):
+                            report_sink_error(pipeline, failure, "recording")
+                raise
+            end = perf_counter()
+            if pipeline.sinks or (live[0] and collecting()):
+                try:
+                    done(cursor, statement, parameters, context, start, end, executemany)
+                except ReportedError:
+                    raise  # a sink that raises on purpose (a query budget)
+                except Exception as exc:  # noqa: BLE001 - never break the app
+                    report_sink_error(pipeline, exc, "recording")
+
+        return timed
+
+    def _done(
         self,
-        conn: Any,
         cursor: Any,
         statement: str,
         parameters: Any,
         context: Any,
+        start: float,
+        end: float,
         executemany: bool,
-    ) -> tuple[str, Any]:
+        error: BaseException | None = None,
+    ) -> None:
+        """Record a statement the driver ran or refused (wrapped dialect); kept flat."""
+        orm = None
+        if context is not None:
+            if not getattr(context.root_connection, "_allow_autobegin", True):
+                # the engine's first connection, checking the server (dialect.initialize):
+                # SQLAlchemy sends no cursor events for its statements either
+                return
+            pending = _pending_orm.get()
+            if pending is not None and getattr(context, "invoked_statement", None) is pending[0]:
+                orm = pending[1]
+        rowcount = None
+        if error is None:
+            try:
+                rowcount = cursor.rowcount
+            except Exception:  # noqa: BLE001 - some drivers raise after close
+                rowcount = None
+        pipeline = self.pipeline
+        depth = pipeline.stack_depth()
+        pipeline.emit(
+            statement,
+            parameters,
+            end - start,
+            wall_clock(start),
+            rowcount,
+            executemany,
+            error,
+            capture_stack(depth, 2) if depth else (),
+            orm,
+        )
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> tuple[str, Any]:
+        """``before_cursor_execute`` (where the dialect is not wrapped)."""
+        parameters, context = rest[0], rest[1]
         pipeline = self.pipeline
         if pipeline.sinks or collecting():
             # One float: the wall-clock start is derived from it afterwards.
@@ -391,16 +621,10 @@ class SQLAlchemyAdapter:
                 return started
         return conn.info.pop(_KEY, None)  # type: ignore[no-any-return]
 
-    def _after(
-        self,
-        conn: Any,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        executemany: bool,
-    ) -> None:
+    def _after(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        """``after_cursor_execute`` (where the dialect is not wrapped)."""
         end = perf_counter()
+        parameters, context, executemany = rest
         pipeline = self.pipeline
         if not pipeline.sinks and not collecting():
             return
@@ -414,16 +638,16 @@ class SQLAlchemyAdapter:
         except Exception:  # noqa: BLE001 - some drivers raise after close
             rowcount = None
         depth = pipeline.stack_depth()
-        duration = end - started
-        pipeline.record(
+        pipeline.emit(
             statement,
             parameters,
-            duration=duration,
-            started_at=wall_time() - duration,
-            rowcount=rowcount,
-            executemany=executemany,
-            stack=capture_stack(depth) if depth else (),
-            orm=_orm_context(context),
+            end - started,
+            wall_clock(started),
+            rowcount,
+            executemany,
+            None,
+            capture_stack(depth) if depth else (),
+            _orm_context(context),
         )
 
     def _error(self, exception_context: Any) -> None:
@@ -455,14 +679,14 @@ class SQLAlchemyAdapter:
             return
         duration = end - started
         depth = pipeline.stack_depth()
-        pipeline.record(
+        pipeline.emit(
             exception_context.statement,
             exception_context.parameters,
-            duration=duration,
-            started_at=wall_time() - duration,
-            rowcount=None,
-            executemany=bool(getattr(context, "executemany", False)),
-            error=exception_context.original_exception,
-            stack=capture_stack(depth) if depth else (),
-            orm=_orm_context(context),
+            duration,
+            wall_clock(end - duration),
+            None,
+            bool(getattr(context, "executemany", False)),
+            exception_context.original_exception,
+            capture_stack(depth) if depth else (),
+            _orm_context(context),
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from dbopt.core.events import QueryEvent
 from dbopt.core.fingerprint import fingerprint_info
+from dbopt.core.memo import memo
 from dbopt.core.params import apply_policy, check_policy, jsonable, redact
 from dbopt.errors import ConfigurationError
 
@@ -55,6 +56,8 @@ class QueryLogger:
 
     #: Only the call site is read (see :meth:`dbopt.core.pipeline.Pipeline.stack_depth`).
     dbopt_stack_depth = 1
+    #: ``event.orm`` is not read: adapters may skip finding it for this sink.
+    dbopt_reads_orm = False
 
     def __init__(
         self,
@@ -318,17 +321,7 @@ class _Message:
 
 
 #: CallSite → ``str(site)``, bounded.
-_site_texts: dict[Any, str] = {}
-
-
-def _site_text(site: Any) -> str:
-    text = _site_texts.get(site)
-    if text is None:
-        text = str(site)
-        if len(_site_texts) >= 4096:
-            _site_texts.clear()
-        _site_texts[site] = text
-    return text
+_site_text: Callable[[Any], str] = memo(str)
 
 
 def _plan_summary(plan: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
+from dbopt.core.memo import memo
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
 from dbopt.core.nplusone_batches import (
     MAX_PAGES,
@@ -195,6 +196,10 @@ def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmConte
     return orm
 
 
+#: :func:`is_aggregate` by statement text (ORM statements repeat their text).
+_aggregate: Callable[[str], bool] = memo(is_aggregate)
+
+
 def _value_key(sql: str, parameters: Any) -> int:
     """A hash of the statement text and its values; never raises."""
     try:
@@ -331,7 +336,7 @@ class NPlusOneDetector:
         state = self._states.get(scope) or self._open(scope)
         if state is None:
             return
-        if orm is not None and orm.kind == "query" and orm.entity and not is_aggregate(event.sql):
+        if orm is not None and orm.kind == "query" and orm.entity and not _aggregate(event.sql):
             # a count (a paginator's) loads no parents; a long text is kept bounded
             state.parents[orm.entity] = shape_text(event.sql, _KEEP_CHARS)
         key = (event.fingerprint, event.stack[: self.key_depth])
@@ -346,7 +351,14 @@ class NPlusOneDetector:
             group.pages.append(page_of(event.sql, event.parameters, group.layout))
         if group.chunk:  # one statement shape: its IN list is there every time
             group.chunk = min(group.chunk, bound(event.parameters))
-        value = _value_key(event.sql, event.parameters)
+        parameters = event.parameters
+        if type(parameters) is tuple:  # the common cases, without a call
+            try:
+                value = hash((event.sql, parameters))
+            except TypeError:
+                value = _value_key(event.sql, parameters)
+        else:
+            value = _value_key(event.sql, parameters)
         values = group.values
         if values is not None:
             values.add(value)

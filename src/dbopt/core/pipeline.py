@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from dbopt.core.events import CallSite, OrmContext, QueryEvent, make_event
+from dbopt.core.fingerprint import _cache as _fingerprints
 from dbopt.core.fingerprint import fingerprint_info
 from dbopt.core.scope import _current
 from dbopt.core.sinks import end_scope, register, report_sink_error, unregister
@@ -23,7 +25,35 @@ from dbopt.errors import ReportedError
 if TYPE_CHECKING:
     from dbopt.typing import Parameters, Sink
 
-__all__ = ["Pipeline", "collect", "collecting", "end_scope", "report_sink_error"]
+__all__ = [
+    "Pipeline",
+    "collect",
+    "collecting",
+    "end_scope",
+    "report_sink_error",
+    "wall_clock",
+]
+
+#: [wall time minus perf_counter(), perf_counter() when it was measured].
+_clock_sync = [time.time() - time.perf_counter(), time.perf_counter()]
+#: Seconds after which the offset is measured again (the wall clock may be stepped).
+_CLOCK_RESYNC = 10.0
+
+
+def wall_clock(counter: float) -> float:
+    """The wall time (``time.time()``) at which ``time.perf_counter()`` read ``counter``.
+
+    One addition instead of a ``time.time()`` call per statement; the offset
+    between the two clocks is measured again every few seconds, so a stepped
+    wall clock is followed within that time.
+    """
+    sync = _clock_sync
+    if counter - sync[1] > _CLOCK_RESYNC:
+        now = time.perf_counter()
+        sync[0] = time.time() - now
+        sync[1] = now
+    return counter + sync[0]
+
 
 #: Collectors opened by ``capture_queries()`` in this context.
 _collectors: contextvars.ContextVar[tuple[Callable[[QueryEvent], None], ...]] = (
@@ -36,6 +66,11 @@ def collecting() -> bool:
     return bool(_collectors.get())
 
 
+#: Called with +1 when a ``collect()`` block opens and -1 when it closes
+#: (adapters that listen for more only while a block may want it).
+collect_hooks: list[Callable[[int], None]] = []
+
+
 @contextmanager
 def collect(callback: Callable[[QueryEvent], None]) -> Iterator[None]:
     """Hand every event recorded in this context to ``callback`` while the block runs.
@@ -43,11 +78,15 @@ def collect(callback: Callable[[QueryEvent], None]) -> Iterator[None]:
     What ``capture_queries()`` stands on: the events of every instrumented
     target, sinks or not, go to ``callback`` too.
     """
+    for hook in collect_hooks:
+        hook(1)
     token = _collectors.set((*_collectors.get(), callback))
     try:
         yield
     finally:
         _collectors.reset(token)
+        for hook in collect_hooks:
+            hook(-1)
 
 
 class Pipeline:
@@ -58,7 +97,17 @@ class Pipeline:
     per-event path reads it without locking.
     """
 
-    __slots__ = ("_counts", "_lock", "adapter", "callsite_depth", "depth", "dialect", "sinks")
+    __slots__ = (
+        "_counts",
+        "_lock",
+        "adapter",
+        "callsite_depth",
+        "depth",
+        "dialect",
+        "on_change",
+        "orm",
+        "sinks",
+    )
 
     def __init__(self, adapter: str, dialect: str, *, callsite_depth: int = 5) -> None:
         self.adapter = adapter
@@ -66,7 +115,12 @@ class Pipeline:
         self.callsite_depth = callsite_depth
         #: Application frames the attached sinks need (see :meth:`stack_depth`).
         self.depth = 0
+        #: Whether an attached sink reads ``event.orm`` (see :meth:`wants_orm`).
+        self.orm = False
         self.sinks: tuple[Sink, ...] = ()
+        #: Called (no lock held) after the set of sinks changed: adapters
+        #: whose listeners depend on what the sinks read set it.
+        self.on_change: Callable[[], None] | None = None
         self._counts: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -79,6 +133,7 @@ class Pipeline:
                 self.sinks = (*self.sinks, sink)
                 self._update_depth()
         register(sink)
+        self._changed()
 
     def remove(self, sink: Sink) -> None:
         """Detach one attachment of ``sink``."""
@@ -93,6 +148,7 @@ class Pipeline:
             else:
                 self._counts[id(sink)] = count - 1
         unregister(sink)
+        self._changed()
 
     def clear(self) -> None:
         """Detach every sink."""
@@ -100,9 +156,16 @@ class Pipeline:
             sinks, self.sinks = self.sinks, ()
             counts, self._counts = self._counts, {}
             self.depth = 0
+            self.orm = False
         for sink in sinks:
             for _ in range(counts.get(id(sink), 1)):
                 unregister(sink)
+        self._changed()
+
+    def _changed(self) -> None:
+        hook = self.on_change
+        if hook is not None:
+            hook()
 
     def _update_depth(self) -> None:
         """Recompute :attr:`depth` from the sinks (lock held).
@@ -117,6 +180,17 @@ class Pipeline:
             wanted = getattr(sink, "dbopt_stack_depth", full)
             depth = max(depth, min(full, wanted if isinstance(wanted, int) else full))
         self.depth = depth
+        self.orm = any(getattr(sink, "dbopt_reads_orm", True) is not False for sink in self.sinks)
+
+    def wants_orm(self) -> bool:
+        """Whether the next event needs its ORM context (``event.orm``).
+
+        A sink that never reads it says so with ``dbopt_reads_orm = False``
+        (QueryStats and QueryLogger do); any other sink, and an open
+        ``capture_queries()`` block, gets it. Adapters for which finding the
+        context costs (Django's frame walk) skip it otherwise.
+        """
+        return self.orm or bool(_collectors.get())
 
     def stack_depth(self) -> int:
         """Application frames to capture for the next event: what the sinks need.
@@ -181,12 +255,30 @@ class Pipeline:
         orm: OrmContext | None = None,
     ) -> None:
         """Build the event for one statement and hand it to every sink."""
+        self.emit(sql, parameters, duration, started_at, rowcount, executemany, error, stack, orm)
+
+    def emit(
+        self,
+        sql: str,
+        parameters: Parameters,
+        duration: float,
+        started_at: float,
+        rowcount: int | None,
+        executemany: bool,
+        error: BaseException | None,
+        stack: tuple[CallSite, ...],
+        orm: OrmContext | None,
+    ) -> None:
+        """:meth:`record` with positional arguments: the adapters' hot path."""
         collectors = _collectors.get()
         sinks = self.sinks
         if not sinks and not collectors:
             return
         try:
-            info = fingerprint_info(sql)
+            # the cache's dict, read here: one call less per statement
+            info = _fingerprints.get(sql) if type(sql) is str else None
+            if info is None:
+                info = fingerprint_info(sql)
             # Positional: a frozen dataclass's keyword __init__ is measurably slower.
             event = make_event(
                 sql,

@@ -153,6 +153,8 @@ class QueryStats:
     #: Only the call site (the innermost application frame) is read: the
     #: pipeline walks the stack no further for this sink.
     dbopt_stack_depth = 1
+    #: ``event.orm`` is not read: adapters may skip finding it for this sink.
+    dbopt_reads_orm = False
 
     def __init__(
         self,
@@ -194,37 +196,42 @@ class QueryStats:
 
     def __call__(self, event: QueryEvent) -> None:
         d = event.duration
+        site = event.callsite
+        key = None
+        if site is not None:
+            key = _site_keys.get(site)
+            if key is None:
+                key = f"{site.file}:{site.line}"
+                if len(_site_keys) >= _SITE_KEYS_MAX:
+                    _site_keys.clear()
+                _site_keys[site] = key
         with self._lock:
             st = self._stats.get(event.fingerprint)
             if st is None:
                 st = self._new_entry(event)
             calls = st.calls = st.calls + 1
             st.total_time += d
-            st.min_time = min(st.min_time, d)
-            st.max_time = max(st.max_time, d)
+            if d < st.min_time:  # noqa: PLR1730 - a comparison is cheaper than min()
+                st.min_time = d
+            if d > st.max_time:  # noqa: PLR1730
+                st.max_time = d
             rowcount = event.rowcount
             if rowcount is not None and rowcount > 0:
                 st.rows += rowcount
             if event.error is not None:
                 st.errors += 1
             samples = st.samples
-            if len(samples) < self.sample_size:
+            size = self.sample_size
+            if len(samples) < size:
                 samples.append(d)
                 st.nbytes += _SAMPLE_BYTES
                 self.nbytes += _SAMPLE_BYTES
             else:
                 # Reservoir sampling; random() is several times cheaper than randrange().
                 j = int(self._random() * calls)
-                if j < self.sample_size:
+                if j < size:
                     samples[j] = d
-            site = event.callsite
-            if site is not None:
-                key = _site_keys.get(site)
-                if key is None:
-                    key = f"{site.file}:{site.line}"
-                    if len(_site_keys) >= _SITE_KEYS_MAX:
-                        _site_keys.clear()
-                    _site_keys[site] = key
+            if key is not None:
                 callsites = st.callsites
                 if key in callsites:
                     callsites[key] += 1

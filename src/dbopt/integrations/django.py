@@ -40,7 +40,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dbopt.core.callsite import capture_stack
-from dbopt.core.pipeline import Pipeline
+from dbopt.core.pipeline import Pipeline, wall_clock
 from dbopt.core.scope import scope as dbopt_scope
 from dbopt.errors import MissingDependencyError
 from dbopt.handle import Handle
@@ -110,22 +110,21 @@ class DjangoAdapter(Handle):
         if not pipeline.active:
             return execute(sql, params, many, context)
         stack = capture_stack(pipeline.stack_depth())
-        orm = orm_context()
-        wall = time.time()
+        orm = orm_context() if pipeline.wants_orm() else None
         started = time.perf_counter()
         try:
             result = execute(sql, params, many, context)
         except Exception as exc:
-            pipeline.record(
+            pipeline.emit(
                 sql,
                 params,
-                duration=time.perf_counter() - started,
-                started_at=wall,
-                rowcount=None,
-                executemany=many,
-                error=exc,
-                stack=stack,
-                orm=orm,
+                time.perf_counter() - started,
+                wall_clock(started),
+                None,
+                many,
+                exc,
+                stack,
+                orm,
             )
             raise
         duration = time.perf_counter() - started
@@ -133,16 +132,7 @@ class DjangoAdapter(Handle):
             rowcount = context["cursor"].rowcount
         except Exception:  # noqa: BLE001 - some backends raise after close
             rowcount = None
-        pipeline.record(
-            sql,
-            params,
-            duration=duration,
-            started_at=wall,
-            rowcount=rowcount,
-            executemany=many,
-            stack=stack,
-            orm=orm,
-        )
+        pipeline.emit(sql, params, duration, wall_clock(started), rowcount, many, None, stack, orm)
         return result
 
     @contextmanager
