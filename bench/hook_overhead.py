@@ -691,11 +691,14 @@ def _spawn(
 
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "cg.out")
+            # one hash seed for every child: dict and set layouts (and so the
+            # instructions spent probing them) then repeat from process to process
             done = subprocess.run(  # noqa: S603 - our own command line
                 ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],  # noqa: S607
                 capture_output=True,
                 text=True,
                 check=False,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
             )
         for line in done.stderr.splitlines():
             if "Collected" in line:
@@ -799,7 +802,9 @@ def _isolated_report(
 
 
 def _callgrind_report(args: argparse.Namespace, db: str, workload: str, names: list[str]) -> None:
-    small, large = 100, 300
+    # 1,000 statements apart: a one-off cost (a garbage collection, a cache fill) in one
+    # child is spread over enough statements not to move the per-statement figure
+    small, large = 200, 1200
     rows = []
     counts: dict[str, float] = {}
     from concurrent.futures import ThreadPoolExecutor
