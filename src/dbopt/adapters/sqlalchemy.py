@@ -103,9 +103,10 @@ _REFRESH_CODE = Session.refresh.__code__
 _REFRESH_FRAMES = 40
 
 _MERGE_CODE = Session._merge.__code__
-#: Frames walked from the ORM event to the innermost ``Session._merge`` at most
-#: (it is 7 to 9 away for the load by key and the relationship loads it runs).
-_MERGE_FRAMES = 16
+#: Frames walked from the ORM event to the innermost ``Session._merge`` at most:
+#: it is 5 frames above the listener's caller for the load by key and 7 for a
+#: relationship's lazy load (SQLAlchemy 2.0.59 and 2.1.9, sync and async).
+_MERGE_FRAMES = 10
 #: The key under which a ``merge()`` call's number is kept in its own
 #: ``_recursive`` dict (one per call, and per object of ``merge_all``).
 _MERGE_MARK = object()
