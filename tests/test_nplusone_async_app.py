@@ -587,3 +587,23 @@ def test_merge_per_row_loading_a_collection_names_the_option(tables: str, mode: 
     )
     assert merged == len(ids)
     assert after == [], [str(f) for f in after]
+
+
+@pytest.mark.skipif(
+    not hasattr(Session, "merge_all"), reason="Session.merge_all() is new in SQLAlchemy 2.1"
+)
+def test_merge_all_loads_each_row_an_n_plus_one(tables: str) -> None:
+    """``merge_all(objs)`` runs one ``merge()`` per object: a loop over rows in one call."""
+    ids = [3, 4, 5, 6]
+    sync_engine = create_engine(tables)
+    articles = detached_articles(sync_engine, ids)
+    sync_engine.dispose()
+
+    def merge_all(db: Session) -> list[int]:
+        return [a.id for a in db.merge_all(articles)]  # type: ignore[attr-defined, unused-ignore]
+
+    findings, merged = merge_findings(tables, "sync", [], merge_all)
+    assert sorted(merged) == ids
+    (finding, _authors) = sorted(findings, key=lambda f: "aa_users" in f.sql.split("WHERE")[0])
+    assert finding.count == len(ids)
+    assert finding.suggestion.startswith("merge() in a loop loads each Article row by its key")
