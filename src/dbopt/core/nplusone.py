@@ -149,7 +149,8 @@ def _reloads(event: QueryEvent) -> bool:
     ``resource_type = 'Post'``, a custom ``primaryjoin``): each object runs it
     again with the same values. Either way the group counts one query per
     object, even with one distinct value, and the loader option
-    (``select_related``, ``selectinload``) fixes it, not a cache.
+    (``select_related``, ``selectinload``) fixes it, not a cache. Not the
+    lazy loads that ``Session.merge()`` runs: those count ``merge()`` calls.
     """
     orm = event.orm
     return orm is not None and orm.kind == "lazy_load" and orm.merge is None
