@@ -29,6 +29,7 @@ from sqlalchemy.orm import (
     joinedload,
     mapped_column,
     relationship,
+    selectinload,
 )
 from sqlalchemy.sql import Select
 
@@ -335,3 +336,274 @@ def test_lazy_load_refused_by_async_session_is_no_statement_but_a_finding(tables
         line = next(n for n, text in enumerate(source, 1) if text.rstrip().endswith("# refused"))
     assert finding.callsite is not None
     assert (finding.callsite.file, finding.callsite.line) == (__file__, line)
+
+
+# Session.merge(): the app's favourite and follow endpoints (crud_article.py:135,
+# crud_user.py:63): the article (or user) was loaded and detached elsewhere, the
+# current user appended, then ``await self.db.merge(db_obj)``.
+
+FAVOURITE = "POST /api/articles/{slug}/favorite"
+
+
+def detached_article(engine: Any, article_id: int) -> Article:
+    """The app's ``get_by_slug``: the article with its author, the author's followers and fans."""
+    with Session(engine) as session:
+        return (
+            session.scalars(
+                select(Article)
+                .where(Article.id == article_id)
+                .options(
+                    joinedload(Article.author).joinedload(User.followers),
+                    joinedload(Article.favorited_by),
+                )
+            )
+            .unique()
+            .one()
+        )
+
+
+def detached_user(engine: Any, user_id: int) -> User:
+    """The app's current user (loaded by the token's e-mail, in another session)."""
+    with Session(engine) as session:
+        return session.scalars(select(User).where(User.id == user_id)).one()
+
+
+def new_fan(engine: Any, article: Article) -> User:
+    """A user ``merge()`` must load by key (not a fan, the author or one of its followers)."""
+    fans = {u.id for u in article.favorited_by} | {article.author_id}
+    fans |= {u.id for u in article.author.followers}
+    return detached_user(engine, next(i for i in range(1, USERS + 1) if i not in fans))
+
+
+def merge_findings(tables: str, mode: str, checks: list[str], body: Any) -> Any:
+    """Run ``body(db)`` (sync Session, or AsyncSession with awaits) in one scope; the findings."""
+    findings: list[dbopt.NPlusOneFinding] = []
+    detector = dbopt.NPlusOneDetector(action=findings.append, checks=checks)
+    if mode == "sync":
+        engine = create_engine(tables)
+        try:
+            with Session(engine) as db, dbopt.instrument(engine, detector):
+                with dbopt.scope(FAVOURITE):
+                    result = body(db)
+                db.rollback()
+        finally:
+            engine.dispose()
+        return findings, result
+
+    async def main() -> Any:
+        engine = create_async_engine(tables)
+        try:
+            async with AsyncSession(engine) as db:
+                with dbopt.instrument(engine, detector), dbopt.scope(FAVOURITE):
+                    result = await body(db)
+                await db.rollback()
+            return result
+        finally:
+            await engine.dispose()
+
+    return findings, run(main())
+
+
+@pytest.mark.parametrize("checks", [[], ["potential"]], ids=["default", "potential"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_one_merge_that_loads_two_users_is_no_n_plus_one(
+    tables: str, mode: str, checks: list[str]
+) -> None:
+    """One ``merge()`` loads the article's author and the new fan by key: its own cost, no loop."""
+    sync_engine = create_engine(tables)
+    article = detached_article(sync_engine, 7)
+    fan = new_fan(sync_engine, article)
+    sync_engine.dispose()
+
+    def favourite(db: Session) -> None:
+        article.favorited_by.append(fan)
+        db.merge(article)  # the app's `await self.db.merge(db_obj)`
+        db.flush()
+
+    async def favourite_async(db: AsyncSession) -> None:
+        article.favorited_by.append(fan)
+        await db.merge(article)
+        await db.flush()
+
+    findings, _ = merge_findings(
+        tables, mode, checks, favourite if mode == "sync" else favourite_async
+    )
+    assert findings == [], [str(f) for f in findings]
+
+
+@pytest.mark.parametrize("checks", [[], ["potential"]], ids=["default", "potential"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_merge_after_preloading_the_users_is_no_potential_n_plus_one(
+    tables: str, mode: str, checks: list[str]
+) -> None:
+    """The fix applied: users preloaded in one query, then ``merge()``.
+
+    ``merge()`` then finds the author in the session but loads its ``followers``
+    (they were loaded on the detached copy): one lazy load on an object of a
+    multi-row result, run by ``merge()`` itself, not by a loop of the app.
+    """
+    sync_engine = create_engine(tables)
+    article = detached_article(sync_engine, 7)
+    fan = new_fan(sync_engine, article)
+    sync_engine.dispose()
+    ids = [article.author_id, fan.id, *(u.id for u in article.favorited_by)]
+    preload = select(User).where(User.id.in_(ids))
+
+    def favourite(db: Session) -> int:
+        users = db.scalars(preload).all()  # kept referenced: merge() finds them
+        article.favorited_by.append(fan)
+        db.merge(article)
+        db.flush()
+        return len(users)
+
+    async def favourite_async(db: AsyncSession) -> int:
+        users = (await db.scalars(preload)).all()
+        article.favorited_by.append(fan)
+        await db.merge(article)
+        await db.flush()
+        return len(users)
+
+    findings, loaded = merge_findings(
+        tables, mode, checks, favourite if mode == "sync" else favourite_async
+    )
+    assert loaded == len(set(ids))
+    assert findings == [], [str(f) for f in findings]
+
+
+def detached_articles(engine: Any, ids: list[int]) -> list[Article]:
+    with Session(engine) as session:
+        query = select(Article).where(Article.id.in_(ids)).options(joinedload(Article.author))
+        return list(session.scalars(query).all())
+
+
+@pytest.mark.parametrize("checks", [[], ["potential"]], ids=["default", "potential"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_one_merge_per_row_is_an_n_plus_one_with_the_preload_fix(
+    tables: str, mode: str, checks: list[str]
+) -> None:
+    """``merge()`` per article from one line: each loads its row by key, a loop over rows."""
+    ids = [3, 4, 5, 6]
+    sync_engine = create_engine(tables)
+    articles = detached_articles(sync_engine, ids)
+    sync_engine.dispose()
+
+    def merge_each(db: Session) -> list[int]:
+        return [db.merge(a).id for a in articles]  # merge loop
+
+    async def merge_each_async(db: AsyncSession) -> list[int]:
+        return [(await db.merge(a)).id for a in articles]  # merge loop
+
+    findings, merged = merge_findings(
+        tables, mode, checks, merge_each if mode == "sync" else merge_each_async
+    )
+    assert sorted(merged) == ids
+    with open(__file__, encoding="utf-8") as source:
+        lines = [n for n, text in enumerate(source, 1) if text.rstrip().endswith("# merge loop")]
+    # each merge() loads its article by key, and the article's author: two loops
+    assert sorted(f.sql.split("FROM")[1].split()[0] for f in findings) == [
+        "aa_articles",
+        "aa_users",
+    ]
+    (finding,) = [f for f in findings if "aa_articles" in f.sql.split("WHERE")[0]]
+    assert finding.kind == "n_plus_one"
+    assert finding.count == len(ids)
+    assert finding.callsite is not None
+    assert (finding.callsite.file, finding.callsite.line) == (
+        __file__,
+        lines[0 if mode == "sync" else 1],
+    )
+    assert "merge()" in finding.suggestion
+    assert "select(Article).where(Article.id.in_(keys))" in finding.suggestion
+    assert "keep" in finding.suggestion
+    (authors,) = [f for f in findings if f is not finding]
+    assert "select(User).where(User.id.in_(keys))" in authors.suggestion
+    assert authors.count == len({a.author_id for a in articles})
+
+    # the fixes, as the findings say: the rows loaded in one query first, kept referenced
+    keys = {a.author_id for a in articles}
+
+    def preloaded(db: Session) -> list[int]:
+        rows = db.scalars(select(Article).where(Article.id.in_(ids))).all()
+        users = db.scalars(select(User).where(User.id.in_(keys))).all()
+        merged = [db.merge(a).id for a in articles]
+        assert (len(rows), len(users)) == (len(ids), len(keys))
+        return merged
+
+    async def preloaded_async(db: AsyncSession) -> list[int]:
+        rows = (await db.scalars(select(Article).where(Article.id.in_(ids)))).all()
+        users = (await db.scalars(select(User).where(User.id.in_(keys)))).all()
+        merged = [(await db.merge(a)).id for a in articles]
+        assert (len(rows), len(users)) == (len(ids), len(keys))
+        return merged
+
+    fixed, merged = merge_findings(
+        tables, mode, checks, preloaded if mode == "sync" else preloaded_async
+    )
+    assert sorted(merged) == ids
+    assert fixed == [], [str(f) for f in fixed]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_merge_per_row_loading_a_collection_names_the_option(tables: str, mode: str) -> None:
+    """``merge()`` per user (found in the session) whose ``followers`` it loads each time."""
+    ids = [2, 3, 4, 5]
+    sync_engine = create_engine(tables)
+    with Session(sync_engine) as session:  # the app's profiles, followers loaded
+        loaded = select(User).where(User.id.in_(ids)).options(selectinload(User.followers))
+        users = list(session.scalars(loaded).all())
+    sync_engine.dispose()
+    preload = select(User).where(User.id.in_(ids))
+
+    def follow_each(db: Session) -> int:
+        kept = db.scalars(preload).all()
+        return len([db.merge(u) for u in users]) + 0 * len(kept)  # follow loop
+
+    async def follow_each_async(db: AsyncSession) -> int:
+        kept = (await db.scalars(preload)).all()
+        return len([await db.merge(u) for u in users]) + 0 * len(kept)  # follow loop
+
+    findings, merged = merge_findings(
+        tables, mode, ["potential"], follow_each if mode == "sync" else follow_each_async
+    )
+    assert merged == len(ids)
+    (finding,) = findings
+    assert finding.count == len(ids)
+    assert finding.relationship == "User.followers"
+    assert finding.loader_option == "selectinload(User.followers)"
+    assert finding.suggestion.startswith("merge() in a loop loads User.followers")
+
+    fixed_preload = preload.options(selectinload(User.followers))  # the fix
+
+    def fixed(db: Session) -> int:
+        kept = db.scalars(fixed_preload).all()
+        return len([db.merge(u) for u in users]) + 0 * len(kept)
+
+    async def fixed_async(db: AsyncSession) -> int:
+        kept = (await db.scalars(fixed_preload)).all()
+        return len([await db.merge(u) for u in users]) + 0 * len(kept)
+
+    after, merged = merge_findings(
+        tables, mode, ["potential"], fixed if mode == "sync" else fixed_async
+    )
+    assert merged == len(ids)
+    assert after == [], [str(f) for f in after]
+
+
+@pytest.mark.skipif(
+    not hasattr(Session, "merge_all"), reason="Session.merge_all() is new in SQLAlchemy 2.1"
+)
+def test_merge_all_loads_each_row_an_n_plus_one(tables: str) -> None:
+    """``merge_all(objs)`` runs one ``merge()`` per object: a loop over rows in one call."""
+    ids = [3, 4, 5, 6]
+    sync_engine = create_engine(tables)
+    articles = detached_articles(sync_engine, ids)
+    sync_engine.dispose()
+
+    def merge_all(db: Session) -> list[int]:
+        return [a.id for a in db.merge_all(articles)]  # type: ignore[attr-defined, unused-ignore]
+
+    findings, merged = merge_findings(tables, "sync", [], merge_all)
+    assert sorted(merged) == ids
+    (finding, _authors) = sorted(findings, key=lambda f: "aa_users" in f.sql.split("WHERE")[0])
+    assert finding.count == len(ids)
+    assert finding.suggestion.startswith("merge() in a loop loads each Article row by its key")

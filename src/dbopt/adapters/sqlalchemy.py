@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import itertools
 import sys
 import threading
 import weakref
@@ -100,6 +101,46 @@ def _in_session_refresh() -> bool:
 _REFRESH_CODE = Session.refresh.__code__
 #: Frames walked from the ORM event to ``Session.refresh`` at most.
 _REFRESH_FRAMES = 40
+
+_MERGE_CODE = Session._merge.__code__
+#: Frames walked from the ORM event to the innermost ``Session._merge`` at most:
+#: it is 5 frames above the listener's caller for the load by key and 7 for a
+#: relationship's lazy load (SQLAlchemy 2.0.59 and 2.1.9, sync and async).
+_MERGE_FRAMES = 10
+#: The key under which a ``merge()`` call's number is kept in its own
+#: ``_recursive`` dict (one per call, and per object of ``merge_all``).
+_MERGE_MARK = object()
+_merge_calls = itertools.count(1)
+
+
+def _merge_call() -> int | None:
+    """The number of the ``Session.merge()`` call on the stack, or None outside one.
+
+    Only called while the session's autoflush is off, which ``merge()`` does
+    for its whole run. ``merge()`` makes a fresh ``_recursive`` dict per call
+    (``merge_all()`` one per object) and hands it down every nested
+    ``_merge``; the call's number is stored there under a key of dbopt's own,
+    so it lives as long as the call and is never reused.
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(_MERGE_FRAMES):
+        if frame is None:
+            return None
+        if frame.f_code is _MERGE_CODE:
+            recursive = frame.f_locals.get("_recursive")
+            if type(recursive) is not dict:
+                return None
+            mark = recursive.get(_MERGE_MARK)
+            if mark is None:
+                mark = recursive[_MERGE_MARK] = next(_merge_calls)
+            return int(mark)
+        frame = frame.f_back
+    return None
+
+
+def _merge_context(base: OrmContext, call: int) -> OrmContext:
+    """``base`` run inside ``merge()`` call number ``call`` (built per statement: calls differ)."""
+    return dataclasses.replace(base, merge=call, from_many=False)
 
 
 def _column_context(state: ORMExecuteState) -> OrmContext:
@@ -221,6 +262,10 @@ def _on_orm_execute(state: ORMExecuteState) -> None:
                 joined = _sibling_joined_collections(state)
                 if joined:
                     ctx = _joined_context(ctx, joined)
+        if not state.session.autoflush:  # merge() turns it off while it runs
+            call = _merge_call()
+            if call is not None:
+                ctx = _merge_context(ctx, call)
         _pending_orm.set((state.statement, ctx))
     except Exception:  # noqa: BLE001 - ORM context is a courtesy, never a failure
         _pending_orm.set(None)

@@ -51,6 +51,10 @@ class OrmContext:
     #: A lazy load whose owner came from a result of many rows (tracked only
     #: for ``NPlusOneDetector(checks=["potential"])``).
     from_many: bool = False
+    #: The ``Session.merge()`` call that ran it (a number per call, and per
+    #: object of ``merge_all()``), None outside ``merge()``: the loads one
+    #: merge() runs for itself are not a loop of the application's.
+    merge: int | None = None
 
     def describe(self) -> str:
         """Say it in words: ``"lazy load of User.posts"``."""

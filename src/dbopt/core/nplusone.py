@@ -149,10 +149,11 @@ def _reloads(event: QueryEvent) -> bool:
     ``resource_type = 'Post'``, a custom ``primaryjoin``): each object runs it
     again with the same values. Either way the group counts one query per
     object, even with one distinct value, and the loader option
-    (``select_related``, ``selectinload``) fixes it, not a cache.
+    (``select_related``, ``selectinload``) fixes it, not a cache. Not the
+    lazy loads that ``Session.merge()`` runs: those count ``merge()`` calls.
     """
     orm = event.orm
-    return orm is not None and orm.kind == "lazy_load"
+    return orm is not None and orm.kind == "lazy_load" and orm.merge is None
 
 
 def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmContext | None:
@@ -361,7 +362,8 @@ class NPlusOneDetector:
             value = _value_key(event.sql, parameters)
         values = group.values
         if values is not None:
-            values.add(value)
+            # the loads of one merge() call are its own cost: count calls, not loads
+            values.add(value if orm is None or orm.merge is None else -orm.merge)
             if len(values) >= self.threshold:
                 group.values = None
         if self.repeat_threshold is None:

@@ -180,6 +180,8 @@ def n_plus_one_fix(
         option, suggestion = django_fix(orm.strategy, orm.relationship, orm.entity, orm.target)
         named = orm.kind in ("lazy_load", "column_load")
         return (orm.relationship if named else None), option, suggestion
+    if orm is not None and orm.merge is not None:
+        return merge_fix(orm, sql)
     if orm is not None and orm.kind == "column_load":
         return column_load_fix(orm)
     if orm is not None and orm.kind == "lazy_load" and orm.relationship:
@@ -211,6 +213,40 @@ def n_plus_one_fix(
         None,
         "run one query for every key before the loop (WHERE <column> IN (...), or "
         "= ANY(%s) on PostgreSQL) and look the rows up in a dict",
+    )
+
+
+def merge_fix(orm: OrmContext, sql: str | None) -> tuple[str | None, str | None, str]:
+    """``(relationship, loader_option, suggestion)`` for loads of ``merge()`` calls in a loop.
+
+    Such a group counts ``merge()`` calls, not statements (the loads of one
+    call are its own cost): each merged object was looked up by its key, or
+    had a relationship loaded, in its own ``merge()``. Objects already in the
+    session are not loaded again, so the fix is one query for all of them
+    before the loop, kept referenced (the identity map holds objects weakly).
+    """
+    entity = orm.entity or "<Model>"
+    keep = (
+        "keep the result referenced while merging, so that merge() finds each "
+        "object in the session instead of loading it"
+    )
+    if orm.kind == "lazy_load" and orm.relationship:
+        option = f"selectinload({orm.relationship})"
+        return (
+            orm.relationship,
+            option,
+            f"merge() in a loop loads {orm.relationship} of each merged {entity} object: "
+            f"load the existing {entity} rows for every key in one query before the loop "
+            f"(select({entity}).where(...in_(keys)).options({option})) and {keep}",
+        )
+    column = key_column(sql) if sql else None
+    where = f"{entity}.{column}" if column else f"{entity}.<key>"
+    return (
+        None,
+        None,
+        f"merge() in a loop loads each {entity} row by its key: load the existing rows "
+        f"for every key in one query before the loop (select({entity}).where({where}"
+        f".in_(keys))) and {keep}",
     )
 
 
