@@ -18,7 +18,7 @@ import sys
 import threading
 import weakref
 from time import perf_counter
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from sqlalchemy import event
@@ -86,16 +86,19 @@ def _query_context(mapper: Any) -> OrmContext:
     return ctx
 
 
+def _caller_running(code: CodeType, limit: int) -> FrameType | None:
+    """The frame running ``code`` among the ``limit`` frames above the ORM listener's caller."""
+    frame: FrameType | None = sys._getframe(3)
+    for _ in range(limit):
+        if frame is None or frame.f_code is code:
+            return frame
+        frame = frame.f_back
+    return None
+
+
 def _in_session_refresh() -> bool:
     """Whether ``Session.refresh()`` is on the stack (an explicit refresh, not a lazy one)."""
-    frame: FrameType | None = sys._getframe(2)
-    for _ in range(_REFRESH_FRAMES):
-        if frame is None:
-            return False
-        if frame.f_code is _REFRESH_CODE:
-            return True
-        frame = frame.f_back
-    return False
+    return _caller_running(_REFRESH_CODE, _REFRESH_FRAMES) is not None
 
 
 _REFRESH_CODE = Session.refresh.__code__
@@ -122,20 +125,16 @@ def _merge_call() -> int | None:
     ``_merge``; the call's number is stored there under a key of dbopt's own,
     so it lives as long as the call and is never reused.
     """
-    frame: FrameType | None = sys._getframe(2)
-    for _ in range(_MERGE_FRAMES):
-        if frame is None:
-            return None
-        if frame.f_code is _MERGE_CODE:
-            recursive = frame.f_locals.get("_recursive")
-            if type(recursive) is not dict:
-                return None
-            mark = recursive.get(_MERGE_MARK)
-            if mark is None:
-                mark = recursive[_MERGE_MARK] = next(_merge_calls)
-            return int(mark)
-        frame = frame.f_back
-    return None
+    frame = _caller_running(_MERGE_CODE, _MERGE_FRAMES)
+    if frame is None:
+        return None
+    recursive = frame.f_locals.get("_recursive")
+    if type(recursive) is not dict:
+        return None
+    mark = recursive.get(_MERGE_MARK)
+    if mark is None:
+        mark = recursive[_MERGE_MARK] = next(_merge_calls)
+    return int(mark)
 
 
 def _merge_context(base: OrmContext, call: int) -> OrmContext:
