@@ -159,35 +159,38 @@ class Mirror:
                 sql.SQL("{}::{}[]").format(sql.Placeholder(), sql.SQL(t)) for t in self.key_types
             )
         )
-        match = sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
-            for c in self.key
-        )
         keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
         # As in replay_all_sql: = ANY on the first key column keeps each side an
         # index lookup (a join alone may be planned as a scan of every partition).
         probe = sql.SQL("{} = ANY ({}::{}[])").format(
             sql.Identifier("t", self.key[0]), sql.Placeholder(), sql.SQL(self.key_types[0])
         )
-        conn.execute(
-            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
-                ddl.ident(self.target), keyset, probe, match
-            ),
-            [*arrays, arrays[0]],
+        for statement in self._refresh_sql(keyset, probe):
+            conn.execute(statement, [*arrays, arrays[0]])
+
+    def _refresh_sql(self, keys: sql.Composable, probe: sql.Composable) -> list[sql.Composed]:
+        """Delete the target's rows for ``keys`` (a relation aliased ``k``, one column per
+        key column) and copy the source's current rows for them; ``probe`` narrows ``t``
+        to those keys by the first key column, so each side stays an index lookup."""
+        match = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
+            for c in self.key
         )
-        conn.execute(
+        return [
+            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
+                ddl.ident(self.target), keys, probe, match
+            ),
             sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {} WHERE {}").format(
                 ddl.ident(self.target),
                 self._cols(),
                 self._overriding(),
                 self._cols("t"),
                 ddl.ident(self.source),
-                keyset,
+                keys,
                 match,
                 probe,
             ),
-            [*arrays, arrays[0]],
-        )
+        ]
 
     def replay_all_sql(self, conn: psycopg.Connection[Any]) -> list[sql.Composed]:
         """Statements replaying every change row at once, with no round trip in between.
@@ -215,10 +218,6 @@ class Mirror:
         keys = sql.SQL("(SELECT DISTINCT {} FROM {}) k").format(
             self._key(), ddl.ident(self.changes)
         )
-        match = sql.SQL(" AND ").join(
-            sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
-            for c in self.key
-        )
         # The change table has no statistics: joined as it is, the planner may hash
         # it against a full scan of the target (every partition). ``= ANY(ARRAY(...))``
         # on the key's first column makes each side an index lookup of those keys.
@@ -229,19 +228,7 @@ class Mirror:
         return [
             sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes)),
             sql.SQL("DO {}").format(sql.Literal(truncate.as_string(conn))),
-            sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
-                ddl.ident(self.target), keys, probe, match
-            ),
-            sql.SQL("INSERT INTO {} ({}){} SELECT {} FROM {} t JOIN {} ON {} WHERE {}").format(
-                ddl.ident(self.target),
-                self._cols(),
-                self._overriding(),
-                self._cols("t"),
-                ddl.ident(self.source),
-                keys,
-                match,
-                probe,
-            ),
+            *self._refresh_sql(keys, probe),
         ]
 
     def ensure_marker(self, conn: psycopg.Connection[Any]) -> None:
