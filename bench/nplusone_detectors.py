@@ -43,8 +43,9 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, nullco
 from typing import Any
 
 from _common import Samples, interleave, median, print_table, ratio
-from sqlalchemy import Engine, ForeignKey, create_engine, insert, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from orm_trackers import Author, seed
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.orm import Session
 
 import dbopt
 from dbopt.core.nplusone import NPlusOneDetector
@@ -63,31 +64,9 @@ CONFIGS = (
 )
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Author(Base):
-    __tablename__ = "dbopt_bench_det_authors"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    books: Mapped[list[Book]] = relationship()
-
-
-class Book(Base):
-    __tablename__ = "dbopt_bench_det_books"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    author_id: Mapped[int] = mapped_column(ForeignKey("dbopt_bench_det_authors.id"))
-
-
 def make_engine() -> Engine:
     engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(insert(Author), [{"id": i} for i in range(1, AUTHORS + 1)])
-        conn.execute(
-            insert(Book),
-            [{"id": i, "author_id": 1 + i % AUTHORS} for i in range(1, AUTHORS * BOOKS + 1)],
-        )
+    seed(engine, AUTHORS, BOOKS)
     return engine
 
 

@@ -59,6 +59,18 @@ class Book(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("dbopt_bench_trk_authors.id"))
 
 
+def seed(engine: Engine, authors: int, books: int) -> None:
+    """(Re)create the two tables on ``engine``: ``authors`` authors with ``books`` books each."""
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Author), [{"id": i} for i in range(1, authors + 1)])
+        conn.execute(
+            insert(Book),
+            [{"id": i, "author_id": 1 + i % authors} for i in range(1, authors * books + 1)],
+        )
+
+
 def lazy(session: Session) -> int:
     authors = session.scalars(select(Author)).all()
     return sum(len(a.books) for a in authors) and 1 + len(authors)
@@ -110,14 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--runs", type=int, default=20, help="runs of a workload per block")
     args = parser.parse_args(argv)
     engine = create_engine(args.pg_url or "sqlite://")
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(insert(Author), [{"id": i} for i in range(1, AUTHORS + 1)])
-        conn.execute(
-            insert(Book),
-            [{"id": i, "author_id": 1 + i % AUTHORS} for i in range(1, AUTHORS * BOOKS + 1)],
-        )
+    seed(engine, AUTHORS, BOOKS)
     print(describe_machine())
     print(f"{engine.dialect.name}; medians of {args.repeats} interleaved repetitions")
     print(f"{'workload':8} {'config':10} {'us/stmt':>8} {'/bare':>6} {'/detector':>9}")
