@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -14,7 +15,6 @@ from typing import Any
 
 from dbopt.core.events import QueryEvent
 from dbopt.core.fingerprint import fingerprint_info
-from dbopt.core.memo import memo
 from dbopt.core.params import apply_policy, check_policy, jsonable, redact
 from dbopt.errors import ConfigurationError
 
@@ -321,7 +321,7 @@ class _Message:
 
 
 #: CallSite → ``str(site)``, bounded.
-_site_text: Callable[[Any], str] = memo(str)
+_site_text: Callable[[Any], str] = functools.lru_cache(maxsize=4096)(str)
 
 
 def _plan_summary(plan: Any) -> str:

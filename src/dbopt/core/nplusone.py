@@ -13,6 +13,7 @@ Findings are built, allowlisted and reported when the scope ends.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import threading
@@ -22,7 +23,6 @@ from typing import Any, Literal, TypeAlias
 
 from dbopt.core.events import CallSite, OrmContext, QueryEvent
 from dbopt.core.fingerprint import fingerprint_info, mask_literals
-from dbopt.core.memo import memo
 from dbopt.core.nplusone_allow import NPlusOneAllow, parse_allow
 from dbopt.core.nplusone_batches import (
     MAX_PAGES,
@@ -198,7 +198,7 @@ def _through_lazy_parent(orm: OrmContext | None, state: _ScopeState) -> OrmConte
 
 
 #: :func:`is_aggregate` by statement text (ORM statements repeat their text).
-_aggregate: Callable[[str], bool] = memo(is_aggregate)
+_aggregate: Callable[[str], bool] = functools.lru_cache(maxsize=4096)(is_aggregate)
 
 
 def _value_key(sql: str, parameters: Any) -> int:
