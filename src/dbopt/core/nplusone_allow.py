@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from dbopt.core.fingerprint import fingerprint_info, normalize
+from dbopt.core.nplusone_findings import FindingKind
 from dbopt.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -22,14 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NPlusOneAllow", "parse_allow"]
 
-_KINDS = (
-    "n_plus_one",
-    "repeated_query",
-    "write_loop",
-    "unbounded_query",
-    "cartesian_product",
-    "unused_eager_load",
-)
+_KINDS = get_args(FindingKind)
 _GLOB = frozenset("*?[")
 
 
