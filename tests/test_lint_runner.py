@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dbopt import ConfigurationError, ServerUnavailableError
-from dbopt.lint import RULES, LintConfig, lint
+from dbopt.findings import Finding, Severity
+from dbopt.lint import RULES, LintConfig, Rule, lint
+from dbopt.lint.base import register_rules, rule
+from dbopt.lint.catalog import Catalog
 from dbopt.postgres.connect import read_only_connection
 from dbopt.suppress import Suppression, Suppressions
 from test_lint_support import connect, fresh_schema, lint_schema
@@ -92,6 +96,26 @@ def test_rule_selection_and_unknown_rules(pg_url: str) -> None:
         assert len(without.rules) == len(RULES) - 2
     with pytest.raises(ConfigurationError, match="unknown lint rule"):
         lint(pg_url, rules=["LINT999"])
+
+
+def test_a_rule_registered_with_the_decorator_runs_beside_the_tables(pg_url: str) -> None:
+    """dbopt's rules come from each module's table; ``rule()`` still adds one of a user's."""
+
+    @rule("XLINT900", "every_table", "info", "Lists every table.", "A test rule.")
+    def every_table(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
+        return (r.finding(t.sql_name, f"table {t.name}") for t in catalog.top_level())
+
+    try:
+        assert RULES["XLINT900"].check is every_table
+        assert RULES["XLINT900"].severity is Severity.INFO
+        with pytest.raises(ConfigurationError, match="XLINT900 registered twice"):
+            register_rules(RULES["XLINT900"])
+        with fresh_schema(pg_url, DDL) as name:
+            report = lint_schema(pg_url, name, rules=["every_table", "LINT004"])
+            assert sorted(report.rules) == ["LINT004", "XLINT900"]
+            assert f"{name}.parent" in {f.object for f in report.of("XLINT900")}
+    finally:
+        del RULES["XLINT900"]
 
 
 def test_suppressions_by_code_object_and_glob(pg_url: str, tmp_path: Path) -> None:

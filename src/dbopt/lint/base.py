@@ -11,7 +11,7 @@ from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, Severity
 from dbopt.lint.catalog import Catalog, Table
 
-__all__ = ["RULES", "LintConfig", "Rule", "rule"]
+__all__ = ["RULES", "LintConfig", "Rule", "register_rules", "rule"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,9 @@ class LintConfig:
 
 Check = Callable[[Catalog, LintConfig, "Rule"], Iterable[Finding]]
 
+#: The catalog parts a rule reads unless it says otherwise.
+_NEEDS = ("relations", "columns", "constraints", "indexes")
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -96,7 +99,7 @@ class Rule:
     summary: str
     why: str
     check: Check = field(repr=False, compare=False)
-    needs: tuple[str, ...] = ("relations", "columns", "constraints", "indexes")
+    needs: tuple[str, ...] = _NEEDS
 
     def finding(
         self,
@@ -128,20 +131,28 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
+def register_rules(*rules: Rule) -> None:
+    """Add ``rules`` to :data:`RULES` (each rule module ends with one table of its rules)."""
+    for r in rules:
+        if r.code in RULES:
+            raise ConfigurationError(f"rule {r.code} registered twice")
+        RULES[r.code] = r
+
+
 def rule(
     code: str,
     name: str,
     severity: Severity | str,
     summary: str,
     why: str,
-    needs: Sequence[str] = ("relations", "columns", "constraints", "indexes"),
+    needs: Sequence[str] = _NEEDS,
 ) -> Callable[[Check], Check]:
-    """Register the decorated check as rule ``code``."""
+    """Register the decorated check as rule ``code`` (for rules defined outside dbopt)."""
 
     def register(check: Check) -> Check:
-        if code in RULES:
-            raise ConfigurationError(f"rule {code} registered twice")
-        RULES[code] = Rule(code, name, Severity.parse(severity), summary, why, check, tuple(needs))
+        register_rules(
+            Rule(code, name, Severity.parse(severity), summary, why, check, tuple(needs))
+        )
         return check
 
     return register

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from dbopt.findings import Finding
-from dbopt.lint.base import LintConfig, Rule, rule, table_meta
+from dbopt.findings import Finding, Severity
+from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
 from dbopt.lint.catalog import Catalog, Column, ColumnStats, Table
 from dbopt.postgres.render import ident, index_name, literal
 
@@ -17,15 +17,6 @@ _SMALL_INT_TYPES = {"int2", "int4"}
 _KINDS = {"c": "CHECK", "f": "FOREIGN KEY"}
 
 
-@rule(
-    "LINT008",
-    "not_valid_constraint",
-    "warning",
-    "A CHECK or FOREIGN KEY constraint was added NOT VALID and never validated.",
-    "New rows are checked but existing ones are not: the planner cannot rely on the "
-    "constraint, and old rows may violate it. Validating takes only a SHARE UPDATE "
-    "EXCLUSIVE lock, so reads and writes continue.",
-)
 def not_valid_constraint(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table in catalog:
         for con in table.constraints:
@@ -105,19 +96,6 @@ def _check_fix(table: Table, col: Column, body: str) -> str:
     )
 
 
-@rule(
-    "LINT009",
-    "enum_like_column",
-    "info",
-    "A text column holds a handful of code-like values, or an integer a small scale from 0 "
-    "or 1, but has no CHECK or enum type.",
-    "A status or kind column with a fixed set of values accepts any typo unless the "
-    "database says which values are allowed; a CHECK (or an enum type) also documents them. "
-    "The values come from the planner's statistics, a sample: the finding says so, and "
-    "free-text-like columns (names, languages, codes from open lists) and integer ranges "
-    "that do not start at 0 or 1 are not reported, because a sample cannot tell their allowed set.",
-    needs=("relations", "columns", "constraints", "indexes", "stats"),
-)
 def enum_like_column(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     id_pattern = re.compile(config.id_column_pattern)
     for table in catalog.top_level():
@@ -159,3 +137,32 @@ def enum_like_column(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[
                 fix=_check_fix(table, col, body),
                 **table_meta(table, column=col.name, values=shown, type=col.type, from_sample=True),
             )
+
+
+register_rules(
+    Rule(
+        "LINT008",
+        "not_valid_constraint",
+        Severity.WARNING,
+        "A CHECK or FOREIGN KEY constraint was added NOT VALID and never validated.",
+        "New rows are checked but existing ones are not: the planner cannot rely on the "
+        "constraint, and old rows may violate it. Validating takes only a SHARE UPDATE "
+        "EXCLUSIVE lock, so reads and writes continue.",
+        not_valid_constraint,
+    ),
+    Rule(
+        "LINT009",
+        "enum_like_column",
+        Severity.INFO,
+        "A text column holds a handful of code-like values, or an integer a small scale from 0 "
+        "or 1, but has no CHECK or enum type.",
+        "A status or kind column with a fixed set of values accepts any typo unless the "
+        "database says which values are allowed; a CHECK (or an enum type) also documents them. "
+        "The values come from the planner's statistics, a sample: the finding says so, and "
+        "free-text-like columns (names, languages, codes from open lists) and integer ranges "
+        "that do not start at 0 or 1 are not reported, because a sample cannot tell their "
+        "allowed set.",
+        enum_like_column,
+        needs=("relations", "columns", "constraints", "indexes", "stats"),
+    ),
+)

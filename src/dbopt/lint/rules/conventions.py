@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dbopt.findings import Finding
-from dbopt.lint.base import LintConfig, Rule, rule, table_meta
+from dbopt.findings import Finding, Severity
+from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
 from dbopt.lint.catalog import Catalog, Column, Table
 from dbopt.postgres.render import ident, qualified, snake_case
 
@@ -98,18 +98,6 @@ def _add_column(table: Table, conv: _Convention) -> str:
     return sql + ";"
 
 
-@rule(
-    "LINT013",
-    "missing_audit_columns",
-    "info",
-    "A table lacks the timestamp columns the other tables have (or the configured "
-    "``audit_columns``).",
-    "Without them nobody can tell when a row appeared or last changed: debugging, "
-    "incremental exports and retention all need it. With no ``audit_columns`` configured "
-    "the rule follows the schema's own convention: a timestamp column that two thirds of "
-    "the tables have (e.g. ``last_update``) is expected on the rest; a schema without one "
-    "gets no findings.",
-)
 def missing_audit_columns(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     tables = _user_tables(catalog)
     groups: list[tuple[_Convention, ...]]
@@ -147,17 +135,6 @@ def _names(table: Table) -> Iterator[str]:
     yield from (c.name for c in table.columns.values())
 
 
-@rule(
-    "LINT014",
-    "naming_convention",
-    "info",
-    "A table, column, index or constraint name breaks the naming convention.",
-    "Mixed-case or spaced names must be double-quoted in every query forever, and a mix of "
-    "conventions makes the schema harder to read and to query correctly. With no "
-    "``naming_pattern`` configured, names are held to snake_case only when at least 80 % "
-    "of the schema's table and column names already are: a schema consistently in another "
-    "convention is left alone.",
-)
 def naming_convention(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     tables = _user_tables(catalog)
     pattern = re.compile(config.naming_pattern or SNAKE_CASE)
@@ -207,3 +184,32 @@ def naming_convention(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator
                     f"{ident(snake_case(con.name))};",
                     **table_meta(table, kind="constraint", name=con.name),
                 )
+
+
+register_rules(
+    Rule(
+        "LINT013",
+        "missing_audit_columns",
+        Severity.INFO,
+        "A table lacks the timestamp columns the other tables have (or the configured "
+        "``audit_columns``).",
+        "Without them nobody can tell when a row appeared or last changed: debugging, "
+        "incremental exports and retention all need it. With no ``audit_columns`` configured "
+        "the rule follows the schema's own convention: a timestamp column that two thirds of "
+        "the tables have (e.g. ``last_update``) is expected on the rest; a schema without one "
+        "gets no findings.",
+        missing_audit_columns,
+    ),
+    Rule(
+        "LINT014",
+        "naming_convention",
+        Severity.INFO,
+        "A table, column, index or constraint name breaks the naming convention.",
+        "Mixed-case or spaced names must be double-quoted in every query forever, and a mix of "
+        "conventions makes the schema harder to read and to query correctly. With no "
+        "``naming_pattern`` configured, names are held to snake_case only when at least 80 % "
+        "of the schema's table and column names already are: a schema consistently in another "
+        "convention is left alone.",
+        naming_convention,
+    ),
+)

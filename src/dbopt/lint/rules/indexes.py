@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbopt.findings import Finding
-from dbopt.lint.base import LintConfig, Rule, rule, table_meta
+from dbopt.findings import Finding, Severity
+from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
 from dbopt.lint.catalog import Catalog, Index, Table
 from dbopt.lint.rules.keys import covers
 from dbopt.postgres.render import comment, ident, qualified
@@ -147,26 +147,10 @@ def _where(catalog: Catalog, table: Table) -> dict[str, Any]:
     return {"partition_of": parent.sql_name} if parent is not None else {}
 
 
-@rule(
-    "LINT004",
-    "duplicate_index",
-    "warning",
-    "Two indexes have the same definition.",
-    "Every write maintains both; the planner uses only one. The copy costs disk, cache and "
-    "write time for nothing.",
-)
 def duplicate_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     return _drop_findings(catalog, r, index_plan(catalog).duplicates)
 
 
-@rule(
-    "LINT005",
-    "redundant_index",
-    "warning",
-    "An index's columns are the leading columns of another index.",
-    "A B-tree on (a, b) serves every lookup and ordering on (a) as well; the shorter index "
-    "only adds write cost and cache pressure.",
-)
 def redundant_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     return _drop_findings(catalog, r, index_plan(catalog).covered)
 
@@ -255,16 +239,6 @@ def stats_old_enough(catalog: Catalog, config: LintConfig) -> bool:
     return age is None or age >= config.unused_index_min_stats_age_s
 
 
-@rule(
-    "LINT006",
-    "unused_index",
-    "info",
-    "An index has not been scanned since statistics were last reset.",
-    "An index nobody reads still costs every INSERT and UPDATE, disk and cache. Check "
-    "replicas too (their scans are counted there) and how long statistics have been "
-    "collecting before dropping it.",
-    needs=("relations", "columns", "constraints", "indexes"),
-)
 def unused_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     if not stats_old_enough(catalog, config):
         return
@@ -319,14 +293,6 @@ def unused_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Find
             )
 
 
-@rule(
-    "LINT007",
-    "invalid_index",
-    "error",
-    "An index is invalid (a failed CREATE INDEX CONCURRENTLY or an unattached partition index).",
-    "An invalid index is never used by queries but is still maintained on every write; a "
-    "unique one may or may not be enforcing uniqueness.",
-)
 def invalid_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table in catalog:
         for idx in table.indexes:
@@ -346,3 +312,45 @@ def invalid_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Fin
                 fix=fix,
                 **table_meta(table, index=idx.name, unique=idx.is_unique),
             )
+
+
+register_rules(
+    Rule(
+        "LINT004",
+        "duplicate_index",
+        Severity.WARNING,
+        "Two indexes have the same definition.",
+        "Every write maintains both; the planner uses only one. The copy costs disk, cache and "
+        "write time for nothing.",
+        duplicate_index,
+    ),
+    Rule(
+        "LINT005",
+        "redundant_index",
+        Severity.WARNING,
+        "An index's columns are the leading columns of another index.",
+        "A B-tree on (a, b) serves every lookup and ordering on (a) as well; the shorter index "
+        "only adds write cost and cache pressure.",
+        redundant_index,
+    ),
+    Rule(
+        "LINT006",
+        "unused_index",
+        Severity.INFO,
+        "An index has not been scanned since statistics were last reset.",
+        "An index nobody reads still costs every INSERT and UPDATE, disk and cache. Check "
+        "replicas too (their scans are counted there) and how long statistics have been "
+        "collecting before dropping it.",
+        unused_index,
+    ),
+    Rule(
+        "LINT007",
+        "invalid_index",
+        Severity.ERROR,
+        "An index is invalid (a failed CREATE INDEX CONCURRENTLY or an unattached partition "
+        "index).",
+        "An invalid index is never used by queries but is still maintained on every write; a "
+        "unique one may or may not be enforcing uniqueness.",
+        invalid_index,
+    ),
+)

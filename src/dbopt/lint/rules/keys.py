@@ -6,8 +6,8 @@ import fnmatch
 import re
 from collections.abc import Iterator
 
-from dbopt.findings import Finding
-from dbopt.lint.base import LintConfig, Rule, rule, table_meta
+from dbopt.findings import Finding, Severity
+from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
 from dbopt.lint.catalog import Catalog, Column, Constraint, Index, Table
 from dbopt.postgres.render import ident, idents, index_name, qualified
 
@@ -93,15 +93,6 @@ def _create_on(catalog: Catalog, table: Table, cols: list[str]) -> list[str]:
     return out
 
 
-@rule(
-    "LINT001",
-    "fk_without_index",
-    "warning",
-    "A foreign key has no index whose leading columns cover it.",
-    "Deleting or updating a referenced row makes PostgreSQL search the referencing table "
-    "for matches: without an index that is a sequential scan per row, under lock. Joins "
-    "from the parent to this table cannot use an index either.",
-)
 def fk_without_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table in catalog:
         for fk in table.constraints:
@@ -141,14 +132,6 @@ def fk_without_index(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[
             )
 
 
-@rule(
-    "LINT002",
-    "no_primary_key",
-    "warning",
-    "A table has no primary key.",
-    "Without a primary key rows cannot be addressed reliably: ORMs cannot map them, logical "
-    "replication cannot replicate UPDATE and DELETE, and duplicates creep in.",
-)
 def no_primary_key(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table in catalog.top_level():
         if table.primary_key is not None:
@@ -218,14 +201,6 @@ def _guess_target(catalog: Catalog, table: Table, stem: str, typname: str) -> Ta
     return None
 
 
-@rule(
-    "LINT003",
-    "id_column_without_fk",
-    "info",
-    "A column named like a reference (``*_id``) is not part of any foreign key.",
-    "Nothing stops the column from pointing at rows that do not exist (orphans); the "
-    "relationship is invisible to tools and to the planner's join estimates.",
-)
 def id_column_without_fk(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     pattern = re.compile(config.id_column_pattern)
     for table in catalog.top_level():
@@ -345,3 +320,35 @@ def _partition_fk_finding(
             partitions=[t.name for t in lacking],
         ),
     )
+
+
+register_rules(
+    Rule(
+        "LINT001",
+        "fk_without_index",
+        Severity.WARNING,
+        "A foreign key has no index whose leading columns cover it.",
+        "Deleting or updating a referenced row makes PostgreSQL search the referencing table "
+        "for matches: without an index that is a sequential scan per row, under lock. Joins "
+        "from the parent to this table cannot use an index either.",
+        fk_without_index,
+    ),
+    Rule(
+        "LINT002",
+        "no_primary_key",
+        Severity.WARNING,
+        "A table has no primary key.",
+        "Without a primary key rows cannot be addressed reliably: ORMs cannot map them, logical "
+        "replication cannot replicate UPDATE and DELETE, and duplicates creep in.",
+        no_primary_key,
+    ),
+    Rule(
+        "LINT003",
+        "id_column_without_fk",
+        Severity.INFO,
+        "A column named like a reference (``*_id``) is not part of any foreign key.",
+        "Nothing stops the column from pointing at rows that do not exist (orphans); the "
+        "relationship is invisible to tools and to the planner's join estimates.",
+        id_column_without_fk,
+    ),
+)

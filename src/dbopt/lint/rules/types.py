@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from dbopt.findings import Finding, Severity
-from dbopt.lint.base import LintConfig, Rule, rule, table_meta
+from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
 from dbopt.lint.catalog import Catalog, Column, SequenceInfo, Table
 from dbopt.lint.samples import reader
 from dbopt.postgres.render import ident, literal
@@ -66,18 +66,6 @@ def _date_only(catalog: Catalog, table: Table, col: Column) -> int | None:
     return seen if seen >= MIN_DATE_SAMPLE and midnight == seen else None
 
 
-@rule(
-    "LINT010",
-    "timestamp_without_time_zone",
-    "warning",
-    "A column is ``timestamp`` (without time zone).",
-    "A timestamp without time zone stores wall-clock time with no offset: values written "
-    "from servers or sessions in different time zones cannot be compared, and DST makes "
-    "some local times ambiguous. timestamptz stores an instant and costs the same 8 bytes. "
-    "A column whose values are all at midnight holds calendar dates: ``date`` says so, "
-    "takes 4 bytes, and has no time zone to get wrong.",
-    needs=("relations", "columns", "timestamp_samples"),
-)
 def timestamp_without_time_zone(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table, col in _columns_of(catalog, "timestamp"):
         name = ident(col.name)
@@ -112,15 +100,6 @@ def timestamp_without_time_zone(catalog: Catalog, config: LintConfig, r: Rule) -
         )
 
 
-@rule(
-    "LINT011",
-    "json_column",
-    "info",
-    "A column is ``json`` rather than ``jsonb``.",
-    "json keeps the text as written and reparses it on every access; it has no equality "
-    "operator (no DISTINCT, GROUP BY or UNIQUE) and no GIN indexing. jsonb is what "
-    "queries on the content want.",
-)
 def json_column(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for table, col in _columns_of(catalog, "json"):
         yield r.finding(
@@ -222,16 +201,6 @@ def _ratio(seq: SequenceInfo, cap: int) -> float:
     return (seq.last_value or 0) / cap if cap > 0 else 0.0
 
 
-@rule(
-    "LINT012",
-    "key_overflow",
-    "error",
-    "An integer key or its sequence has used most of its range.",
-    "When the sequence reaches the column type's maximum, every INSERT fails. Widening an "
-    "integer column to bigint rewrites the table, which takes hours on a large one: start "
-    "early (add a bigint column, backfill in batches, swap).",
-    needs=("relations", "columns", "constraints", "sequences"),
-)
 def key_overflow(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     for o in sequence_overflows(catalog):
         severity = _level(o.used, config)
@@ -248,3 +217,41 @@ def key_overflow(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Find
             used=round(o.used, 4),
             **o.extra,
         )
+
+
+register_rules(
+    Rule(
+        "LINT010",
+        "timestamp_without_time_zone",
+        Severity.WARNING,
+        "A column is ``timestamp`` (without time zone).",
+        "A timestamp without time zone stores wall-clock time with no offset: values written "
+        "from servers or sessions in different time zones cannot be compared, and DST makes "
+        "some local times ambiguous. timestamptz stores an instant and costs the same 8 bytes. "
+        "A column whose values are all at midnight holds calendar dates: ``date`` says so, "
+        "takes 4 bytes, and has no time zone to get wrong.",
+        timestamp_without_time_zone,
+        needs=("relations", "columns", "timestamp_samples"),
+    ),
+    Rule(
+        "LINT011",
+        "json_column",
+        Severity.INFO,
+        "A column is ``json`` rather than ``jsonb``.",
+        "json keeps the text as written and reparses it on every access; it has no equality "
+        "operator (no DISTINCT, GROUP BY or UNIQUE) and no GIN indexing. jsonb is what "
+        "queries on the content want.",
+        json_column,
+    ),
+    Rule(
+        "LINT012",
+        "key_overflow",
+        Severity.ERROR,
+        "An integer key or its sequence has used most of its range.",
+        "When the sequence reaches the column type's maximum, every INSERT fails. Widening an "
+        "integer column to bigint rewrites the table, which takes hours on a large one: start "
+        "early (add a bigint column, backfill in batches, swap).",
+        key_overflow,
+        needs=("relations", "columns", "constraints", "sequences"),
+    ),
+)

@@ -8,8 +8,8 @@ from typing import Any
 
 import psycopg
 
-from dbopt.findings import Finding
-from dbopt.lint.base import LintConfig, Rule, rule, table_meta
+from dbopt.findings import Finding, Severity
+from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
 from dbopt.lint.catalog import Catalog
 from dbopt.lint.samples import reader
 
@@ -48,18 +48,6 @@ def stats_period(catalog: Catalog) -> tuple[datetime | None, float | None]:
     return start, (now - start).total_seconds()
 
 
-@rule(
-    "LINT015",
-    "table_never_scanned",
-    "info",
-    "A table has not been read (no sequential or index scan) since statistics were reset.",
-    "A table nothing reads is either dead weight (backups, vacuum, disk) or read only on a "
-    "replica; check both before dropping it. Each index build counts as a sequential scan "
-    "in the statistics, so up to one scan per index is not counted as a read. Nothing is "
-    "reported until the statistics cover ``unused_table_min_stats_age_s`` (a week): a "
-    "database minutes old has read nothing yet.",
-    needs=("relations", "columns", "constraints", "indexes", "stats_period"),
-)
 def table_never_scanned(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     start, age = stats_period(catalog)
     if age is not None and age < config.unused_table_min_stats_age_s:
@@ -87,3 +75,20 @@ def table_never_scanned(catalog: Catalog, config: LintConfig, r: Rule) -> Iterat
                 stats_age_s=round(age) if age is not None else None,
             ),
         )
+
+
+register_rules(
+    Rule(
+        "LINT015",
+        "table_never_scanned",
+        Severity.INFO,
+        "A table has not been read (no sequential or index scan) since statistics were reset.",
+        "A table nothing reads is either dead weight (backups, vacuum, disk) or read only on a "
+        "replica; check both before dropping it. Each index build counts as a sequential scan "
+        "in the statistics, so up to one scan per index is not counted as a read. Nothing is "
+        "reported until the statistics cover ``unused_table_min_stats_age_s`` (a week): a "
+        "database minutes old has read nothing yet.",
+        table_never_scanned,
+        needs=("relations", "columns", "constraints", "indexes", "stats_period"),
+    ),
+)
