@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dbopt.health.base import Context, HealthCheck, database_ratio, level, register_check, worst
-from dbopt.health.model import CheckResult, HealthStatus
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dbopt.health.base import Context, HealthCheck, database_ratio, level, register_checks, worst
+from dbopt.health.model import CheckResult, HealthStatus, HealthThresholds
 
 __all__: list[str] = []
 
@@ -17,13 +20,6 @@ _SESSION_COLS = """
 """
 
 
-@register_check(
-    "HEALTH003",
-    "connections",
-    "Connections in use against max_connections.",
-    "When connections run out, new ones are refused: the application's requests fail. "
-    "Each connection also costs server memory; a pooler keeps the count low.",
-)
 def connections(check: HealthCheck, ctx: Context) -> CheckResult:
     reserved = "current_setting('superuser_reserved_connections')::int"
     if ctx.version >= 160000:
@@ -57,111 +53,62 @@ def connections(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-def _sessions(
-    check: HealthCheck,
-    ctx: Context,
-    where: str,
-    order: str,
-    key: str,
-    warn: float,
-    critical: float,
-    what: str,
-    fix: str,
-) -> CheckResult:
-    """Other sessions matching ``where`` (ordered by ``order``), judged by their age ``key``."""
-    rows = ctx.rows(
-        f"""SELECT {_SESSION_COLS} FROM pg_stat_activity a
-            WHERE {where} AND a.pid <> pg_backend_pid()
-            ORDER BY {order}"""
-    )
-    statuses, findings = [], []
-    for row in rows:
-        status = level(row[key] or 0.0, warn, critical)
-        statuses.append(status)
-        if status is not HealthStatus.OK:
-            findings.append(
-                check.finding(
-                    status,
-                    f"pid {row['pid']}",
-                    f"{what} for {row[key]:.0f} s ({row['user']}, {row['application'] or '-'})",
-                    fix.format(pid=row["pid"]),
-                    pid=row["pid"],
-                    seconds=row[key],
-                    query=row["query"],
+@dataclass(frozen=True)
+class _Sessions:
+    """A check of the other sessions matching ``where`` (ordered by ``order``), judged by
+    their age ``key`` against the ``(warn, critical)`` seconds ``limits`` picks from the
+    thresholds. ``what`` says what a flagged session does; ``fix`` is formatted with its
+    ``pid``."""
+
+    where: str
+    order: str
+    key: str
+    limits: Callable[[HealthThresholds], tuple[float, float]]
+    what: str
+    fix: str
+
+    def __call__(self, check: HealthCheck, ctx: Context) -> CheckResult:
+        key, what = self.key, self.what
+        warn, critical = self.limits(ctx.thresholds)
+        rows = ctx.rows(
+            f"""SELECT {_SESSION_COLS} FROM pg_stat_activity a
+                WHERE {self.where} AND a.pid <> pg_backend_pid()
+                ORDER BY {self.order}"""
+        )
+        statuses, findings = [], []
+        for row in rows:
+            status = level(row[key] or 0.0, warn, critical)
+            statuses.append(status)
+            if status is not HealthStatus.OK:
+                findings.append(
+                    check.finding(
+                        status,
+                        f"pid {row['pid']}",
+                        f"{what} for {row[key]:.0f} s ({row['user']}, {row['application'] or '-'})",
+                        self.fix.format(pid=row["pid"]),
+                        pid=row["pid"],
+                        seconds=row[key],
+                        query=row["query"],
+                    )
                 )
-            )
-    flagged = [r for r in rows if (r[key] or 0) >= warn]
-    status = worst(statuses)
-    longest = max((r[key] or 0.0 for r in rows), default=0.0)
-    summary = (
-        f"{len(flagged)} session(s) {what} longer than {warn:g} s (longest {longest:.0f} s)"
-        if flagged
-        else f"none longer than {warn:g} s"
-    )
-    return check.result(
-        status,
-        summary,
-        value=longest,
-        unit="s",
-        threshold=f"warn >= {warn:g} s, critical >= {critical:g} s",
-        details=flagged,
-        findings=findings,
-    )
+        flagged = [r for r in rows if (r[key] or 0) >= warn]
+        longest = max((r[key] or 0.0 for r in rows), default=0.0)
+        summary = (
+            f"{len(flagged)} session(s) {what} longer than {warn:g} s (longest {longest:.0f} s)"
+            if flagged
+            else f"none longer than {warn:g} s"
+        )
+        return check.result(
+            worst(statuses),
+            summary,
+            value=longest,
+            unit="s",
+            threshold=f"warn >= {warn:g} s, critical >= {critical:g} s",
+            details=flagged,
+            findings=findings,
+        )
 
 
-@register_check(
-    "HEALTH004",
-    "idle_in_transaction",
-    "Sessions idle inside an open transaction.",
-    "An open transaction holds its locks and its snapshot: VACUUM cannot remove rows "
-    "deleted after it began (bloat), and DDL queues behind its locks. Usually a missing "
-    "commit or a request that did slow work while holding a transaction.",
-)
-def idle_in_transaction(check: HealthCheck, ctx: Context) -> CheckResult:
-    t = ctx.thresholds
-    return _sessions(
-        check,
-        ctx,
-        "a.state LIKE 'idle in transaction%%'",
-        "a.state_change",
-        "state_s",
-        t.idle_in_transaction_warn_s,
-        t.idle_in_transaction_critical_s,
-        "idle in transaction",
-        "SELECT pg_terminate_backend({pid});  -- and set idle_in_transaction_session_timeout",
-    )
-
-
-@register_check(
-    "HEALTH005",
-    "long_running_queries",
-    "Queries running longer than a threshold.",
-    "A long query holds a snapshot (VACUUM cannot clean up behind it), its locks, and a "
-    "connection; it is often a missing index or an unbounded report.",
-)
-def long_running_queries(check: HealthCheck, ctx: Context) -> CheckResult:
-    t = ctx.thresholds
-    return _sessions(
-        check,
-        ctx,
-        "a.state = 'active' AND a.backend_type = 'client backend'",
-        "a.query_start",
-        "query_s",
-        t.long_query_warn_s,
-        t.long_query_critical_s,
-        "running a query",
-        "SELECT pg_cancel_backend({pid});  -- and set statement_timeout",
-    )
-
-
-@register_check(
-    "HEALTH006",
-    "blocked_queries",
-    "Queries waiting for a lock, and the sessions that block them.",
-    "A blocked query does nothing while it waits; behind an ALTER TABLE waiting for a lock, "
-    "every other query on that table queues too. The blocker is usually a long or "
-    "idle-in-transaction session.",
-)
 def blocked_queries(check: HealthCheck, ctx: Context) -> CheckResult:
     rows = ctx.rows(
         f"""SELECT {_SESSION_COLS}, pg_blocking_pids(a.pid) AS blocked_by
@@ -222,3 +169,55 @@ def blocked_queries(check: HealthCheck, ctx: Context) -> CheckResult:
         details=details,
         findings=findings,
     )
+
+
+register_checks(
+    HealthCheck(
+        "HEALTH003",
+        "connections",
+        "Connections in use against max_connections.",
+        "When connections run out, new ones are refused: the application's requests fail. "
+        "Each connection also costs server memory; a pooler keeps the count low.",
+        connections,
+    ),
+    HealthCheck(
+        "HEALTH004",
+        "idle_in_transaction",
+        "Sessions idle inside an open transaction.",
+        "An open transaction holds its locks and its snapshot: VACUUM cannot remove rows "
+        "deleted after it began (bloat), and DDL queues behind its locks. Usually a missing "
+        "commit or a request that did slow work while holding a transaction.",
+        _Sessions(
+            "a.state LIKE 'idle in transaction%%'",
+            "a.state_change",
+            "state_s",
+            lambda t: (t.idle_in_transaction_warn_s, t.idle_in_transaction_critical_s),
+            "idle in transaction",
+            "SELECT pg_terminate_backend({pid});  -- and set idle_in_transaction_session_timeout",
+        ),
+    ),
+    HealthCheck(
+        "HEALTH005",
+        "long_running_queries",
+        "Queries running longer than a threshold.",
+        "A long query holds a snapshot (VACUUM cannot clean up behind it), its locks, and a "
+        "connection; it is often a missing index or an unbounded report.",
+        _Sessions(
+            "a.state = 'active' AND a.backend_type = 'client backend'",
+            "a.query_start",
+            "query_s",
+            lambda t: (t.long_query_warn_s, t.long_query_critical_s),
+            "running a query",
+            "SELECT pg_cancel_backend({pid});  -- and set statement_timeout",
+        ),
+    ),
+    HealthCheck(
+        "HEALTH006",
+        "blocked_queries",
+        "Queries waiting for a lock, and the sessions that block them.",
+        "A blocked query does nothing while it waits; behind an ALTER TABLE waiting for a lock, "
+        "every other query on that table queues too. The blocker is usually a long or "
+        "idle-in-transaction session.",
+        blocked_queries,
+    ),
+)

@@ -13,7 +13,7 @@ from dbopt.errors import ConfigurationError
 from dbopt.findings import Finding, Severity
 from dbopt.health.model import CheckResult, HealthStatus, HealthThresholds
 
-__all__ = ["RULES", "Context", "HealthCheck", "level", "register_check"]
+__all__ = ["RULES", "Context", "HealthCheck", "level", "register_check", "register_checks"]
 
 
 @dataclass
@@ -118,13 +118,19 @@ class HealthCheck:
 RULES: dict[str, HealthCheck] = {}
 
 
+def register_checks(*checks: HealthCheck) -> None:
+    """Add ``checks`` to :data:`RULES` (each check module ends with one table of its checks)."""
+    for check in checks:
+        if check.code in RULES:
+            raise ConfigurationError(f"health check {check.code} registered twice")
+        RULES[check.code] = check
+
+
 def register_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:
     """Register the decorated function as health check ``code``."""
 
     def register(run: Run) -> Run:
-        if code in RULES:
-            raise ConfigurationError(f"health check {code} registered twice")
-        RULES[code] = HealthCheck(code, name, summary, why, run)
+        register_checks(HealthCheck(code, name, summary, why, run))
         return run
 
     return register

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, register_check
+from dbopt.health.base import Context, HealthCheck, register_checks
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import qualified
 
@@ -185,13 +185,6 @@ def _judge(
     )
 
 
-@register_check(
-    "HEALTH009",
-    "table_bloat",
-    "Tables whose pages hold much less live data than they could (estimated).",
-    "Bloated tables cost disk, cache and scan time for empty space. Plain VACUUM makes the "
-    "space reusable but rarely returns it; only a rewrite does.",
-)
 def table_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
     return _judge(
         check,
@@ -204,13 +197,26 @@ def table_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@register_check(
-    "HEALTH010",
-    "index_bloat",
-    "B-tree indexes much larger than their entries need (estimated).",
-    "A bloated index is read page by page like a full one: more I/O and cache per lookup. "
-    "REINDEX CONCURRENTLY rebuilds it without blocking writes.",
-)
 def index_bloat(check: HealthCheck, ctx: Context) -> CheckResult:
     fix = "REINDEX INDEX CONCURRENTLY {name};"
     return _judge(check, ctx, _INDEXES, _index_pages, "index", fix)
+
+
+register_checks(
+    HealthCheck(
+        "HEALTH009",
+        "table_bloat",
+        "Tables whose pages hold much less live data than they could (estimated).",
+        "Bloated tables cost disk, cache and scan time for empty space. Plain VACUUM makes the "
+        "space reusable but rarely returns it; only a rewrite does.",
+        table_bloat,
+    ),
+    HealthCheck(
+        "HEALTH010",
+        "index_bloat",
+        "B-tree indexes much larger than their entries need (estimated).",
+        "A bloated index is read page by page like a full one: more I/O and cache per lookup. "
+        "REINDEX CONCURRENTLY rebuilds it without blocking writes.",
+        index_bloat,
+    ),
+)

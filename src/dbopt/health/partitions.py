@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbopt.health.base import Context, HealthCheck, register_check, worst
+from dbopt.health.base import Context, HealthCheck, register_checks, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import qualified
 
@@ -48,14 +48,6 @@ ORDER BY schema, "table"
 """
 
 
-@register_check(
-    "HEALTH016",
-    "partitions",
-    "Partitioned tables with rows in the default partition or few future partitions left.",
-    "Rows in a default partition make creating the matching partition later scan and lock "
-    "it; when no partition covers the current time, inserts fail (or pile into the "
-    "default).",
-)
 def partitions(check: HealthCheck, ctx: Context) -> CheckResult:
     t = ctx.thresholds
     rows = ctx.rows(_PARTITIONS, {"schemas": list(ctx.schemas)})
@@ -113,3 +105,16 @@ def partitions(check: HealthCheck, ctx: Context) -> CheckResult:
         details=details,
         findings=findings,
     )
+
+
+register_checks(
+    HealthCheck(
+        "HEALTH016",
+        "partitions",
+        "Partitioned tables with rows in the default partition or few future partitions left.",
+        "Rows in a default partition make creating the matching partition later scan and lock "
+        "it; when no partition covers the current time, inserts fail (or pile into the "
+        "default).",
+        partitions,
+    ),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbopt.health.base import Context, HealthCheck, database_ratio, level, register_check, worst
+from dbopt.health.base import Context, HealthCheck, database_ratio, level, register_checks, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.lint.rules.types import sequence_overflows
 from dbopt.postgres import catalog
@@ -69,24 +69,10 @@ def _hit_ratio(
     )
 
 
-@register_check(
-    "HEALTH001",
-    "cache_hit_ratio",
-    "Share of table block reads served from shared buffers (target above 95 %).",
-    "Below about 95 % the working set no longer fits in memory: queries wait on disk and "
-    "latency becomes erratic.",
-)
 def cache_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
     return _hit_ratio(check, ctx, "pg_statio_user_tables", "heap", "relname", "table")
 
 
-@register_check(
-    "HEALTH002",
-    "index_hit_ratio",
-    "Share of index block reads served from shared buffers (target above 95 %).",
-    "Indexes that do not stay in memory turn every lookup into disk reads; it also points "
-    "at oversized or unused indexes competing for the cache.",
-)
 def index_hit_ratio(check: HealthCheck, ctx: Context) -> CheckResult:
     return _hit_ratio(check, ctx, "pg_statio_user_indexes", "idx", "indexrelname", "index")
 
@@ -134,14 +120,6 @@ def _autovacuum(ctx: Context, row: dict[str, Any], kind: str) -> tuple[bool, flo
     return enabled, base + scale * rows
 
 
-@register_check(
-    "HEALTH007",
-    "vacuum_needed",
-    "Tables with more dead rows than autovacuum's trigger (VACUUM is overdue).",
-    "Dead rows take space and slow scans until VACUUM reclaims them; when autovacuum is "
-    "off, too slow, or blocked by an old transaction, tables bloat and index-only scans "
-    "stop paying off.",
-)
 def vacuum_needed(check: HealthCheck, ctx: Context) -> CheckResult:
     t = ctx.thresholds
     details, findings, statuses = [], [], []
@@ -190,13 +168,6 @@ def vacuum_needed(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@register_check(
-    "HEALTH008",
-    "analyze_needed",
-    "Tables changed beyond autovacuum's ANALYZE trigger, or never analyzed.",
-    "Stale statistics make the planner misjudge row counts: wrong join orders, sequential "
-    "scans where an index would do.",
-)
 def analyze_needed(check: HealthCheck, ctx: Context) -> CheckResult:
     t = ctx.thresholds
     details, findings = [], []
@@ -242,14 +213,6 @@ def analyze_needed(check: HealthCheck, ctx: Context) -> CheckResult:
 _XID_LIMIT = 2**31
 
 
-@register_check(
-    "HEALTH011",
-    "wraparound",
-    "Transaction ID and multixact age of each database against the 2^31 limit.",
-    "At about 2 billion transactions without a freezing VACUUM PostgreSQL stops accepting "
-    "writes to prevent data loss. Anti-wraparound vacuums of big tables take hours, so "
-    "the margin must be kept large.",
-)
 def wraparound(check: HealthCheck, ctx: Context) -> CheckResult:
     t = ctx.thresholds
     dbs = ctx.rows("""SELECT datname AS database, age(datfrozenxid)::int8 AS xid_age,
@@ -292,12 +255,6 @@ def wraparound(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@register_check(
-    "HEALTH012",
-    "sequences",
-    "Sequences (and the integer columns they feed) near their maximum.",
-    "When a sequence or its column reaches its maximum, every INSERT fails.",
-)
 def sequences(check: HealthCheck, ctx: Context) -> CheckResult:
     # one implementation with lint's LINT012: the same ranges, columns and fixes
     t = ctx.thresholds
@@ -351,3 +308,56 @@ def sequences(check: HealthCheck, ctx: Context) -> CheckResult:
         unit="sequences",
         threshold=f"warn >= {t.sequence_warn:.0%}, critical >= {t.sequence_critical:.0%}",
     )
+
+
+register_checks(
+    HealthCheck(
+        "HEALTH001",
+        "cache_hit_ratio",
+        "Share of table block reads served from shared buffers (target above 95 %).",
+        "Below about 95 % the working set no longer fits in memory: queries wait on disk and "
+        "latency becomes erratic.",
+        cache_hit_ratio,
+    ),
+    HealthCheck(
+        "HEALTH002",
+        "index_hit_ratio",
+        "Share of index block reads served from shared buffers (target above 95 %).",
+        "Indexes that do not stay in memory turn every lookup into disk reads; it also points "
+        "at oversized or unused indexes competing for the cache.",
+        index_hit_ratio,
+    ),
+    HealthCheck(
+        "HEALTH007",
+        "vacuum_needed",
+        "Tables with more dead rows than autovacuum's trigger (VACUUM is overdue).",
+        "Dead rows take space and slow scans until VACUUM reclaims them; when autovacuum is "
+        "off, too slow, or blocked by an old transaction, tables bloat and index-only scans "
+        "stop paying off.",
+        vacuum_needed,
+    ),
+    HealthCheck(
+        "HEALTH008",
+        "analyze_needed",
+        "Tables changed beyond autovacuum's ANALYZE trigger, or never analyzed.",
+        "Stale statistics make the planner misjudge row counts: wrong join orders, sequential "
+        "scans where an index would do.",
+        analyze_needed,
+    ),
+    HealthCheck(
+        "HEALTH011",
+        "wraparound",
+        "Transaction ID and multixact age of each database against the 2^31 limit.",
+        "At about 2 billion transactions without a freezing VACUUM PostgreSQL stops accepting "
+        "writes to prevent data loss. Anti-wraparound vacuums of big tables take hours, so "
+        "the margin must be kept large.",
+        wraparound,
+    ),
+    HealthCheck(
+        "HEALTH012",
+        "sequences",
+        "Sequences (and the integer columns they feed) near their maximum.",
+        "When a sequence or its column reaches its maximum, every INSERT fails.",
+        sequences,
+    ),
+)

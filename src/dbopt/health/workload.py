@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dbopt.health.base import Context, HealthCheck, level, register_check, worst
+from typing import Any
+
+from dbopt.health.base import Context, HealthCheck, level, register_checks, worst
 from dbopt.health.model import CheckResult, HealthStatus
 from dbopt.postgres.render import literal
 
@@ -40,13 +42,6 @@ LIMIT %(limit)s
 """
 
 
-@register_check(
-    "HEALTH013",
-    "top_statements",
-    "The statements with the most total execution time (pg_stat_statements).",
-    "A handful of statements usually account for most of the database's time; those "
-    "with a high mean time are the first candidates for an index or a rewrite.",
-)
 def top_statements(check: HealthCheck, ctx: Context) -> CheckResult:
     ext = ctx.rows("SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'")
     if not ext:
@@ -92,17 +87,9 @@ def top_statements(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@register_check(
-    "HEALTH014",
-    "replication_lag",
-    "How far replicas are behind (on a primary), or this standby is behind its primary.",
-    "Reads from a lagging replica return stale data; a replica far behind may need a new "
-    "base backup, and synchronous replicas that lag slow every commit.",
-)
-def replication_lag(check: HealthCheck, ctx: Context) -> CheckResult:
-    t = ctx.thresholds
-    standby = ctx.rows("SELECT pg_is_in_recovery() AS standby")[0]["standby"]
-    if standby:
+def _lags(ctx: Context) -> tuple[list[str], list[dict[str, Any]]]:
+    """This standby's lag behind its primary, or (on a primary) each connected replica's."""
+    if ctx.rows("SELECT pg_is_in_recovery() AS standby")[0]["standby"]:
         rows = ctx.rows(
             """SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                       ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
@@ -110,17 +97,21 @@ def replication_lag(check: HealthCheck, ctx: Context) -> CheckResult:
                       pg_wal_lsn_diff(pg_last_wal_receive_lsn(),
                                       pg_last_wal_replay_lsn())::int8 AS lag_bytes"""
         )
-        names = ["this standby"]
-    else:
-        rows = ctx.rows(
-            """SELECT application_name AS replica, client_addr::text AS client, state,
-                      sync_state, extract(epoch FROM coalesce(replay_lag, '0'))::float8 AS lag_s,
-                      pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8 AS lag_bytes
-               FROM pg_stat_replication"""
-        )
-        names = [r["replica"] or r["client"] or "replica" for r in rows]
-        if not rows:
-            return check.result(HealthStatus.SKIPPED, "no replicas connected")
+        return ["this standby"], rows
+    rows = ctx.rows(
+        """SELECT application_name AS replica, client_addr::text AS client, state,
+                  sync_state, extract(epoch FROM coalesce(replay_lag, '0'))::float8 AS lag_s,
+                  pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8 AS lag_bytes
+           FROM pg_stat_replication"""
+    )
+    return [r["replica"] or r["client"] or "replica" for r in rows], rows
+
+
+def replication_lag(check: HealthCheck, ctx: Context) -> CheckResult:
+    names, rows = _lags(ctx)
+    if not rows:
+        return check.result(HealthStatus.SKIPPED, "no replicas connected")
+    t = ctx.thresholds
     statuses, findings = [], []
     for name, row in zip(names, rows, strict=True):
         status = level(row["lag_s"] or 0.0, t.replication_lag_warn_s, t.replication_lag_critical_s)
@@ -149,13 +140,6 @@ def replication_lag(check: HealthCheck, ctx: Context) -> CheckResult:
     )
 
 
-@register_check(
-    "HEALTH015",
-    "replication_slots",
-    "Replication slots that are inactive or retain much WAL.",
-    "A slot keeps every WAL segment its consumer has not confirmed: an abandoned slot "
-    "fills the disk until the server stops, and holds back VACUUM's horizon.",
-)
 def replication_slots(check: HealthCheck, ctx: Context) -> CheckResult:
     t = ctx.thresholds
     since = ", inactive_since" if ctx.version >= 170000 else ""
@@ -202,3 +186,31 @@ def replication_slots(check: HealthCheck, ctx: Context) -> CheckResult:
         details=rows,
         findings=findings,
     )
+
+
+register_checks(
+    HealthCheck(
+        "HEALTH013",
+        "top_statements",
+        "The statements with the most total execution time (pg_stat_statements).",
+        "A handful of statements usually account for most of the database's time; those "
+        "with a high mean time are the first candidates for an index or a rewrite.",
+        top_statements,
+    ),
+    HealthCheck(
+        "HEALTH014",
+        "replication_lag",
+        "How far replicas are behind (on a primary), or this standby is behind its primary.",
+        "Reads from a lagging replica return stale data; a replica far behind may need a new "
+        "base backup, and synchronous replicas that lag slow every commit.",
+        replication_lag,
+    ),
+    HealthCheck(
+        "HEALTH015",
+        "replication_slots",
+        "Replication slots that are inactive or retain much WAL.",
+        "A slot keeps every WAL segment its consumer has not confirmed: an abandoned slot "
+        "fills the disk until the server stops, and holds back VACUUM's horizon.",
+        replication_slots,
+    ),
+)
