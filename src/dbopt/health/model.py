@@ -41,38 +41,69 @@ class HealthStatus(str, enum.Enum):
 class HealthThresholds:
     """Where each check turns ``warn`` and ``critical``. Ratios are 0..1, times in seconds.
 
+    A check is ``warn`` from its warn value on and ``critical`` from its critical one
+    (the hit ratios: below them).
+
     The defaults follow the seeds' targets (cache and index hit ratio above
     95 %, pool use below 80 %, slow statements above 100 ms) and PgHero's.
     """
 
     hit_ratio_warn: float = 0.95
+    """HEALTH001 and HEALTH002 (cache and index hit ratio) warn below this share."""
     hit_ratio_critical: float = 0.90
+    """HEALTH001 and HEALTH002 are critical below this share."""
     hit_ratio_min_blocks: int = 1000
+    """Fewer block reads than this are too few to judge a hit ratio (it stays ok)."""
     connections_warn: float = 0.80
+    """HEALTH003 warns when this share of the usable connections is in use."""
     connections_critical: float = 0.95
+    """HEALTH003 is critical when this share of the usable connections is in use."""
     idle_in_transaction_warn_s: float = 60
+    """HEALTH004 warns at a session idle inside a transaction this long."""
     idle_in_transaction_critical_s: float = 600
+    """HEALTH004 is critical at a session idle inside a transaction this long."""
     long_query_warn_s: float = 60
+    """HEALTH005 warns at a query running this long."""
     long_query_critical_s: float = 300
+    """HEALTH005 is critical at a query running this long."""
     blocked_warn_s: float = 5
+    """HEALTH006 warns at a query waiting this long for a lock."""
     blocked_critical_s: float = 60
+    """HEALTH006 is critical at a query waiting this long for a lock."""
     vacuum_min_dead_rows: int = 1000
+    """HEALTH007 passes over tables with fewer dead rows than this."""
     vacuum_critical_dead_ratio: float = 0.5
+    """HEALTH007 is critical when dead rows are this share of the table's rows."""
     analyze_min_changes: int = 1000
+    """HEALTH008 passes over tables with fewer rows changed since their last ANALYZE."""
     bloat_warn_ratio: float = 0.5
+    """HEALTH009 and HEALTH010 (bloat) warn at this estimated share of wasted space."""
     bloat_critical_ratio: float = 0.8
+    """HEALTH009 and HEALTH010 are critical at this estimated share of wasted space."""
     bloat_min_bytes: int = 10 * 1024 * 1024
+    """HEALTH009 and HEALTH010 pass over tables and indexes that waste fewer bytes."""
     wraparound_warn: float = 0.5
+    """HEALTH011 warns when a database's transaction ID age is this share of 2^31."""
     wraparound_critical: float = 0.75
+    """HEALTH011 is critical when a database's transaction ID age is this share of 2^31."""
     sequence_warn: float = 0.75
+    """HEALTH012 warns when a sequence (or its column) has used this share of its range."""
     sequence_critical: float = 0.9
+    """HEALTH012 is critical when a sequence (or its column) has used this share."""
     slow_statement_ms: float = 100
+    """HEALTH013 warns at statements whose mean time is at least this (milliseconds)."""
     slow_statement_min_calls: int = 10
+    """HEALTH013 passes over statements with fewer calls than this."""
     top_statements: int = 10
+    """How many statements (by total time) HEALTH013 reads and lists."""
     replication_lag_warn_s: float = 30
+    """HEALTH014 warns at a replica (or this standby) this far behind."""
     replication_lag_critical_s: float = 300
+    """HEALTH014 is critical at a replica (or this standby) this far behind."""
     slot_retained_critical_bytes: int = 10 * 1024**3
+    """HEALTH015 is critical at a slot that retains this much WAL (an inactive slot warns)."""
     partitions_min_future: int = 2
+    """HEALTH016 warns with fewer time partitions ahead of now than this."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
