@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
 
 from dbopt._json import jsonable
 from dbopt.errors import ConfigurationError
@@ -22,7 +22,27 @@ from dbopt.errors import ConfigurationError
 if TYPE_CHECKING:
     from dbopt._sarif import RuleDoc
 
-__all__ = ["Finding", "FindingsReport", "Severity"]
+__all__ = ["Finding", "FindingsReport", "Severity", "register_codes"]
+
+
+class _Coded(Protocol):
+    @property
+    def code(self) -> str: ...
+
+
+_Rule = TypeVar("_Rule", bound=_Coded)
+
+
+def register_codes(registry: dict[str, _Rule], rules: Iterable[_Rule], kind: str) -> None:
+    """Add ``rules`` (lint rules, health checks) to ``registry`` by their codes.
+
+    A code that is there already raises :class:`~dbopt.ConfigurationError`
+    ("``kind`` CODE registered twice").
+    """
+    for rule in rules:
+        if rule.code in registry:
+            raise ConfigurationError(f"{kind} {rule.code} registered twice")
+        registry[rule.code] = rule
 
 
 class Severity(str, enum.Enum):

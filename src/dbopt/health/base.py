@@ -9,8 +9,7 @@ from typing import Any
 
 import psycopg
 
-from dbopt.errors import ConfigurationError
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, Severity, register_codes
 from dbopt.health.model import CheckResult, HealthStatus, HealthThresholds
 
 __all__ = ["RULES", "Context", "HealthCheck", "level", "register_check", "register_checks"]
@@ -120,10 +119,7 @@ RULES: dict[str, HealthCheck] = {}
 
 def register_checks(*checks: HealthCheck) -> None:
     """Add ``checks`` to :data:`RULES` (each check module ends with one table of its checks)."""
-    for check in checks:
-        if check.code in RULES:
-            raise ConfigurationError(f"health check {check.code} registered twice")
-        RULES[check.code] = check
+    register_codes(RULES, checks, "health check")
 
 
 def register_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbopt.errors import ConfigurationError
-from dbopt.findings import Finding, Severity
+from dbopt.findings import Finding, Severity, register_codes
 from dbopt.lint.catalog import Catalog, Table
 
 __all__ = ["RULES", "LintConfig", "Rule", "register_rules", "rule"]
@@ -133,10 +133,7 @@ RULES: dict[str, Rule] = {}
 
 def register_rules(*rules: Rule) -> None:
     """Add ``rules`` to :data:`RULES` (each rule module ends with one table of its rules)."""
-    for r in rules:
-        if r.code in RULES:
-            raise ConfigurationError(f"rule {r.code} registered twice")
-        RULES[r.code] = r
+    register_codes(RULES, rules, "rule")
 
 
 def rule(
