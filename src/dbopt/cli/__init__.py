@@ -38,12 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dbopt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo.register(sub)
-    advise.register(sub)
-    checks.register(sub)
-    partitions.register(sub)
-    report.register(sub)
-    serve.register(sub)
+    for module in (demo, advise, checks, partitions, report, serve):
+        for command in module.COMMANDS:
+            command.add_to(sub)
     return parser
 
 

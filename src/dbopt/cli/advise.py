@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dbopt.cli._command import Command
 from dbopt.cli._db import connect_check
 from dbopt.cli._errors import CliError, ExitCode
 from dbopt.cli._output import (
@@ -18,19 +19,12 @@ from dbopt.cli._output import (
     write_output,
 )
 
-__all__ = ["load_source", "register", "render_markdown"]
+__all__ = ["COMMANDS", "load_source", "render_markdown"]
 
 PG_STAT_STATEMENTS = "pg_stat_statements"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``advise`` to the subcommands."""
-    p = sub.add_parser(
-        "advise",
-        help="recommend indexes for a workload",
-        description="Recommend indexes for a workload: a .sql file, a saved QueryStats "
-        "JSON file (dbopt stats format), or pg_stat_statements (the default). Read-only.",
-    )
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
         nargs="?",
@@ -78,7 +72,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="auto",
         help="which writes each index is charged for (default auto: the workload's own period)",
     )
-    p.set_defaults(func=run)
 
 
 def load_source(source: str) -> Any:
@@ -199,3 +192,15 @@ def run(args: argparse.Namespace) -> int:
         if args.fail_on_error:
             return int(ExitCode.INPUT)
     return exit_for_findings(report.findings, args.fail_on)
+
+
+COMMANDS = (
+    Command(
+        "advise",
+        "recommend indexes for a workload",
+        _options,
+        run,
+        "Recommend indexes for a workload: a .sql file, a saved QueryStats "
+        "JSON file (dbopt stats format), or pg_stat_statements (the default). Read-only.",
+    ),
+)

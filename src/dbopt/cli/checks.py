@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbopt.cli._command import Command
 from dbopt.cli._db import connect_check
 from dbopt.cli._errors import CliError, ExitCode
 from dbopt.cli._output import Progress, exit_for_findings, markdown_findings, write_output
@@ -22,7 +23,7 @@ from dbopt.findings import Finding
 if TYPE_CHECKING:
     from dbopt.report.sarif import RuleDoc
 
-__all__ = ["register", "render_findings"]
+__all__ = ["COMMANDS", "render_findings"]
 
 _FAIL_ON = ["info", "warning", "error", "none"]
 
@@ -38,62 +39,57 @@ def _options(p: argparse.ArgumentParser, formats: Sequence[str], fail_on: str = 
     )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the checker subcommands."""
-    lint = sub.add_parser("lint", help="lint the schema (missing FK indexes, keys, types ...)")
-    lint.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
-    lint.add_argument("--schema", action="append", default=[], help="limit to this schema")
-    lint.add_argument("--rule", action="append", help="run only this rule (code or name)")
-    lint.add_argument("--exclude", action="append", default=[], help="skip this rule")
-    lint.add_argument("--why", action="store_true", help="text: explain each finding")
-    _options(lint, ["text", "json", "sarif", "markdown"])
-    lint.set_defaults(func=run_lint)
+def _lint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    p.add_argument("--schema", action="append", default=[], help="limit to this schema")
+    p.add_argument("--rule", action="append", help="run only this rule (code or name)")
+    p.add_argument("--exclude", action="append", default=[], help="skip this rule")
+    p.add_argument("--why", action="store_true", help="text: explain each finding")
+    _options(p, ["text", "json", "sarif", "markdown"])
 
-    health = sub.add_parser("health", help="health report: hit ratios, vacuum, bloat, locks ...")
-    health.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
-    health.add_argument("--schema", action="append", default=[], help="limit per-table checks")
-    health.add_argument("--check", action="append", help="run only this check (code or name)")
-    _options(health, ["text", "json", "sarif", "markdown"])
-    health.set_defaults(func=run_health)
 
-    mig = sub.add_parser(
-        "check-migrations", help="find migration statements that lock or break a live database"
-    )
-    mig.add_argument("paths", nargs="+", help=".sql files, Alembic revisions or directories")
-    mig.add_argument(
+def _health_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    p.add_argument("--schema", action="append", default=[], help="limit per-table checks")
+    p.add_argument("--check", action="append", help="run only this check (code or name)")
+    _options(p, ["text", "json", "sarif", "markdown"])
+
+
+def _migrations_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help=".sql files, Alembic revisions or directories")
+    p.add_argument(
         "--no-lock-timeout-rule", action="store_true", help="do not require SET lock_timeout"
     )
-    mig.add_argument(
+    p.add_argument(
         "--enable",
         action="append",
         default=[],
         metavar="RULE",
         help="turn on an opt-in rule (code or name; 'all' for every one); repeatable",
     )
-    mig.add_argument(
+    p.add_argument(
         "--pg-version",
         type=int,
         metavar="MAJOR",
         help="the server version the migrations will run on (e.g. 15); some advice depends on it",
     )
-    _options(mig, ["text", "json", "sarif", "markdown"], fail_on="warning")
-    mig.set_defaults(func=run_migrations)
+    _options(p, ["text", "json", "sarif", "markdown"], fail_on="warning")
 
-    diff = sub.add_parser("diff", help="schema drift between SQLAlchemy models and the database")
-    diff.add_argument("models", help="module:attribute of a MetaData or declarative base")
-    diff.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
-    diff.add_argument("--path", default=".", help="directory to import the models from")
-    _options(diff, ["text", "json", "sarif", "markdown"])
-    diff.set_defaults(func=run_diff)
 
-    erd = sub.add_parser("erd", help="entity-relationship diagram (Mermaid, DOT, Markdown)")
-    erd.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
-    erd.add_argument("--models", help="module:attribute to draw instead of a database")
-    erd.add_argument("--path", default=".", help="directory to import the models from")
-    erd.add_argument("--schema", action="append", default=[], help="limit to this schema")
-    erd.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
-    erd.add_argument("-o", "--output", help="write to this file instead of stdout")
-    erd.set_defaults(func=run_erd)
+def _diff_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", help="module:attribute of a MetaData or declarative base")
+    p.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    p.add_argument("--path", default=".", help="directory to import the models from")
+    _options(p, ["text", "json", "sarif", "markdown"])
+
+
+def _erd_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    p.add_argument("--models", help="module:attribute to draw instead of a database")
+    p.add_argument("--path", default=".", help="directory to import the models from")
+    p.add_argument("--schema", action="append", default=[], help="limit to this schema")
+    p.add_argument("--format", choices=["mermaid", "dot", "markdown"], default="mermaid")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
 
 
 def render_findings(
@@ -236,3 +232,29 @@ def run_erd(args: argparse.Namespace) -> int:
     )
     write_output(erd(source, format=args.format, schemas=args.schema), args.output)
     return ExitCode.OK
+
+
+COMMANDS = (
+    Command(
+        "lint", "lint the schema (missing FK indexes, keys, types ...)", _lint_options, run_lint
+    ),
+    Command(
+        "health",
+        "health report: hit ratios, vacuum, bloat, locks ...",
+        _health_options,
+        run_health,
+    ),
+    Command(
+        "check-migrations",
+        "find migration statements that lock or break a live database",
+        _migrations_options,
+        run_migrations,
+    ),
+    Command(
+        "diff",
+        "schema drift between SQLAlchemy models and the database",
+        _diff_options,
+        run_diff,
+    ),
+    Command("erd", "entity-relationship diagram (Mermaid, DOT, Markdown)", _erd_options, run_erd),
+)

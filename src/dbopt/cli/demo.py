@@ -6,20 +6,13 @@ import argparse
 import os
 import sys
 
+from dbopt.cli._command import Command
 from dbopt.demo import DemoOptions, run_demo
 
-__all__ = ["register"]
+__all__ = ["COMMANDS"]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``demo`` to the subcommands."""
-    p = sub.add_parser(
-        "demo",
-        help="show everything dbopt does, on an embedded PostgreSQL",
-        description="Create the learning-platform schema, generate data, run an ORM "
-        "workload with N+1s, unindexed filters and slow analytics, and show what dbopt "
-        "finds and fixes. Writes an HTML report.",
-    )
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dsn",
         help="use this PostgreSQL server (a database is created and dropped on it); "
@@ -32,7 +25,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--keep", action="store_true", help="with --dsn: keep the demo database")
     p.add_argument("--slow-ms", type=float, help="slow-query threshold (default 25, small 2)")
     p.add_argument("--pool-seconds", type=float, default=3.0, help="pool load phase length")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -47,3 +39,16 @@ def _run(args: argparse.Namespace) -> int:
     )
     run_demo(options, sys.stdout)
     return 0
+
+
+COMMANDS = (
+    Command(
+        "demo",
+        "show everything dbopt does, on an embedded PostgreSQL",
+        _options,
+        _run,
+        "Create the learning-platform schema, generate data, run an ORM "
+        "workload with N+1s, unindexed filters and slow analytics, and show what dbopt "
+        "finds and fixes. Writes an HTML report.",
+    ),
+)

@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dbopt.cli._command import Command
 from dbopt.cli._db import connect_check
 from dbopt.cli._errors import CliError, ExitCode
 from dbopt.cli._output import Progress, markdown_table, write_output
 
-__all__ = ["load_specs", "register"]
+__all__ = ["COMMANDS", "load_specs"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -29,33 +30,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-timeout", type=float, default=2.0, help="seconds per DDL lock wait")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``partitions`` and its subcommands."""
-    p = sub.add_parser(
-        "partitions",
-        help="plan, apply and check declarative partitions from a spec",
-        description="Keep partitioned tables to a spec (docs/partitions.md).",
-    )
-    inner = p.add_subparsers(dest="partitions_command", required=True)
-    plan = inner.add_parser("plan", help="show what maintenance would do (read-only)")
-    _common(plan)
-    plan.add_argument("--now", help="plan as of this ISO time (default: now)")
-    plan.set_defaults(func=run_plan)
-    apply = inner.add_parser("apply", help="create / detach / drop partitions per the spec")
-    _common(apply)
-    apply.add_argument(
+def _plan_options(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--now", help="plan as of this ISO time (default: now)")
+
+
+def _apply_options(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument(
         "--adopt",
         action="store_true",
         help="first adopt the existing partitions as dbopt's (PartitionManager.create)",
     )
-    apply.set_defaults(func=run_apply)
-    check = inner.add_parser("check", help="default rows, gaps, partitions ahead (read-only)")
-    _common(check)
-    check.set_defaults(func=run_check)
-    convert = inner.add_parser("convert", help="convert a regular table online (changes data)")
-    _common(convert)
-    convert.add_argument("--batch-size", type=int, default=10_000)
-    convert.set_defaults(func=run_convert)
+
+
+def _convert_options(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--batch-size", type=int, default=10_000)
+
+
+def _subcommands(p: argparse.ArgumentParser) -> None:
+    inner = p.add_subparsers(dest="partitions_command", required=True)
+    for command in _INNER:
+        command.add_to(inner)
 
 
 def load_specs(path: str) -> list[Any]:
@@ -202,3 +199,23 @@ def run_convert(args: argparse.Namespace) -> int:
         data.append(result.to_dict())
     _emit(args, texts, data)
     return ExitCode.OK
+
+
+_INNER = (
+    Command("plan", "show what maintenance would do (read-only)", _plan_options, run_plan),
+    Command("apply", "create / detach / drop partitions per the spec", _apply_options, run_apply),
+    Command("check", "default rows, gaps, partitions ahead (read-only)", _common, run_check),
+    Command(
+        "convert", "convert a regular table online (changes data)", _convert_options, run_convert
+    ),
+)
+
+COMMANDS = (
+    Command(
+        "partitions",
+        "plan, apply and check declarative partitions from a spec",
+        _subcommands,
+        None,
+        "Keep partitioned tables to a spec (docs/partitions.md).",
+    ),
+)

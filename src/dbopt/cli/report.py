@@ -8,37 +8,31 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from dbopt.cli._command import Command
 from dbopt.cli._db import connect_check, display_url
 from dbopt.cli._errors import CliError, ExitCode
 from dbopt.cli._output import Progress, add_params_option, markdown_table, write_output
 
-__all__ = ["build_report_data", "load_stats", "register"]
+__all__ = ["COMMANDS", "build_report_data", "load_stats"]
 
 _SORTS = ["total_time", "mean_time", "max_time", "p95_time", "calls", "rows", "errors"]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``stats`` and ``report``."""
-    stats = sub.add_parser("stats", help="show a saved QueryStats JSON file")
-    stats.add_argument("file")
-    stats.add_argument("--top", type=int, default=20)
-    stats.add_argument("--sort", default="total_time", choices=_SORTS)
-    stats.add_argument("--format", choices=["text", "json", "markdown"], default="text")
-    add_params_option(stats, "json")
-    stats.set_defaults(func=run_stats)
+def _stats_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+    p.add_argument("--top", type=int, default=20)
+    p.add_argument("--sort", default="total_time", choices=_SORTS)
+    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    add_params_option(p, "json")
 
-    report = sub.add_parser(
-        "report",
-        help="write one self-contained HTML report",
-        description="Render query statistics, advisor results, partition state and findings "
-        "into one HTML file (no network needed to view it).",
-    )
-    report.add_argument("-o", "--output", default="dbopt-report.html", help="file to write")
-    report.add_argument("--from", dest="from_file", help="report data saved as JSON (demo)")
-    report.add_argument("--stats", help="a saved QueryStats JSON file")
-    report.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
-    report.add_argument("--partitions", help="JSON spec file: show these tables' partitions")
-    report.add_argument(
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="dbopt-report.html", help="file to write")
+    p.add_argument("--from", dest="from_file", help="report data saved as JSON (demo)")
+    p.add_argument("--stats", help="a saved QueryStats JSON file")
+    p.add_argument("--dsn", help="database URL (default: $DATABASE_URL)")
+    p.add_argument("--partitions", help="JSON spec file: show these tables' partitions")
+    p.add_argument(
         "--advise",
         nargs="?",
         const=True,
@@ -47,18 +41,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the index advisor (on WORKLOAD: a .sql file, a QueryStats .json file or "
         "pg_stat_statements; default --stats FILE, else pg_stat_statements)",
     )
-    report.add_argument(
+    p.add_argument(
         "--server-stats",
         action="store_true",
         help="with --stats: each statement beside the server's pg_stat_statements row "
         "(calls, time, shared buffers, I/O), joined by fingerprint",
     )
-    report.add_argument("--lint", action="store_true", help="run the schema linter")
-    report.add_argument("--health", action="store_true", help="run the health report")
-    report.add_argument("--title", default="dbopt report")
-    report.add_argument("--format", choices=["html", "json"], default="html")
-    add_params_option(report, "html and json")
-    report.set_defaults(func=run_report)
+    p.add_argument("--lint", action="store_true", help="run the schema linter")
+    p.add_argument("--health", action="store_true", help="run the health report")
+    p.add_argument("--title", default="dbopt report")
+    p.add_argument("--format", choices=["html", "json"], default="html")
+    add_params_option(p, "html and json")
 
 
 def load_stats(path: str) -> Any:
@@ -207,3 +200,16 @@ def run_report(args: argparse.Namespace) -> int:
         write_html(data, args.output)
     sys.stdout.write(f"{args.output}\n")
     return ExitCode.OK
+
+
+COMMANDS = (
+    Command("stats", "show a saved QueryStats JSON file", _stats_options, run_stats),
+    Command(
+        "report",
+        "write one self-contained HTML report",
+        _report_options,
+        run_report,
+        "Render query statistics, advisor results, partition state and findings "
+        "into one HTML file (no network needed to view it).",
+    ),
+)

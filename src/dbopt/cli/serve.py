@@ -9,21 +9,14 @@ import secrets
 import sys
 from pathlib import Path
 
+from dbopt.cli._command import Command
 from dbopt.cli._db import connect_check
 from dbopt.cli._errors import CliError, ExitCode
 
-__all__ = ["register"]
+__all__ = ["COMMANDS"]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``serve`` to the subcommands."""
-    p = sub.add_parser(
-        "serve",
-        help="serve the live dashboard for a database",
-        description="Serve dbopt's dashboard (queries beside pg_stat_statements, the index "
-        "advisor, schema lint, health, space, partitions) for one PostgreSQL database. "
-        "Binds 127.0.0.1 by default; any other address needs --token.",
-    )
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dsn", help="PostgreSQL URL (default: DATABASE_URL)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8700, help="port (default 8700)")
@@ -36,7 +29,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--show-values", action="store_true", help="show SQL literals (masked by default)"
     )
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -70,3 +62,16 @@ def _run(args: argparse.Namespace) -> int:
         httpd.server_close()
         dashboard.close()
     return 0
+
+
+COMMANDS = (
+    Command(
+        "serve",
+        "serve the live dashboard for a database",
+        _options,
+        _run,
+        "Serve dbopt's dashboard (queries beside pg_stat_statements, the index "
+        "advisor, schema lint, health, space, partitions) for one PostgreSQL database. "
+        "Binds 127.0.0.1 by default; any other address needs --token.",
+    ),
+)
