@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dbopt.findings import Finding, Severity
 from dbopt.lint.base import LintConfig, Rule, register_rules, table_meta
@@ -135,6 +136,37 @@ def _names(table: Table) -> Iterator[str]:
     yield from (c.name for c in table.columns.values())
 
 
+class _Name(NamedTuple):
+    """A name LINT014 judges: what it names, the finding's object, and the SQL that renames
+    it, up to the new name."""
+
+    kind: str
+    name: str
+    object: str
+    where: str  # " of <table>", " on <table>", or nothing for the table itself
+    rename: str
+
+
+def _named(table: Table) -> Iterator[_Name]:
+    """The names of ``table``, its columns, indexes and constraints (those it owns)."""
+    tbl = table.sql_name
+    yield _Name("table", table.name, tbl, "", f"ALTER TABLE {tbl} RENAME TO")
+    for col in table.columns.values():
+        col_sql = ident(col.name)
+        rename = f"ALTER TABLE {tbl} RENAME COLUMN {col_sql} TO"
+        yield _Name("column", col.name, f"{tbl}.{col_sql}", f" of {tbl}", rename)
+    for idx in table.indexes:
+        if not idx.backs_constraint:
+            idx_sql = qualified(table.schema, idx.name)
+            rename = f"ALTER INDEX {idx_sql} RENAME TO"
+            yield _Name("index", idx.name, idx_sql, f" on {tbl}", rename)
+    for con in table.constraints:
+        if not con.inherited:
+            con_sql = ident(con.name)
+            rename = f"ALTER TABLE {tbl} RENAME CONSTRAINT {con_sql} TO"
+            yield _Name("constraint", con.name, f"{tbl}.{con_sql}", f" on {tbl}", rename)
+
+
 def naming_convention(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator[Finding]:
     tables = _user_tables(catalog)
     pattern = re.compile(config.naming_pattern or SNAKE_CASE)
@@ -145,44 +177,14 @@ def naming_convention(catalog: Catalog, config: LintConfig, r: Rule) -> Iterator
         if not names or matching < _NAMING_SHARE * len(names):
             return
 
-    def bad(name: str) -> bool:
-        return pattern.match(name) is None
-
     for table in tables:
-        tbl = table.sql_name
-        if bad(table.name):
-            yield r.finding(
-                tbl,
-                f"table name {table.name!r} does not match {shown}",
-                fix=f"ALTER TABLE {tbl} RENAME TO {ident(snake_case(table.name))};",
-                **table_meta(table, kind="table", name=table.name),
-            )
-        for col in table.columns.values():
-            if bad(col.name):
+        for n in _named(table):
+            if pattern.match(n.name) is None:
                 yield r.finding(
-                    f"{tbl}.{ident(col.name)}",
-                    f"column name {col.name!r} of {tbl} does not match {shown}",
-                    fix=f"ALTER TABLE {tbl} RENAME COLUMN {ident(col.name)} TO "
-                    f"{ident(snake_case(col.name))};",
-                    **table_meta(table, kind="column", name=col.name),
-                )
-        for idx in table.indexes:
-            if bad(idx.name) and not idx.backs_constraint:
-                yield r.finding(
-                    qualified(table.schema, idx.name),
-                    f"index name {idx.name!r} on {tbl} does not match {shown}",
-                    fix=f"ALTER INDEX {qualified(table.schema, idx.name)} RENAME TO "
-                    f"{ident(snake_case(idx.name))};",
-                    **table_meta(table, kind="index", name=idx.name),
-                )
-        for con in table.constraints:
-            if bad(con.name) and not con.inherited:
-                yield r.finding(
-                    f"{tbl}.{ident(con.name)}",
-                    f"constraint name {con.name!r} on {tbl} does not match {shown}",
-                    fix=f"ALTER TABLE {tbl} RENAME CONSTRAINT {ident(con.name)} TO "
-                    f"{ident(snake_case(con.name))};",
-                    **table_meta(table, kind="constraint", name=con.name),
+                    n.object,
+                    f"{n.kind} name {n.name!r}{n.where} does not match {shown}",
+                    fix=f"{n.rename} {ident(snake_case(n.name))};",
+                    **table_meta(table, kind=n.kind, name=n.name),
                 )
 
 
