@@ -160,14 +160,13 @@ def blocked_queries(check: HealthCheck, ctx: Context) -> CheckResult:
         if rows
         else "no blocked sessions"
     )
-    return check.result(
-        worst(statuses),
+    return check.counted(
+        statuses,
         summary,
-        value=float(len(rows)),
+        details,
+        findings,
         unit="sessions",
         threshold=f"warn >= {t.blocked_warn_s:g} s, critical >= {t.blocked_critical_s:g} s",
-        details=details,
-        findings=findings,
     )
 
 

@@ -197,16 +197,14 @@ def analyze_needed(check: HealthCheck, ctx: Context) -> CheckResult:
                 never_analyzed=never,
             )
         )
-    status = HealthStatus.WARN if details else HealthStatus.OK
     summary = f"{len(details)} table(s) need ANALYZE" if details else "statistics are current"
-    return check.result(
-        status,
+    return check.counted(
+        [HealthStatus.WARN] * len(details),  # every table found warns
         summary,
-        value=float(len(details)),
+        details,
+        findings,
         unit="tables",
         threshold=f"changes above autovacuum's trigger and >= {t.analyze_min_changes}",
-        details=details,
-        findings=findings,
     )
 
 
