@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 
 from dbopt.cli._command import Command
 from dbopt.demo import DemoOptions, run_demo
@@ -28,15 +29,10 @@ def _options(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    options = DemoOptions(
-        dsn=args.dsn or os.environ.get("DATABASE_URL") or None,
-        small=args.small,
-        interactions=args.interactions,
-        output=args.output,
-        keep=args.keep,
-        slow_ms=args.slow_ms,
-        pool_seconds=args.pool_seconds,
-    )
+    # every DemoOptions field is an option of the same name
+    given = {f.name: getattr(args, f.name) for f in fields(DemoOptions)}
+    given["dsn"] = args.dsn or os.environ.get("DATABASE_URL") or None
+    options = DemoOptions(**given)
     run_demo(options, sys.stdout)
     return 0
 
