@@ -123,7 +123,8 @@ def register_checks(*checks: HealthCheck) -> None:
 
 
 def register_check(code: str, name: str, summary: str, why: str) -> Callable[[Run], Run]:
-    """Register the decorated function as health check ``code``."""
+    """Register the decorated function as health check ``code`` (dbopt's own checks are
+    registered by the tables at the end of their modules)."""
 
     def register(run: Run) -> Run:
         register_checks(HealthCheck(code, name, summary, why, run))
