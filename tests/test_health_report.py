@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -165,3 +166,24 @@ def test_findings_called_as_a_method_still_works_with_a_warning(pg_url: str) -> 
     assert called == report.findings
     with pytest.warns(DeprecationWarning, match="attribute"):
         assert {f.code for f in report.findings(suppress=["connections"])} == {"HEALTH011"}
+
+
+def test_a_check_registered_by_the_user_runs_with_the_others(pg_url: str) -> None:
+    from dbopt.health.base import Context, HealthCheck, register_check
+
+    @register_check("HEALTH901", "user_max_connections", "max_connections", "a user's own check")
+    def user_check(check: HealthCheck, ctx: Context) -> Any:
+        row = ctx.conn.execute("SELECT current_setting('max_connections')::int AS n").fetchone()
+        assert row is not None
+        return check.result(HealthStatus.OK, f"max_connections is {row['n']}", value=row["n"])
+
+    try:
+        report = health(pg_url)
+        assert [c.code for c in report.checks][-1] == "HEALTH901"
+        mine = report["user_max_connections"]
+        assert mine.status is HealthStatus.OK
+        assert mine.summary.startswith("max_connections is ")
+        assert health(pg_url, checks=["user_max_connections"]).checks[0].code == "HEALTH901"
+    finally:
+        RULES.pop("HEALTH901")
+    assert "HEALTH901" not in RULES

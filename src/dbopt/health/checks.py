@@ -1,11 +1,17 @@
-"""Imports every health check module, so :data:`RULES` holds them all (in code order)."""
+"""Imports every health check module, so :data:`RULES` holds them all (in code order).
+
+:data:`RULES` is the registry itself (sorted by code once dbopt's own checks
+are in), so a check a user registers later with
+:func:`~dbopt.health.base.register_check` is run by :func:`~dbopt.health.health` too.
+"""
 
 from __future__ import annotations
 
 from dbopt.health import activity, bloat, partitions, storage, workload
-from dbopt.health.base import RULES as _REGISTERED
+from dbopt.health.base import RULES
 
 __all__ = ["RULES", "activity", "bloat", "partitions", "storage", "workload"]
 
-#: Every health check by code, sorted by code.
-RULES = dict(sorted(_REGISTERED.items()))
+_ordered = sorted(RULES.items())
+RULES.clear()
+RULES.update(_ordered)

@@ -20,7 +20,7 @@ __all__ = ["health"]
 
 def _select(checks: Iterable[str] | None) -> list[str]:
     if checks is None:
-        return list(RULES)
+        return sorted(RULES)
     by_key = {
         **{c.code: c.code for c in RULES.values()},
         **{c.name: c.code for c in RULES.values()},
