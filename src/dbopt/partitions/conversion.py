@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from dbopt._json import FieldsDict
 from dbopt.partitions.catalog import writable_columns
 from dbopt.partitions.errors import ConversionError
 from dbopt.partitions.naming import MAX_NAME_BYTES
@@ -63,8 +64,10 @@ class SourceTable:
 
 
 @dataclass(frozen=True)
-class ConversionResult:
+class ConversionResult(FieldsDict):
     """What ``convert``/``revert`` did; ``copied`` rows in ``copy_seconds``, the rest replayed."""
+
+    _ROUND: ClassVar[dict[str, int]] = {"seconds": 6, "copy_seconds": 6, "swap_seconds": 6}
 
     table: str
     status: str
@@ -93,19 +96,8 @@ class ConversionResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "table": self.table,
-            "status": self.status,
-            "copied": self.copied,
-            "replayed": self.replayed,
-            "partitions": list(self.partitions),
-            "notes": list(self.notes),
-            "seconds": round(self.seconds, 6),
-            "copy_seconds": round(self.copy_seconds, 6),
-            "swap_seconds": round(self.swap_seconds, 6),
-            "rows_per_second": round(self.rows_per_second, 1),
-        }
+        """JSON-ready data, with the copy throughput."""
+        return {**super().to_dict(), "rows_per_second": round(self.rows_per_second, 1)}
 
 
 def inspect_source(conn: psycopg.Connection[Any], name: Name, key: str) -> SourceTable:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
 
+from dbopt._json import FieldsDict
 from dbopt.partitions.grid import Value
 from dbopt.postgres import render
 
@@ -219,22 +220,13 @@ class MarkDetached(OwnedOperation):
 
 
 @dataclass(frozen=True)
-class Note:
+class Note(FieldsDict):
     """Something the plan does not change but the caller should know."""
 
     kind: str
     message: str
     partition: str | None = None
     rows: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "partition": self.partition,
-            "rows": self.rows,
-        }
 
 
 @dataclass(frozen=True)
