@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dbopt._json import FieldsDict
+from dbopt.partitions.capture import Rows
 from dbopt.partitions.catalog import writable_columns
 from dbopt.partitions.errors import ConversionError
 from dbopt.partitions.naming import MAX_NAME_BYTES
@@ -54,10 +55,7 @@ class SourceTable:
     name: Name
     oid: int
     key_type: str
-    pk: tuple[str, ...]
-    pk_types: tuple[str, ...]
-    columns: tuple[str, ...]
-    identity_always: bool
+    rows: Rows  # keyed by the primary key (or a unique index on NOT NULL columns)
     indexes: tuple[Index, ...]
     foreign_keys: tuple[tuple[str, str], ...]
     sequences: tuple[tuple[str, str, str], ...]  # (sequence, column, 'a' serial | 'i' identity)
@@ -171,10 +169,9 @@ def inspect_source(conn: psycopg.Connection[Any], name: Name, key: str) -> Sourc
         name=name,
         oid=oid,
         key_type=str(key_row[0]),
-        pk=tuple(r[0] for r in pk),
-        pk_types=tuple(r[1] for r in pk),
-        columns=cols.names,
-        identity_always=cols.identity_always,
+        rows=Rows(
+            tuple(r[0] for r in pk), tuple(r[1] for r in pk), cols.names, cols.identity_always
+        ),
         indexes=tuple(
             Index(r[0], " " + r[4][len(r[5]) :], bool(r[1]), bool(r[2]), bool(r[3]))
             for r in indexes
