@@ -80,17 +80,7 @@ class Recommendation:
     @property
     def columns(self) -> tuple[str, ...]:
         """Key columns or expressions as text (``user_id``, ``lower(email)``, ``x DESC``)."""
-        out = []
-        for k in self.keys:
-            text = k.columns[0] if k.is_column else k.expr
-            if k.opclass:
-                text += f" {k.opclass}"
-            if k.desc:
-                text += " DESC"
-            if k.nulls_first is not None:
-                text += " NULLS FIRST" if k.nulls_first else " NULLS LAST"
-            out.append(text)
-        return tuple(out)
+        return tuple(k.label() for k in self.keys)
 
     @property
     def label(self) -> str:
