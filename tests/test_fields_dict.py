@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -10,8 +11,10 @@ import pytest
 from dbopt._json import FieldsDict
 from dbopt.advisor.report import Hotspot, Rejection, StatementResult
 from dbopt.partitions.apply import OperationResult
+from dbopt.partitions.check import CheckReport
 from dbopt.partitions.plan import DropPartition, Name
 from dbopt.pool.budget import ConnectionBudget
+from dbopt.replicas import ReplicaStatus
 
 
 @dataclass(frozen=True)
@@ -29,17 +32,21 @@ class _Outer(FieldsDict):
     pairs: tuple[tuple[int, int], ...]
     inner: _Inner
     mapping: dict[str, Any]
+    at: dt.datetime | None = None
 
 
 def test_fields_in_order_rounded_with_tuples_as_lists_and_nested_dicts() -> None:
-    outer = _Outer("a", 1.23456, None, ((1, 2), (3, 4)), _Inner(0.123456), {"k": (1,)})
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    outer = _Outer("a", 1.23456, None, ((1, 2), (3, 4)), _Inner(0.123456), {"k": (1,)}, at)
     data = outer.to_dict()
-    assert list(data) == ["name", "ratio", "maybe", "pairs", "inner", "mapping"]
+    assert list(data) == ["name", "ratio", "maybe", "pairs", "inner", "mapping", "at"]
     assert data["ratio"] == 1.23
     assert data["maybe"] is None
     assert data["pairs"] == [[1, 2], [3, 4]]
     assert data["inner"] == {"value": 0.123456}  # only the named fields are rounded
     assert data["mapping"] == {"k": (1,)}
+    assert data["mapping"] is not outer.mapping  # a copy: changing it leaves the record alone
+    assert data["at"] == "2026-01-02T03:04:05+00:00"
 
 
 def test_a_rounding_for_no_field_fails_at_class_definition() -> None:
@@ -93,3 +100,14 @@ def test_the_converted_classes_keep_their_json_form() -> None:
         "server_available": 97,
         "available": 87,
     }
+
+
+def test_the_ones_that_rename_or_add_keep_their_order() -> None:
+    report = CheckReport("s.t", 3, None, 2, 2, (("a", "b"),), (), (), None, 0, (), (("p", "x"),))
+    data = report.to_dict()
+    assert list(data)[:3] == ["table", "ok", "partitions"]
+    assert data["gaps"] == [["a", "b"]]
+    assert data["lacking"] == [{"partition": "p", "missing": "x"}]
+    assert data["last_maintenance_at"] is None
+    status = ReplicaStatus("r1", True, 0.5, 123.0)
+    assert status.to_dict() == {"name": "r1", "available": True, "lag_s": 0.5, "error": None}

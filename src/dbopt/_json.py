@@ -17,8 +17,9 @@ __all__ = ["FieldsDict", "jsonable", "key_text"]
 class FieldsDict:
     """Mixin for a dataclass whose JSON form is its fields, in order, under their names.
 
-    ``to_dict()`` gives tuples and lists as lists (nested ones too), a value's
-    own ``to_dict()`` where it has one, and rounds the fields named in
+    ``to_dict()`` gives tuples and lists as lists (nested ones too), mappings
+    as dicts (copies), dates and times as ISO text, a value's own
+    ``to_dict()`` where it has one, and rounds the fields named in
     ``_ROUND`` to that many decimal places (None stays None). A class that
     renames, adds or leaves out keys builds on ``super().to_dict()``.
     """
@@ -47,6 +48,10 @@ def _field_value(value: Any, digits: int | None) -> Any:
         return round(value, digits)
     if type(value) in (tuple, list):
         return [_field_value(v, None) for v in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
     to_dict = getattr(value, "to_dict", None)
     return value if to_dict is None else to_dict()
 
