@@ -37,14 +37,22 @@ class FieldsDict:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the fields."""
-        return {
-            f.name: _field_value(getattr(self, f.name), self._ROUND.get(f.name))
-            for f in dataclasses.fields(self)
-        }
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))
+        digits = self._ROUND
+        return {name: _field_value(getattr(self, name), digits.get(name)) for name in names}
+
+
+#: Field names by class, read once (``dataclasses.fields`` costs more than the dict).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_AS_IS = frozenset({str, int, float, bool, type(None)})
 
 
 def _field_value(value: Any, digits: int | None) -> Any:
-    if digits is not None and value is not None:
+    if type(value) in _AS_IS:
+        return value if digits is None or value is None else round(value, digits)
+    if digits is not None:
         return round(value, digits)
     if type(value) in (tuple, list):
         return [_field_value(v, None) for v in value]
