@@ -45,6 +45,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import Select
 
+from dbopt._json import FieldsDict
 from dbopt.core.fingerprint import fingerprint_info
 from dbopt.errors import ConfigurationError
 from dbopt.pool.budget import ConnectionBudget
@@ -78,7 +79,7 @@ _MAX_WRITERS = 100_000
 
 
 @dataclass(frozen=True)
-class ReplicaStatus:
+class ReplicaStatus(FieldsDict):
     """What the last check of one replica found. ``lag_s`` is its replay lag in seconds."""
 
     name: str
@@ -88,13 +89,10 @@ class ReplicaStatus:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "name": self.name,
-            "available": self.available,
-            "lag_s": self.lag_s,
-            "error": self.error,
-        }
+        """JSON-ready dict (without ``checked_at``, this process's monotonic clock)."""
+        data = super().to_dict()
+        del data["checked_at"]
+        return data
 
 
 class _Replica:

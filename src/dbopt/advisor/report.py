@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from dbopt._json import FieldsDict
 from dbopt.advisor.model import KeyElem
 from dbopt.findings import Finding
 from dbopt.postgres.render import comment
@@ -22,24 +23,22 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class StatementImpact:
-    """One statement a recommendation helps: estimated cost before and after (per call)."""
+class _Statement(FieldsDict):
+    """A workload statement and how many times it ran."""
 
     sql: str
     calls: int
+
+
+@dataclass(frozen=True)
+class StatementImpact(_Statement):
+    """One statement a recommendation helps: estimated cost before and after (per call)."""
+
+    _ROUND: ClassVar[dict[str, int]] = {"cost_before": 2, "cost_after": 2}
+
     cost_before: float
     cost_after: float
     callsites: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "sql": self.sql,
-            "calls": self.calls,
-            "cost_before": round(self.cost_before, 2),
-            "cost_after": round(self.cost_after, 2),
-            "callsites": list(self.callsites),
-        }
 
 
 @dataclass(frozen=True)
@@ -81,17 +80,7 @@ class Recommendation:
     @property
     def columns(self) -> tuple[str, ...]:
         """Key columns or expressions as text (``user_id``, ``lower(email)``, ``x DESC``)."""
-        out = []
-        for k in self.keys:
-            text = k.columns[0] if k.is_column else k.expr
-            if k.opclass:
-                text += f" {k.opclass}"
-            if k.desc:
-                text += " DESC"
-            if k.nulls_first is not None:
-                text += " NULLS FIRST" if k.nulls_first else " NULLS LAST"
-            out.append(text)
-        return tuple(out)
+        return tuple(k.label() for k in self.keys)
 
     @property
     def label(self) -> str:
@@ -130,7 +119,7 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
-class StatementResult:
+class StatementResult(_Statement):
     """What happened to one workload statement.
 
     ``status``: ``improved`` (a recommendation lowers its cost), ``unchanged``,
@@ -138,8 +127,8 @@ class StatementResult:
     ``error`` (could not be parsed or explained).
     """
 
-    sql: str
-    calls: int
+    _ROUND: ClassVar[dict[str, int]] = {"cost_before": 2, "cost_after": 2}
+
     status: str
     reason: str | None = None
     cost_before: float | None = None
@@ -147,22 +136,9 @@ class StatementResult:
     indexes: tuple[str, ...] = ()
     callsites: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "sql": self.sql,
-            "calls": self.calls,
-            "status": self.status,
-            "reason": self.reason,
-            "cost_before": None if self.cost_before is None else round(self.cost_before, 2),
-            "cost_after": None if self.cost_after is None else round(self.cost_after, 2),
-            "indexes": list(self.indexes),
-            "callsites": list(self.callsites),
-        }
-
 
 @dataclass(frozen=True)
-class Hotspot:
+class Hotspot(_Statement):
     """A statement that takes much of the measured time and that no candidate index fixes.
 
     ``total_time_s`` and ``time_share`` are its measured time over the
@@ -173,8 +149,14 @@ class Hotspot:
     and ``dominant_share`` that node's part of the plan's cost.
     """
 
-    sql: str
-    calls: int
+    _ROUND: ClassVar[dict[str, int]] = {
+        "total_time_s": 3,
+        "time_share": 4,
+        "cost_before": 2,
+        "best_cost": 2,
+        "dominant_share": 4,
+    }
+
     total_time_s: float
     time_share: float
     cost_before: float
@@ -184,24 +166,9 @@ class Hotspot:
     candidates: int
     callsites: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "sql": self.sql,
-            "calls": self.calls,
-            "total_time_s": round(self.total_time_s, 3),
-            "time_share": round(self.time_share, 4),
-            "cost_before": round(self.cost_before, 2),
-            "best_cost": round(self.best_cost, 2),
-            "dominant": self.dominant,
-            "dominant_share": round(self.dominant_share, 4),
-            "candidates": self.candidates,
-            "callsites": list(self.callsites),
-        }
-
 
 @dataclass(frozen=True)
-class AdvisorError:
+class AdvisorError(FieldsDict):
     """A statement (or source) that could not be parsed or explained.
 
     ``line`` is the statement's first line in a ``.sql`` workload file.
@@ -211,13 +178,9 @@ class AdvisorError:
     message: str
     line: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {"sql": self.sql, "message": self.message, "line": self.line}
-
 
 @dataclass(frozen=True)
-class Rejection:
+class Rejection(FieldsDict):
     """A candidate index that was considered and not recommended, and why.
 
     ``reason`` is a short code: ``covered`` (by an existing or a chosen
@@ -231,6 +194,8 @@ class Rejection:
     units weighted by calls, as in :class:`Recommendation`.
     """
 
+    _ROUND: ClassVar[dict[str, int]] = {"saving": 2, "write_cost": 2}
+
     label: str
     reason: str
     message: str
@@ -240,35 +205,19 @@ class Rejection:
     statements: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "index": self.label,
-            "reason": self.reason,
-            "message": self.message,
-            "saving": round(self.saving, 2),
-            "write_cost": round(self.write_cost, 2),
-            "size_bytes": self.size_bytes,
-            "statements": self.statements,
-        }
+        """JSON-ready dict; the label is under ``index``."""
+        data = super().to_dict()
+        return {"index": data.pop("label"), **data}
 
 
 @dataclass(frozen=True)
-class Measurement:
+class Measurement(_Statement):
     """EXPLAIN ANALYZE times (ms per call) of one statement without and with the indexes."""
 
-    sql: str
-    calls: int
+    _ROUND: ClassVar[dict[str, int]] = {"before_ms": 3, "after_ms": 3}
+
     before_ms: float
     after_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            "sql": self.sql,
-            "calls": self.calls,
-            "before_ms": round(self.before_ms, 3),
-            "after_ms": round(self.after_ms, 3),
-        }
 
 
 @dataclass

@@ -21,12 +21,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import psycopg
 from psycopg import errors, sql
 from psycopg.pq import TransactionStatus
 
+from dbopt._json import FieldsDict
 from dbopt.partitions import ddl
 from dbopt.partitions.catalog import PartitionedTable, read_table
 from dbopt.partitions.errors import LockTimeoutError
@@ -57,8 +58,10 @@ Status = Literal["done", "skipped", "failed"]
 
 
 @dataclass(frozen=True)
-class OperationResult:
+class OperationResult(FieldsDict):
     """What happened to one operation."""
+
+    _ROUND: ClassVar[dict[str, int]] = {"seconds": 6}
 
     operation: Operation
     status: Status
@@ -67,14 +70,9 @@ class OperationResult:
     attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            **self.operation.to_dict(),
-            "status": self.status,
-            "message": self.message,
-            "seconds": round(self.seconds, 6),
-            "attempts": self.attempts,
-        }
+        """JSON-ready data: the operation's, then what happened to it."""
+        data = super().to_dict()
+        return {**data.pop("operation"), **data}
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Mirror",
+    "Rows",
     "capture_setup_sql",
     "capture_sql",
     "capture_triggers_sql",
@@ -48,29 +49,37 @@ EVENTS = ("insert", "update", "delete", "truncate")
 
 
 @dataclass(frozen=True)
-class Mirror:
-    """A source table mirrored into a target by ``key`` (column names and types)."""
+class Rows:
+    """The rows a mirror copies: their ``key`` (column names and types), the
+    ``columns`` a copy writes, and whether identity columns need ``OVERRIDING``."""
 
-    source: Name
-    target: Name
-    changes: Name
     key: tuple[str, ...]
     key_types: tuple[str, ...]
     columns: tuple[str, ...]
     overriding: bool
 
+
+@dataclass(frozen=True)
+class Mirror:
+    """A source table mirrored into a target by the key of its ``rows``."""
+
+    source: Name
+    target: Name
+    changes: Name
+    rows: Rows
+
     def _cols(self, alias: str | None = None) -> sql.Composable:
         if alias is None:
-            return sql.SQL(", ").join(map(sql.Identifier, self.columns))
-        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.columns)
+            return sql.SQL(", ").join(map(sql.Identifier, self.rows.columns))
+        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.rows.columns)
 
     def _key(self, alias: str | None = None) -> sql.Composable:
         if alias is None:
-            return sql.SQL(", ").join(map(sql.Identifier, self.key))
-        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.key)
+            return sql.SQL(", ").join(map(sql.Identifier, self.rows.key))
+        return sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.rows.key)
 
     def _overriding(self) -> sql.Composable:
-        return sql.SQL(" OVERRIDING SYSTEM VALUE" if self.overriding else "")
+        return sql.SQL(" OVERRIDING SYSTEM VALUE" if self.rows.overriding else "")
 
     def copy_batch(
         self, conn: psycopg.Connection[Any], after: Sequence[Any] | None, size: int
@@ -90,7 +99,7 @@ class Mirror:
         params: list[Any] = []
         if after is not None:
             after_sql = sql.SQL("({}) > ({})").format(
-                key, sql.SQL(", ").join(sql.Placeholder() * len(self.key))
+                key, sql.SQL(", ").join(sql.Placeholder() * len(self.rows.key))
             )
             params = list(after)
         src = ddl.ident(self.source)
@@ -108,7 +117,7 @@ class Mirror:
         if last is not None:
             where.append(
                 sql.SQL("({}) <= ({})").format(
-                    key, sql.SQL(", ").join(sql.Placeholder() * len(self.key))
+                    key, sql.SQL(", ").join(sql.Placeholder() * len(self.rows.key))
                 )
             )
             params = [*params, *last]
@@ -156,14 +165,17 @@ class Mirror:
         arrays = [list(col) for col in zip(*keys, strict=True)]
         unnest = sql.SQL("unnest({})").format(
             sql.SQL(", ").join(
-                sql.SQL("{}::{}[]").format(sql.Placeholder(), sql.SQL(t)) for t in self.key_types
+                sql.SQL("{}::{}[]").format(sql.Placeholder(), sql.SQL(t))
+                for t in self.rows.key_types
             )
         )
         keyset = sql.SQL("{} AS k({})").format(unnest, self._key())
         # As in replay_all_sql: = ANY on the first key column keeps each side an
         # index lookup (a join alone may be planned as a scan of every partition).
         probe = sql.SQL("{} = ANY ({}::{}[])").format(
-            sql.Identifier("t", self.key[0]), sql.Placeholder(), sql.SQL(self.key_types[0])
+            sql.Identifier("t", self.rows.key[0]),
+            sql.Placeholder(),
+            sql.SQL(self.rows.key_types[0]),
         )
         for statement in self._refresh_sql(keyset, probe):
             conn.execute(statement, [*arrays, arrays[0]])
@@ -174,7 +186,7 @@ class Mirror:
         to those keys by the first key column, so each side stays an index lookup."""
         match = sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier("t", c), sql.Identifier("k", c))
-            for c in self.key
+            for c in self.rows.key
         )
         return [
             sql.SQL("DELETE FROM {} t USING {} WHERE {} AND {}").format(
@@ -221,9 +233,9 @@ class Mirror:
         # The change table has no statistics: joined as it is, the planner may hash
         # it against a full scan of the target (every partition). ``= ANY(ARRAY(...))``
         # on the key's first column makes each side an index lookup of those keys.
-        first = sql.Identifier(self.key[0])
+        first = sql.Identifier(self.rows.key[0])
         probe = sql.SQL("{} = ANY (ARRAY(SELECT {} FROM {}))").format(
-            sql.Identifier("t", self.key[0]), first, ddl.ident(self.changes)
+            sql.Identifier("t", self.rows.key[0]), first, ddl.ident(self.changes)
         )
         return [
             sql.SQL("SELECT count(*) FROM {}").format(ddl.ident(self.changes)),
@@ -280,9 +292,9 @@ def capture_setup_sql(
     """
     key_defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
-        for c, t in zip(mirror.key, mirror.key_types, strict=True)
+        for c, t in zip(mirror.rows.key, mirror.rows.key_types, strict=True)
     )
-    cols = sql.SQL(", ").join(map(sql.Identifier, mirror.key))
+    cols = sql.SQL(", ").join(map(sql.Identifier, mirror.rows.key))
     body = sql.SQL(
         "BEGIN\n"
         "  IF TG_OP = 'TRUNCATE' THEN\n"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dbopt._json import FieldsDict
 from dbopt.partitions import ranges as rng
 from dbopt.partitions.catalog import PartitionedTable
 from dbopt.partitions.ownership import is_owned
@@ -21,7 +22,7 @@ __all__ = ["CheckReport", "build_report"]
 
 
 @dataclass(frozen=True)
-class CheckReport:
+class CheckReport(FieldsDict):
     """What ``PartitionManager.check`` found.
 
     ``default_rows`` is exact up to 100,000 (None: no default partition);
@@ -80,24 +81,10 @@ class CheckReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "table": self.table,
-            "ok": self.ok,
-            "partitions": self.partitions,
-            "default_rows": self.default_rows,
-            "future_partitions": self.future_partitions,
-            "premake": self.premake,
-            "gaps": [list(g) for g in self.gaps],
-            "misaligned": list(self.misaligned),
-            "unowned": list(self.unowned),
-            "last_maintenance_at": (
-                self.last_maintenance_at.isoformat() if self.last_maintenance_at else None
-            ),
-            "pending_operations": self.pending_operations,
-            "notes": list(self.notes),
-            "lacking": [{"partition": p, "missing": what} for p, what in self.lacking],
-        }
+        """JSON-ready data, with ``ok`` after the table; ``lacking`` as objects."""
+        data = super().to_dict()
+        data["lacking"] = [{"partition": p, "missing": what} for p, what in self.lacking]
+        return {"table": data.pop("table"), "ok": self.ok, **data}
 
 
 def build_report(

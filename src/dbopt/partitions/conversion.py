@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from dbopt._json import FieldsDict
+from dbopt.partitions.capture import Rows
 from dbopt.partitions.catalog import writable_columns
 from dbopt.partitions.errors import ConversionError
 from dbopt.partitions.naming import MAX_NAME_BYTES
@@ -53,18 +55,17 @@ class SourceTable:
     name: Name
     oid: int
     key_type: str
-    pk: tuple[str, ...]
-    pk_types: tuple[str, ...]
-    columns: tuple[str, ...]
-    identity_always: bool
+    rows: Rows  # keyed by the primary key (or a unique index on NOT NULL columns)
     indexes: tuple[Index, ...]
     foreign_keys: tuple[tuple[str, str], ...]
     sequences: tuple[tuple[str, str, str], ...]  # (sequence, column, 'a' serial | 'i' identity)
 
 
 @dataclass(frozen=True)
-class ConversionResult:
+class ConversionResult(FieldsDict):
     """What ``convert``/``revert`` did; ``copied`` rows in ``copy_seconds``, the rest replayed."""
+
+    _ROUND: ClassVar[dict[str, int]] = {"seconds": 6, "copy_seconds": 6, "swap_seconds": 6}
 
     table: str
     status: str
@@ -93,19 +94,8 @@ class ConversionResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "table": self.table,
-            "status": self.status,
-            "copied": self.copied,
-            "replayed": self.replayed,
-            "partitions": list(self.partitions),
-            "notes": list(self.notes),
-            "seconds": round(self.seconds, 6),
-            "copy_seconds": round(self.copy_seconds, 6),
-            "swap_seconds": round(self.swap_seconds, 6),
-            "rows_per_second": round(self.rows_per_second, 1),
-        }
+        """JSON-ready data, with the copy throughput."""
+        return {**super().to_dict(), "rows_per_second": round(self.rows_per_second, 1)}
 
 
 def inspect_source(conn: psycopg.Connection[Any], name: Name, key: str) -> SourceTable:
@@ -179,10 +169,9 @@ def inspect_source(conn: psycopg.Connection[Any], name: Name, key: str) -> Sourc
         name=name,
         oid=oid,
         key_type=str(key_row[0]),
-        pk=tuple(r[0] for r in pk),
-        pk_types=tuple(r[1] for r in pk),
-        columns=cols.names,
-        identity_always=cols.identity_always,
+        rows=Rows(
+            tuple(r[0] for r in pk), tuple(r[1] for r in pk), cols.names, cols.identity_always
+        ),
         indexes=tuple(
             Index(r[0], " " + r[4][len(r[5]) :], bool(r[1]), bool(r[2]), bool(r[3]))
             for r in indexes

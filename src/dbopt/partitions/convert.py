@@ -110,12 +110,6 @@ def names_for(table: Name) -> dict[str, Name]:
     }
 
 
-def _mirror(source: Name, target: Name, changes: Name, info: SourceTable) -> Mirror:
-    return Mirror(
-        source, target, changes, info.pk, info.pk_types, info.columns, info.identity_always
-    )
-
-
 def convert_table(
     conn: psycopg.Connection[Any],
     store: StateStore,
@@ -219,10 +213,10 @@ def _convert(
             )
         )
     partitions = _make_partitions(conn, store, policy, spec, table, aux["new"], now)
-    pk = info.pk if spec.key in info.pk else (*info.pk, spec.key)
-    if pk != info.pk:
+    pk = info.rows.key if spec.key in info.rows.key else (*info.rows.key, spec.key)
+    if pk != info.rows.key:
         notes.append(
-            f"primary key ({', '.join(info.pk)}) became ({', '.join(pk)}): a partitioned"
+            f"primary key ({', '.join(info.rows.key)}) became ({', '.join(pk)}): a partitioned"
             " table's unique keys must include the partition key"
         )
     pk_index = next((i for i in info.indexes if i.primary), None)
@@ -242,7 +236,7 @@ def _convert(
                 ddl.ident(aux["new"]), sql.Identifier(name), sql.SQL(definition)
             )
         )
-    forward = _mirror(table, aux["new"], aux["changes"], info)
+    forward = Mirror(table, aux["new"], aux["changes"], info.rows)
 
     def install() -> None:
         with conn.transaction():
@@ -367,7 +361,7 @@ def _swap(
     """
     conn, table = run.conn, run.table
     renames: list[list[str]] = detail["renames"]
-    backward = _mirror(table, aux["old"], aux["revert"], info)
+    backward = Mirror(table, aux["old"], aux["revert"], info.rows)
 
     # Everything the swap runs is composed before the lock is taken (the identity
     # sequences looked up now: they keep their names through the rename), so that

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psycopg import sql
 
+from dbopt._json import FieldsDict
 from dbopt.partitions import ddl
 from dbopt.partitions import ranges as rng
 from dbopt.partitions.catalog import (
@@ -53,8 +54,10 @@ __all__ = ["DrainResult", "drain_default"]
 
 
 @dataclass(frozen=True)
-class DrainResult:
+class DrainResult(FieldsDict):
     """What ``drain_default`` moved, where to, and what it had to leave."""
+
+    _ROUND: ClassVar[dict[str, int]] = {"seconds": 6}
 
     parent: str
     moved: int
@@ -72,17 +75,6 @@ class DrainResult:
         lines += [f"  {name}" for name in self.partitions]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "parent": self.parent,
-            "moved": self.moved,
-            "partitions": list(self.partitions),
-            "left": self.left,
-            "notes": list(self.notes),
-            "seconds": round(self.seconds, 6),
-        }
 
 
 class _Drainer:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psycopg import sql
 
+from dbopt._json import FieldsDict
 from dbopt.partitions import ddl
 from dbopt.partitions.errors import PartitionSpecError
 from dbopt.partitions.locking import LockPolicy, with_retry
@@ -67,8 +68,10 @@ class IndexShape:
 
 
 @dataclass(frozen=True)
-class IndexResult:
+class IndexResult(FieldsDict):
     """What ``create_index`` did: partition indexes built, attached, already there."""
+
+    _ROUND: ClassVar[dict[str, int]] = {"seconds": 6}
 
     index: str
     built: tuple[str, ...]
@@ -86,18 +89,6 @@ class IndexResult:
             f" already present {len(self.present)}, rebuilt after a failed build"
             f" {len(self.rebuilt_invalid)} ({self.seconds:.2f}s)"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "index": self.index,
-            "built": list(self.built),
-            "attached": list(self.attached),
-            "present": list(self.present),
-            "rebuilt_invalid": list(self.rebuilt_invalid),
-            "valid": self.valid,
-            "seconds": round(self.seconds, 6),
-        }
 
 
 def _child_name(partition: str, index: str, parent: str) -> str:

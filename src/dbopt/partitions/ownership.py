@@ -14,7 +14,7 @@ from dbopt.partitions.plan import (
     MarkDetached,
     Name,
     Note,
-    Operation,
+    OwnedOperation,
     literal_text,
 )
 from dbopt.partitions.spec import PartitionSpec
@@ -28,7 +28,7 @@ __all__ = ["is_owned", "reconcile"]
 
 @dataclass
 class _Draft:
-    ops: list[Operation]
+    ops: list[OwnedOperation]
     notes: list[Note]
 
 
@@ -44,7 +44,7 @@ def reconcile(
     table: PartitionedTable,
     owned: dict[int, Owned],
     wall: datetime,
-) -> tuple[list[Operation], list[Note]]:
+) -> tuple[list[OwnedOperation], list[Note]]:
     """Operations and notes that bring the ownership records in line with the catalog.
 
     Finishes interrupted concurrent detaches, forgets records of tables that

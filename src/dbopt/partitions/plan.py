@@ -7,12 +7,13 @@ carries it out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
 
+from dbopt._json import FieldsDict
 from dbopt.partitions.grid import Value
 from dbopt.postgres import render
 
@@ -34,6 +35,7 @@ __all__ = [
     "OwnedOperation",
     "Plan",
     "RangeBound",
+    "in_run_order",
     "literal_text",
 ]
 
@@ -121,12 +123,20 @@ Bound = RangeBound | ListBound | HashBound | DefaultBound
 
 @dataclass(frozen=True)
 class Operation:
-    """One step of a plan: what it does to which table, and why."""
+    """One step of a plan: what it does to which table, and why.
+
+    A subclass names its ``kind`` (the name in ``to_dict`` and ``describe``)
+    as a class keyword: ``class DropPartition(OwnedOperation, kind="drop_detached")``.
+    """
 
     kind: ClassVar[str] = "operation"
     parent: Name
     partition: Name
     reason: str
+
+    def __init_subclass__(cls, kind: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.kind = kind
 
     def describe(self) -> str:
         """One readable line."""
@@ -143,10 +153,9 @@ class Operation:
 
 
 @dataclass(frozen=True)
-class CreatePartition(Operation):
+class CreatePartition(Operation, kind="create_partition"):
     """Create a table like the parent and attach it with ``bound`` (recorded as owned)."""
 
-    kind: ClassVar[str] = "create_partition"
     bound: Bound = field(default_factory=DefaultBound)
     zone: str = "UTC"
     tablespace: str | None = None
@@ -160,18 +169,16 @@ class CreatePartition(Operation):
 
 
 @dataclass(frozen=True)
-class OwnedOperation(Operation):
+class OwnedOperation(Operation, kind="owned_operation"):
     """An operation on a table dbopt owns: ``oid`` names it (checked with its name)."""
 
-    kind: ClassVar[str] = "owned_operation"
     oid: int = 0
 
 
 @dataclass(frozen=True)
-class DetachPartition(OwnedOperation):
+class DetachPartition(OwnedOperation, kind="detach_partition"):
     """Detach an owned partition (``CONCURRENTLY`` when no default exists); maybe drop it."""
 
-    kind: ClassVar[str] = "detach_partition"
     then_drop: bool = False
 
     def describe(self) -> str:
@@ -183,58 +190,57 @@ class DetachPartition(OwnedOperation):
 
 
 @dataclass(frozen=True)
-class DropPartition(OwnedOperation):
+class DropPartition(OwnedOperation, kind="drop_detached"):
     """Drop an owned table that is already detached."""
 
-    kind: ClassVar[str] = "drop_detached"
-
 
 @dataclass(frozen=True)
-class FinalizeDetach(OwnedOperation):
+class FinalizeDetach(OwnedOperation, kind="finalize_detach"):
     """Finish a ``DETACH ... CONCURRENTLY`` that was interrupted."""
 
-    kind: ClassVar[str] = "finalize_detach"
-
 
 @dataclass(frozen=True)
-class AdoptPartition(Operation):
+class AdoptPartition(Operation, kind="adopt_partition"):
     """Record an existing partition as owned, so retention may act on it."""
 
-    kind: ClassVar[str] = "adopt_partition"
     bound: str = ""
 
 
 @dataclass(frozen=True)
-class ForgetPartition(OwnedOperation):
+class ForgetPartition(OwnedOperation, kind="forget_partition"):
     """Remove the ownership record of a table that is gone or no longer ours."""
 
-    kind: ClassVar[str] = "forget_partition"
-
 
 @dataclass(frozen=True)
-class MarkDetached(OwnedOperation):
+class MarkDetached(OwnedOperation, kind="mark_detached"):
     """Record a detach that completed but was not recorded (an interrupted run)."""
 
-    kind: ClassVar[str] = "mark_detached"
+
+#: The order a plan runs its operations in: first finish or record what an
+#: interrupted run left, then create, detach and drop; any other kind last.
+_RUN_ORDER: dict[type[Operation], int] = {
+    FinalizeDetach: 0,
+    MarkDetached: 1,
+    ForgetPartition: 1,
+    CreatePartition: 2,
+    DetachPartition: 3,
+    DropPartition: 4,
+}
+
+
+def in_run_order(ops: Iterable[Operation]) -> list[Operation]:
+    """``ops`` in the order a plan runs them (stable within a kind)."""
+    return sorted(ops, key=lambda op: _RUN_ORDER.get(type(op), len(_RUN_ORDER)))
 
 
 @dataclass(frozen=True)
-class Note:
+class Note(FieldsDict):
     """Something the plan does not change but the caller should know."""
 
     kind: str
     message: str
     partition: str | None = None
     rows: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "partition": self.partition,
-            "rows": self.rows,
-        }
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,18 @@ from dbopt.partitions.grid import Grid, Value
 from dbopt.partitions.naming import format_name, taken_names, unique_names
 from dbopt.partitions.ownership import is_owned, reconcile
 from dbopt.partitions.plan import (
+    Bound,
     CreatePartition,
     DefaultBound,
     DetachPartition,
-    DropPartition,
-    FinalizeDetach,
-    ForgetPartition,
     HashBound,
     ListBound,
-    MarkDetached,
     Name,
     Note,
     Operation,
     Plan,
     RangeBound,
+    in_run_order,
     literal_text,
 )
 from dbopt.partitions.rows import (
@@ -56,16 +54,33 @@ __all__ = ["build_plan"]
 
 @dataclass
 class _Draft:
-    """Operations and notes as the planner collects them."""
+    """What the planner plans against, and the operations and notes it collects."""
 
-    ops: list[Operation]
-    notes: list[Note]
-    name: str
+    conn: psycopg.Connection[Any] | None
+    spec: PartitionSpec
+    table: PartitionedTable
+    learned: str | None  # the naming learned from the existing partitions
+    name: str  # new partitions are named after it
+    ops: list[Operation] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     checked: set[Name] = field(default_factory=set)  # names whose existence was read
     taken: set[Name] = field(default_factory=set)  # those of them a relation has
     default_rows: int | None = None  # the default partition's rows, when already counted
     default_empty: bool = False  # known to hold no row
     free: bool = False  # new names taken as free (not asked)
+
+    def create(self, name: str, why: str, bound: Bound) -> CreatePartition:
+        """A new partition ``name`` in the table's schema, with the spec's placement."""
+        spec = self.spec
+        return CreatePartition(
+            Name(self.table.schema, self.table.name),
+            Name(self.table.schema, name),
+            why,
+            bound=bound,
+            zone=spec.timezone,
+            tablespace=spec.tablespace,
+            storage_parameters=tuple((spec.storage_parameters or {}).items()),
+        )
 
 
 def build_plan(
@@ -103,28 +118,28 @@ def build_plan(
         )
     parent = Name(table.schema, table.name)
     wall = now if isinstance(now, datetime) else datetime.now(timezone.utc)
-    draft = _Draft([], [], name_as or table.name, default_empty=default_empty, free=names_free)
-    ops, notes = reconcile(conn, spec, table, owned, wall)
-    draft.ops += ops
+    draft = _Draft(
+        conn,
+        spec,
+        table,
+        learned,
+        name_as or table.name,
+        default_empty=default_empty,
+        free=names_free,
+    )
+    reconciled, notes = reconcile(conn, spec, table, owned, wall)
+    draft.ops += reconciled
     draft.notes += notes
     if spec.strategy == "range":
-        shown = _plan_range(conn, spec, table, owned, learned, now, draft)
+        shown = _plan_range(draft, owned, now)
     elif spec.strategy == "list":
         shown = literal_text(wall, spec.timezone)
-        _plan_list(conn, spec, table, learned, draft)
+        _plan_list(draft)
     else:
         shown = literal_text(wall, spec.timezone)
-        _plan_hash(spec, table, learned, draft)
-    _plan_default(conn, spec, table, draft)
-    order = {
-        FinalizeDetach: 0,
-        MarkDetached: 1,
-        ForgetPartition: 1,
-        CreatePartition: 2,
-        DetachPartition: 3,
-        DropPartition: 4,
-    }
-    ops = sorted(draft.ops, key=lambda op: order.get(type(op), 5))
+        _plan_hash(draft)
+    _plan_default(draft)
+    ops = in_run_order(draft.ops)
     if names_free:
         draft.checked.update(op.partition for op in ops if isinstance(op, CreatePartition))
     return Plan(
@@ -175,15 +190,8 @@ def _key_now(
     return int(spec.start) if isinstance(spec.start, int) else 0
 
 
-def _plan_range(
-    conn: psycopg.Connection[Any] | None,
-    spec: PartitionSpec,
-    table: PartitionedTable,
-    owned: dict[int, Owned],
-    learned: str | None,
-    now: datetime | int | None,
-    draft: _Draft,
-) -> str:
+def _plan_range(draft: _Draft, owned: dict[int, Owned], now: datetime | int | None) -> str:
+    conn, spec, table = draft.conn, draft.spec, draft.table
     if table.key_kind is None:
         raise PartitionSpecError(
             f"{table.qualified} is partitioned on {table.key_definition}; range plans need one"
@@ -208,7 +216,7 @@ def _plan_range(
     if spec.retention_count:
         first = max(first, grid.shift(current, 1 - spec.retention_count))
     pieces = rng.uncovered(rng.desired_ranges(grid, first, end), existing)
-    template = spec.naming_for(spec.interval or "integer", learned)
+    template = spec.naming_for(spec.interval or "integer", draft.learned)
     creates = []
     after_current: Any = grid.shift(current, 1)
     for piece in pieces:
@@ -223,18 +231,8 @@ def _plan_range(
         if not piece.aligned:
             why += "; clipped to the existing partitions around it"
         name = format_name(template, draft.name, grid.name_fields(piece.lower, piece.upper))
-        creates.append(
-            CreatePartition(
-                Name(table.schema, table.name),
-                Name(table.schema, name),
-                why,
-                bound=RangeBound(piece.lower, piece.upper),
-                zone=spec.timezone,
-                tablespace=spec.tablespace,
-                storage_parameters=tuple((spec.storage_parameters or {}).items()),
-            )
-        )
-    _add_creates(conn, spec, table, creates, draft)
+        creates.append(draft.create(name, why, RangeBound(piece.lower, piece.upper)))
+    _add_creates(draft, creates)
     planned = [
         op.bound.lower
         for op in creates
@@ -274,15 +272,10 @@ def _plan_range(
     return literal_text(at, spec.timezone)
 
 
-def _plan_list(
-    conn: psycopg.Connection[Any] | None,
-    spec: PartitionSpec,
-    table: PartitionedTable,
-    learned: str | None,
-    draft: _Draft,
-) -> None:
-    existing = [p for p in table.partitions if p.kind == "list"]
-    template = spec.naming_for("list", learned)
+def _plan_list(draft: _Draft) -> None:
+    spec = draft.spec
+    existing = [p for p in draft.table.partitions if p.kind == "list"]
+    template = spec.naming_for("list", draft.learned)
     creates = []
     for label, values in (spec.values or {}).items():
         wanted = {_as_text(v) for v in values}
@@ -299,23 +292,13 @@ def _plan_list(
             )
             continue
         name = format_name(template, draft.name, {"label": label})
-        creates.append(
-            CreatePartition(
-                Name(table.schema, table.name),
-                Name(table.schema, name),
-                f"list values for {label!r}",
-                bound=ListBound(tuple(values)),
-                tablespace=spec.tablespace,
-                storage_parameters=tuple((spec.storage_parameters or {}).items()),
-            )
-        )
-    _add_creates(conn, spec, table, creates, draft)
+        creates.append(draft.create(name, f"list values for {label!r}", ListBound(tuple(values))))
+    _add_creates(draft, creates)
 
 
-def _plan_hash(
-    spec: PartitionSpec, table: PartitionedTable, learned: str | None, draft: _Draft
-) -> None:
-    existing = [p for p in table.partitions if p.kind == "hash"]
+def _plan_hash(draft: _Draft) -> None:
+    spec = draft.spec
+    existing = [p for p in draft.table.partitions if p.kind == "hash"]
     other = sorted({p.modulus for p in existing if p.modulus and p.modulus != spec.modulus})
     if other:
         draft.notes.append(
@@ -327,44 +310,23 @@ def _plan_hash(
         )
         return
     have = {p.remainder for p in existing if p.remainder is not None}
-    template = spec.naming_for("hash", learned)
+    template = spec.naming_for("hash", draft.learned)
     modulus = spec.modulus or 1
     for remainder in range(modulus):
         if remainder in have:
             continue
         name = format_name(template, draft.name, {"remainder": remainder})
-        draft.ops.append(
-            CreatePartition(
-                Name(table.schema, table.name),
-                Name(table.schema, name),
-                f"hash remainder {remainder} of {spec.modulus}",
-                bound=HashBound(modulus, remainder),
-                tablespace=spec.tablespace,
-                storage_parameters=tuple((spec.storage_parameters or {}).items()),
-            )
-        )
+        why = f"hash remainder {remainder} of {spec.modulus}"
+        draft.ops.append(draft.create(name, why, HashBound(modulus, remainder)))
 
 
-def _plan_default(
-    conn: psycopg.Connection[Any] | None,
-    spec: PartitionSpec,
-    table: PartitionedTable,
-    draft: _Draft,
-) -> None:
-    default = table.default
+def _plan_default(draft: _Draft) -> None:
+    conn, spec, default = draft.conn, draft.spec, draft.table.default
     if default is None:
         if spec.has_default:
             name = format_name(spec.naming_for("default"), draft.name, {})
-            draft.ops.append(
-                CreatePartition(
-                    Name(table.schema, table.name),
-                    Name(table.schema, name),
-                    "the spec asks for a default partition",
-                    bound=DefaultBound(),
-                    tablespace=spec.tablespace,
-                    storage_parameters=tuple((spec.storage_parameters or {}).items()),
-                )
-            )
+            why = "the spec asks for a default partition"
+            draft.ops.append(draft.create(name, why, DefaultBound()))
         return
     if not spec.has_default:
         draft.notes.append(
@@ -391,13 +353,8 @@ def _plan_default(
         )
 
 
-def _add_creates(
-    conn: psycopg.Connection[Any] | None,
-    spec: PartitionSpec,
-    table: PartitionedTable,
-    creates: list[CreatePartition],
-    draft: _Draft,
-) -> None:
+def _add_creates(draft: _Draft, creates: list[CreatePartition]) -> None:
+    conn, spec, table = draft.conn, draft.spec, draft.table
     if conn is None or not creates:
         conflicts = default_conflicts(conn, table, [op.bound for op in creates], spec.timezone)
     elif draft.free and (draft.default_empty or table.default is None):

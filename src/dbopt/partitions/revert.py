@@ -65,9 +65,7 @@ def revert_table(
     if not _exists(conn, old):
         raise ConversionError(f"{old} is gone (finish_conversion dropped it?); cannot revert")
     info = inspect_source(conn, old, str(detail["key"]))
-    back = Mirror(
-        table, old, aux["revert"], info.pk, info.pk_types, info.columns, info.identity_always
-    )
+    back = Mirror(table, old, aux["revert"], info.rows)
     with_retry(lambda: back.ensure_marker(conn), policy, f"upgrade {aux['revert']}")
     replayed = 0
     for _ in range(1000):

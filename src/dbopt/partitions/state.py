@@ -294,15 +294,26 @@ class StateStore:
             " WHERE n.nspname = %s AND c.relname = %s"
         ).format(pending=sql.SQL(pending), owned=owned, remembered=remembered)
 
+    def _rows(
+        self,
+        conn: psycopg.Connection[Any],
+        columns: str,
+        table: sql.Identifier,
+        key: str,
+        value: str,
+    ) -> list[tuple[Any, ...]]:
+        """``SELECT columns FROM table WHERE key = value``; no rows before the tables exist."""
+        if not self.exists(conn):
+            return []
+        query = sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(
+            sql.SQL(columns), table, sql.Identifier(key)
+        )
+        return conn.execute(query, (value,)).fetchall()
+
     def conversion(self, conn: psycopg.Connection[Any], table: str) -> tuple[str, Any] | None:
         """``(status, detail)`` of the conversion of ``table``, or None."""
-        if not self.exists(conn):
-            return None
-        row = conn.execute(
-            sql.SQL("SELECT status, detail FROM {} WHERE table_name = %s").format(self.conversions),
-            (table,),
-        ).fetchone()
-        return None if row is None else (str(row[0]), row[1])
+        rows = self._rows(conn, "status, detail", self.conversions, "table_name", table)
+        return (str(rows[0][0]), rows[0][1]) if rows else None
 
     def save_conversion(
         self, conn: psycopg.Connection[Any], table: str, status: str, detail: dict[str, Any]
@@ -338,15 +349,10 @@ class StateStore:
 
     def owned(self, conn: psycopg.Connection[Any], parent: str) -> dict[int, Owned]:
         """Partitions of ``parent`` (``schema.name``) dbopt owns, by OID."""
-        if not self.exists(conn):
-            return {}
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT partition_oid, partition_schema, partition_name, origin, status,"
-                " bound, detached_at FROM {} WHERE parent = %s"
-            ).format(self.state),
-            (parent,),
-        ).fetchall()
+        columns = (
+            "partition_oid, partition_schema, partition_name, origin, status, bound, detached_at"
+        )
+        rows = self._rows(conn, columns, self.state, "parent", parent)
         return {int(row[0]): Owned(int(row[0]), *row[1:]) for row in rows}
 
     def record(
@@ -405,16 +411,9 @@ class StateStore:
 
     def parent(self, conn: psycopg.Connection[Any], parent: str) -> ParentState | None:
         """What is remembered about ``parent``, or None."""
-        if not self.exists(conn):
-            return None
-        row = conn.execute(
-            sql.SQL(
-                "SELECT naming, spec, last_maintenance_at, last_maintenance FROM {}"
-                " WHERE parent = %s"
-            ).format(self.parents),
-            (parent,),
-        ).fetchone()
-        return None if row is None else ParentState(*row)
+        columns = "naming, spec, last_maintenance_at, last_maintenance"
+        rows = self._rows(conn, columns, self.parents, "parent", parent)
+        return ParentState(*rows[0]) if rows else None
 
     def save_parent(
         self,

@@ -14,13 +14,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from dbopt._json import FieldsDict
 from dbopt.errors import ConfigurationError, DatabaseError, ServerUnavailableError
 
 __all__ = ["ConnectionBudget", "connection_budget", "hikari_pool_size", "pool_size_for"]
 
 
 @dataclass(frozen=True)
-class ConnectionBudget:
+class ConnectionBudget(FieldsDict):
     """Connection slots of one server, and how many the application may use.
 
     ``headroom`` defaults to 10 % of ``max_connections`` (at least 3): slots
@@ -56,10 +57,7 @@ class ConnectionBudget:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the numbers and the derived slot counts."""
         return {
-            "max_connections": self.max_connections,
-            "superuser_reserved": self.superuser_reserved,
-            "reserved": self.reserved,
-            "headroom": self.headroom,
+            **super().to_dict(),
             "server_available": self.server_available,
             "available": self.available,
         }

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dbopt._json import FieldsDict
 from dbopt.errors import ConfigurationError
 from dbopt.pool._introspect import pool_status, target_engine
 
@@ -100,7 +101,7 @@ def _sync_probe(target: Any, timeout: float) -> Callable[[], None]:
 
 
 @dataclass(frozen=True)
-class PingResult:
+class PingResult(FieldsDict):
     """What :func:`ping` saw: ``up`` or ``down``, how fast, why not, and the pool's state.
 
     * ``status``: ``"up"`` or ``"down"`` (:attr:`up` is the same as a bool);
@@ -129,14 +130,9 @@ class PingResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``checked_at`` as an ISO time with milliseconds)."""
-        return {
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-            "error": self.error,
-            "timeout_s": self.timeout_s,
-            "checked_at": self.checked_at.isoformat(timespec="milliseconds"),
-            "pool": dict(self.pool),
-        }
+        data = super().to_dict()
+        data["checked_at"] = self.checked_at.isoformat(timespec="milliseconds")
+        return data
 
     def __getitem__(self, key: str) -> Any:
         _warn_mapping()

@@ -16,11 +16,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from typing_extensions import TypedDict, Unpack
+
 from dbopt.pool.budget import ConnectionBudget, pool_size_for
 from dbopt.pool.config import PoolConfig
 
 __all__ = [
     "PRESETS",
+    "PgBouncerOptions",
+    "PoolOverrides",
+    "PresetOptions",
+    "ServerlessOptions",
     "analytics",
     "async_web",
     "pgbouncer",
@@ -71,15 +77,67 @@ _REQUEST_REASONS = {
 }
 
 
+class PoolOverrides(TypedDict, total=False):
+    """The :class:`PoolConfig` fields a preset's keywords may set (all but ``name``, ``reasons``).
+
+    ``application_name`` defaults to the script's name; any other field given
+    replaces the preset's value, and its reason becomes "set by the caller".
+    """
+
+    pool_size: int
+    max_overflow: int
+    pool_timeout: float
+    pool_recycle: float | None
+    pre_ping: bool
+    max_idle: float | None
+    connect_timeout: int
+    statement_timeout_ms: int | None
+    lock_timeout_ms: int | None
+    idle_in_transaction_timeout_ms: int | None
+    idle_session_timeout_ms: int | None
+    read_only: bool
+    application_name: str | None
+    startup_options: bool
+    prepared_statements: bool
+
+
+class PresetOptions(PoolOverrides, total=False):
+    """Keywords of :func:`web`, :func:`async_web`, :func:`worker` and :func:`analytics`.
+
+    ``processes`` per instance and ``instances`` (default 1 each) are the
+    fleet's shape; ``budget`` (a :class:`ConnectionBudget`) and ``db_cores``
+    cap the pool as :func:`pool_size_for` says.
+    """
+
+    processes: int
+    instances: int
+    budget: ConnectionBudget | None
+    db_cores: int | None
+
+
+class ServerlessOptions(PoolOverrides, total=False):
+    """Keywords of :func:`serverless`: the platform's ``instances`` limit and a ``budget``."""
+
+    instances: int
+    budget: ConnectionBudget | None
+
+
+class PgBouncerOptions(PoolOverrides, total=False):
+    """Keywords of :func:`pgbouncer`: the fleet's shape and PgBouncer's ``max_client_conn``."""
+
+    processes: int
+    instances: int
+    max_client_conn: int | None
+
+
 def _build(
     name: str,
     fields: dict[str, Any],
     reasons: dict[str, str],
-    application_name: str | None,
-    overrides: dict[str, Any],
+    overrides: PoolOverrides,
 ) -> PoolConfig:
     merged = {**_COMMON, **reasons}
-    fields = {**fields, "application_name": _app_name(application_name)}
+    fields = {**fields, "application_name": _app_name(overrides.pop("application_name", None))}
     config = PoolConfig(name=name, **fields, reasons=merged)
     if overrides:
         changed = dict.fromkeys(overrides, "set by the caller")
@@ -87,23 +145,31 @@ def _build(
     return config
 
 
-def web(
-    threads: int,
-    *,
-    processes: int = 1,
-    instances: int = 1,
-    budget: ConnectionBudget | None = None,
-    db_cores: int | None = None,
-    application_name: str | None = None,
-    **overrides: Any,
+def _sized(
+    name: str,
+    concurrency: int,
+    options: PresetOptions,
+    fields: dict[str, Any],
+    reasons: dict[str, str],
 ) -> PoolConfig:
-    """A threaded web server (gunicorn/uWSGI workers x threads): one connection per thread."""
+    """A preset sized ``concurrency``, capped by the fleet's share (:func:`pool_size_for`)."""
     size = pool_size_for(
-        threads, budget=budget, instances=instances, processes=processes, db_cores=db_cores
+        concurrency,
+        budget=options.pop("budget", None),
+        instances=options.pop("instances", 1),
+        processes=options.pop("processes", 1),
+        db_cores=options.pop("db_cores", None),
     )
-    return _build(
+    return _build(name, {"pool_size": size, **fields}, reasons, options)
+
+
+def web(threads: int, **options: Unpack[PresetOptions]) -> PoolConfig:
+    """A threaded web server (gunicorn/uWSGI workers x threads): one connection per thread."""
+    return _sized(
         "web",
-        {"pool_size": size, **_REQUEST_TIMEOUTS},
+        threads,
+        options,
+        _REQUEST_TIMEOUTS,
         {
             "pool_size": f"{_SIZE}; a thread holds one connection at a time",
             "pool_timeout": "a request that waited this long for a connection is "
@@ -111,60 +177,35 @@ def web(
             "statement_timeout_ms": "the common proxy/router timeout: after it the "
             "client is gone, and the query would only burn the server",
         },
-        application_name,
-        overrides,
     )
 
 
-def async_web(
-    concurrency: int = 20,
-    *,
-    processes: int = 1,
-    instances: int = 1,
-    budget: ConnectionBudget | None = None,
-    db_cores: int | None = None,
-    application_name: str | None = None,
-    **overrides: Any,
-) -> PoolConfig:
+def async_web(concurrency: int = 20, **options: Unpack[PresetOptions]) -> PoolConfig:
     """An asyncio web server: many tasks per process share a small pool.
 
     ``concurrency`` is how many requests one process runs against the
     database at once. Render with ``.sqlalchemy(url)`` for ``create_async_engine``
     or ``.psycopg_pool(async_=True)`` for ``AsyncConnectionPool``.
     """
-    size = pool_size_for(
-        concurrency, budget=budget, instances=instances, processes=processes, db_cores=db_cores
-    )
-    return _build(
+    return _sized(
         "async_web",
-        {"pool_size": size, **_REQUEST_TIMEOUTS},
+        concurrency,
+        options,
+        _REQUEST_TIMEOUTS,
         {
             "pool_size": f"{_SIZE}; tasks wait for a connection instead of each opening one",
             **_REQUEST_REASONS,
         },
-        application_name,
-        overrides,
     )
 
 
-def worker(
-    concurrency: int,
-    *,
-    processes: int = 1,
-    instances: int = 1,
-    budget: ConnectionBudget | None = None,
-    db_cores: int | None = None,
-    application_name: str | None = None,
-    **overrides: Any,
-) -> PoolConfig:
+def worker(concurrency: int, **options: Unpack[PresetOptions]) -> PoolConfig:
     """A background job worker (Celery, RQ, Dramatiq): longer queries, patient checkouts."""
-    size = pool_size_for(
-        concurrency, budget=budget, instances=instances, processes=processes, db_cores=db_cores
-    )
-    return _build(
+    return _sized(
         "worker",
+        concurrency,
+        options,
         {
-            "pool_size": size,
             "pool_timeout": 30.0,
             "statement_timeout_ms": 300_000,
             "lock_timeout_ms": 30_000,
@@ -179,18 +220,11 @@ def worker(
             "idle_in_transaction_timeout_ms": "jobs may call out between statements "
             "inside a transaction; longer holds locks and the vacuum horizon",
         },
-        application_name,
-        overrides,
     )
 
 
 def serverless(
-    *,
-    instances: int = 1,
-    budget: ConnectionBudget | None = None,
-    function_timeout: float = 30.0,
-    application_name: str | None = None,
-    **overrides: Any,
+    *, function_timeout: float = 30.0, **options: Unpack[ServerlessOptions]
 ) -> PoolConfig:
     """A function (AWS Lambda, Cloud Run job) serving one request at a time per instance.
 
@@ -199,6 +233,8 @@ def serverless(
     pooler in front). ``idle_session_timeout`` needs PostgreSQL 14; on 13
     pass ``idle_session_timeout_ms=None``.
     """
+    instances = options.pop("instances", 1)
+    budget = options.pop("budget", None)
     if budget is not None:
         pool_size_for(1, budget=budget, instances=instances)
     statement_ms = max(1000, int(function_timeout * 800))
@@ -228,21 +264,11 @@ def serverless(
             "idle_session_timeout_ms": "frozen instances keep their sessions open; the "
             "server closes them so they do not eat the connection budget",
         },
-        application_name,
-        overrides,
+        options,
     )
 
 
-def pgbouncer(
-    concurrency: int,
-    *,
-    processes: int = 1,
-    instances: int = 1,
-    max_client_conn: int | None = None,
-    prepared_statements: bool = False,
-    application_name: str | None = None,
-    **overrides: Any,
-) -> PoolConfig:
+def pgbouncer(concurrency: int, **options: Unpack[PgBouncerOptions]) -> PoolConfig:
     """Behind PgBouncer in transaction mode: no startup options, no prepared statements.
 
     The session settings are meant for :meth:`PoolConfig.alter_role_sql`
@@ -252,6 +278,9 @@ def pgbouncer(
     ``max_prepared_statements`` > 0. ``max_client_conn`` (PgBouncer's limit on
     client connections) caps the fleet's share.
     """
+    instances = options.pop("instances", 1)
+    processes = options.pop("processes", 1)
+    max_client_conn = options.pop("max_client_conn", None)
     size = concurrency
     if max_client_conn is not None:
         client_budget = ConnectionBudget(max_client_conn, superuser_reserved=0, headroom=0)
@@ -264,7 +293,7 @@ def pgbouncer(
             "pool_size": size,
             **_REQUEST_TIMEOUTS,
             "startup_options": False,
-            "prepared_statements": prepared_statements,
+            "prepared_statements": options.pop("prepared_statements", False),
         },
         {
             "pool_size": "the process's concurrency: client connections to PgBouncer are "
@@ -278,29 +307,17 @@ def pgbouncer(
             "connection that every other client is waiting for",
             **_REQUEST_REASONS,
         },
-        application_name,
-        overrides,
+        options,
     )
 
 
-def analytics(
-    concurrency: int = 4,
-    *,
-    processes: int = 1,
-    instances: int = 1,
-    budget: ConnectionBudget | None = None,
-    db_cores: int | None = None,
-    application_name: str | None = None,
-    **overrides: Any,
-) -> PoolConfig:
+def analytics(concurrency: int = 4, **options: Unpack[PresetOptions]) -> PoolConfig:
     """Reports, dashboards and exports, typically on a read replica: few long read-only queries."""
-    size = pool_size_for(
-        concurrency, budget=budget, instances=instances, processes=processes, db_cores=db_cores
-    )
-    return _build(
+    return _sized(
         "analytics",
+        concurrency,
+        options,
         {
-            "pool_size": size,
             "pool_timeout": 60.0,
             "pool_recycle": 3600.0,
             "statement_timeout_ms": 600_000,
@@ -319,8 +336,6 @@ def analytics(
             "transactions open, holding back vacuum",
             "read_only": "a report cannot write by accident",
         },
-        application_name,
-        overrides,
     )
 
 
