@@ -15,6 +15,7 @@ wide to INCLUDE (an index-only scan would avoid the heap: no risk).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -100,3 +101,14 @@ def test_the_probes_really_read_the_pages_the_model_charges(url: str) -> None:
     assert scan["Actual Loops"] == 100
     touched = scan["Shared Hit Blocks"] + scan["Shared Read Blocks"]
     assert touched > 5 * relpages, (touched, relpages)
+
+
+def test_cli_no_probe_risk(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dbopt.cli import ExitCode, main
+
+    path = tmp_path / "workload.sql"
+    path.write_text(QUERY + ";\n")
+    assert main(["advise", str(path), "--dsn", url, "--no-probe-risk", "--format", "sql"]) == (
+        ExitCode.OK
+    )
+    assert '"public"."facts" USING btree ("grp")' in capsys.readouterr().out
