@@ -75,7 +75,8 @@ class ProbeRisk:
         """One line for the report."""
         return (
             f"{self.loops:,.0f} nested-loop probes of ~{self.rows:,.0f} rows on {self.table} "
-            f"(correlation {self.correlation:.2f}): ~{self.pages:,.0f} heap page reads, "
+            f"(correlation {round(self.correlation, 2) + 0.0:.2f}): ~{self.pages:,.0f} heap page "
+            "reads, "
             f"priced {self.charged:,.0f} instead of the planner's {self.planner:,.0f}"
         )
 
