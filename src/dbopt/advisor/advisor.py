@@ -23,9 +23,10 @@ from dbopt.advisor.existing import ExistingOptions, existing_findings, existing_
 from dbopt.advisor.heuristic import HeuristicEvaluator
 from dbopt.advisor.hotspots import find_hotspots
 from dbopt.advisor.model import IndexSpec, KeyElem, PartialPred
-from dbopt.advisor.reasons import rejections
+from dbopt.advisor.reasons import rejections, risk_notes
 from dbopt.advisor.recommend import build_report
 from dbopt.advisor.report import AdvisorError, Rejection
+from dbopt.advisor.risk import RiskModel
 from dbopt.advisor.select import Candidate, SelectionOptions, Selector
 from dbopt.advisor.sizes import btree_size
 from dbopt.advisor.workload import Workload, load_workload
@@ -64,6 +65,13 @@ class IndexAdvisor:
     the workload), times ``write_scale``, at ``index_write_cost`` planner
     units per row. ``report.rejected`` says why each other candidate was
     not recommended.
+
+    ``probe_risk`` (on by default) prices the nested-loop probes of a
+    candidate on a large table with the heap pages they really read, not
+    the planner's cached estimate (``probe_page_cost`` per page read, default
+    ``seq_page_cost``; the cache that keeps pages between probes is
+    ``probe_cache_bytes``, default ``shared_buffers``; see
+    :mod:`dbopt.advisor.risk`).
     """
 
     def __init__(
@@ -88,6 +96,9 @@ class IndexAdvisor:
         statement_timeout_ms: int = 10_000,
         verify_repeat: int = 3,
         write_window: str = "auto",
+        probe_risk: bool = True,
+        probe_page_cost: float | None = None,
+        probe_cache_bytes: int | None = None,
     ) -> None:
         if not 0.0 <= min_saving <= 1.0 or not 0.0 < partial_max_selectivity <= 1.0:
             raise ConfigurationError("min_saving and partial_max_selectivity are shares (0..1)")
@@ -97,7 +108,12 @@ class IndexAdvisor:
             raise ConfigurationError("write_scale and index_write_cost must be >= 0")
         if write_window not in WRITE_WINDOWS:
             raise ConfigurationError(f"write_window must be one of {', '.join(WRITE_WINDOWS)}")
+        if probe_page_cost is not None and probe_page_cost < 0:
+            raise ConfigurationError("probe_page_cost must be >= 0")
         self.write_window = write_window
+        self.probe_risk = probe_risk
+        self.probe_page_cost = probe_page_cost
+        self.probe_cache_bytes = probe_cache_bytes
         self.conninfo = conninfo(target, "IndexAdvisor")
         self.selection = SelectionOptions(
             max_indexes, max_total_bytes, min_saving, max_columns=max_columns
@@ -168,6 +184,12 @@ class IndexAdvisor:
         report.elapsed_s = time.perf_counter() - started
         return report
 
+    def _risk(self, catalog: Catalog) -> RiskModel | None:
+        """The repeated-probe pricing (see :mod:`dbopt.advisor.risk`), unless turned off."""
+        if not self.probe_risk:
+            return None
+        return RiskModel.of(catalog, self.probe_page_cost, self.probe_cache_bytes)
+
     def _evaluator(self, conn: psycopg.Connection[Any], notes: list[str]) -> tuple[Any, Catalog]:
         catalog = load_catalog(conn)
         if self.use_hypopg and "hypopg" not in catalog.extensions and self.install_hypopg:
@@ -179,7 +201,8 @@ class IndexAdvisor:
                 notes.append(f"could not install hypopg: {str(exc).strip()}")
         if self.use_hypopg and "hypopg" in catalog.extensions:
             conn.execute("SET default_transaction_read_only = on")
-            return HypoEvaluator(conn, catalog, catalog.extensions["hypopg"]), catalog
+            hypo = HypoEvaluator(conn, catalog, catalog.extensions["hypopg"], self._risk(catalog))
+            return hypo, catalog
         if self.real_indexes:
             notes.append("hypopg not installed; building real indexes in a rolled-back transaction")
             return (
@@ -188,6 +211,7 @@ class IndexAdvisor:
                     catalog,
                     max_table_bytes=self.real_index_max_table_bytes,
                     sample_rows=self.real_index_sample_rows,
+                    risk=self._risk(catalog),
                 ),
                 catalog,
             )
@@ -290,6 +314,7 @@ class IndexAdvisor:
         report.rejected = dropped + rejections(
             selector, candidates, selection, self.selection, labels
         )
+        report.notes.extend(risk_notes(selector, selection, labels))
         report.errors = [
             AdvisorError(sql, message, wl.statements[i].line if i is not None else None)
             for i, sql, message in errors

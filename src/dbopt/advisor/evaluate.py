@@ -23,6 +23,7 @@ from dbopt.advisor.analyze import StatementShape
 from dbopt.advisor.catalog import Catalog, Relation
 from dbopt.advisor.ddl import reusable_index
 from dbopt.advisor.model import IndexSpec, KeyElem
+from dbopt.advisor.risk import ProbeRisk, RiskModel, probe_risks
 from dbopt.advisor.workload import WorkloadStatement
 from dbopt.postgres.render import ident, qualified
 
@@ -61,11 +62,22 @@ class Target:
 
 @dataclass(frozen=True)
 class PlanCost:
-    """Total plan cost and the candidate ids the plan uses."""
+    """Total plan cost and the candidate ids the plan uses.
+
+    ``risks``: repeated probes of candidate indexes priced above the
+    planner's estimate (see :mod:`dbopt.advisor.risk`); ``cost`` includes
+    their extra, ``planner_cost`` is EXPLAIN's own total.
+    """
 
     cost: float
     used: frozenset[int]
     plan: Any = None
+    risks: tuple[ProbeRisk, ...] = ()
+
+    @property
+    def planner_cost(self) -> float:
+        """The plan's cost as EXPLAIN gave it, without the probe risk."""
+        return self.cost - sum(r.extra for r in self.risks)
 
 
 class ExplainError(Exception):
@@ -269,8 +281,17 @@ def _typed_retries(conn: psycopg.Connection[Any], exc: psycopg.Error, nparams: i
     return out
 
 
-def plan_cost(plan: Any, names: dict[str, int]) -> PlanCost:
-    """Total cost of a JSON plan and the candidates (by index name) it uses."""
+def plan_cost(
+    plan: Any,
+    names: dict[str, int],
+    risk: RiskModel | None = None,
+    specs: dict[int, IndexSpec] | None = None,
+) -> PlanCost:
+    """Total cost of a JSON plan and the candidates (by index name) it uses.
+
+    With ``risk`` (and the candidates' ``specs``), repeated probes of a
+    candidate that the planner prices too low add their extra cost.
+    """
     top = plan[0]["Plan"]
     used: set[int] = set()
     stack = [top]
@@ -283,7 +304,11 @@ def plan_cost(plan: Any, names: dict[str, int]) -> PlanCost:
             if key in names:
                 used.add(names[key])
         stack.extend(node.get("Plans", ()))
-    return PlanCost(float(top["Total Cost"]), frozenset(used), plan)
+    risks: tuple[ProbeRisk, ...] = ()
+    if risk is not None and specs and used:
+        risks = tuple(probe_risks(risk, plan, names, specs))
+    extra = sum(r.extra for r in risks)
+    return PlanCost(float(top["Total Cost"]) + extra, frozenset(used), plan, risks)
 
 
 def index_ddl(spec: IndexSpec, rel: Relation, name: str | None = None) -> str:
@@ -297,9 +322,16 @@ class HypoEvaluator:
 
     method = "hypopg"
 
-    def __init__(self, conn: psycopg.Connection[Any], catalog: Catalog, schema: str) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        catalog: Catalog,
+        schema: str,
+        risk: RiskModel | None = None,
+    ) -> None:
         self.conn = conn
         self.catalog = catalog
+        self.risk = risk
         self.fn = f"{ident(schema, force=True)}."
         self.sizes: dict[int, int] = {}
         self.live: dict[int, int] = {}  # candidate id -> hypothetical index oid
@@ -334,10 +366,11 @@ class HypoEvaluator:
             names[str(oid)] = cid
             if cid not in self.sizes:
                 self.sizes[cid] = self._size(oid, spec, rel)
+        specs = dict(config)
         out: list[PlanCost | ExplainError] = []
         for target in targets:
             try:
-                out.append(plan_cost(explain(self.conn, target), names))
+                out.append(plan_cost(explain(self.conn, target), names, self.risk, specs))
             except ExplainError as exc:
                 out.append(exc)
         return out
@@ -431,9 +464,11 @@ class RealIndexEvaluator:
         max_table_bytes: int,
         lock_timeout_ms: int = 1000,
         sample_rows: int | None = None,
+        risk: RiskModel | None = None,
     ) -> None:
         self.conn = conn
         self.catalog = catalog
+        self.risk = risk
         self.max_table_bytes = max_table_bytes
         self.sample_rows = sample_rows
         self.sizes: dict[int, int] = {}
@@ -750,11 +785,14 @@ class RealIndexEvaluator:
                 conn.execute(f"DROP INDEX {', '.join(hidden)}")
             if sample:
                 conn.execute("SELECT set_config('search_path', %s, true)", (self.search_path,))
+            # the sample's row counts are not the table's: its probes are not re-priced
+            risk = None if sample else self.risk
+            specs = dict(config)
             out: list[PlanCost | ExplainError] = []
             for target in targets:
                 conn.execute("SAVEPOINT dbopt_explain")
                 try:
-                    out.append(plan_cost(explain(conn, target), names))
+                    out.append(plan_cost(explain(conn, target), names, risk, specs))
                     conn.execute("RELEASE SAVEPOINT dbopt_explain")
                 except ExplainError as exc:
                     conn.execute("ROLLBACK TO SAVEPOINT dbopt_explain")

@@ -5,7 +5,9 @@ more against the chosen set (plans are cached, so this costs only the
 configurations the selection did not try) and given the first reason that
 applies: it cannot be created, a chosen index covers it, no plan gets
 cheaper with it, the chosen indexes already serve its statements, its write
-cost or storage charge exceeds its saving, it saves less than
+cost or storage charge exceeds its saving, its saving rests on repeated
+nested-loop probes that read far more heap pages than the planner counts
+(``probe_risk``, see :mod:`dbopt.advisor.risk`), it saves less than
 ``min_saving`` of the workload's cost, or the budget was spent.
 """
 
@@ -16,9 +18,10 @@ from typing import Any
 
 from dbopt.advisor.evaluate import PlanCost
 from dbopt.advisor.report import Rejection
+from dbopt.advisor.risk import ProbeRisk
 from dbopt.advisor.select import Candidate, Selection, SelectionOptions
 
-__all__ = ["rejections"]
+__all__ = ["rejections", "risk_notes", "risk_text"]
 
 _EPS = 1e-6
 
@@ -49,6 +52,36 @@ def _saving(
             saved += w * (now - pc.cost)
             before += w * now
     return saved, before
+
+
+def _risk(selector: Any, cand: Candidate, config: frozenset[int]) -> tuple[float, list[ProbeRisk]]:
+    """(calls-weighted planner-cost saving, the probe risks charged to ``cand``) of adding it.
+
+    The planner's own saving (EXPLAIN's costs, without the risk charge) says
+    what the index would have looked like had its repeated probes been
+    trusted.
+    """
+    tis = sorted(t for t in cand.targets if t in selector.targets)
+    if not tis:
+        return 0.0, []
+    now = selector.costs(config, tis)
+    then = selector.costs(config | {cand.id}, tis)
+    saved = 0.0
+    risks: list[ProbeRisk] = []
+    for ti in tis:
+        pc = then[ti]
+        mine = [r for r in pc.risks if r.candidate == cand.id]
+        risks.extend(mine)
+        if cand.id in pc.used:
+            saved += selector.targets[ti].weight * (now[ti].planner_cost - pc.planner_cost)
+    return saved, risks
+
+
+def risk_text(risks: Sequence[ProbeRisk]) -> str:
+    """The largest probe risk in words, and how many more there were."""
+    worst = max(risks, key=lambda r: r.extra)
+    more = f" (and {len(risks) - 1} more plan(s))" if len(risks) > 1 else ""
+    return worst.describe() + more
 
 
 def rejections(
@@ -103,7 +136,18 @@ def rejections(
             reject("covered", f"covered by the recommended {labels[cover]}")
             continue
         alone, alone_before = _saving(selector, cand, frozenset(), selection.base)
-        if alone <= _EPS:
+        planner, risks = _risk(selector, cand, frozenset())
+        risky = bool(risks) and planner > _EPS
+        if alone <= _EPS or (risky and alone < options.min_saving * workload):
+            if risky:
+                reject(
+                    "probe_risk",
+                    f"the planner would save {planner:,.0f} with it, through {risk_text(risks)}; "
+                    "priced with those reads it "
+                    + (f"saves only {alone:,.0f}" if alone > _EPS else "makes them slower"),
+                    max(alone, 0.0),
+                )
+                continue
             reject("unused", f"no plan of its {n} statement(s) gets cheaper with it")
             continue
         saved, _ = _saving(selector, cand, chosen, selection.final)
@@ -166,4 +210,15 @@ def rejections(
             f"of {alone_before:,.0f})",
             saved,
         )
+    return out
+
+
+def risk_notes(selector: Any, selection: Selection, labels: dict[int, str]) -> list[str]:
+    """A note per recommended index whose saving was discounted for its repeated probes."""
+    out = []
+    for cid in selection.chosen:
+        risks = [r for pc in selection.final.values() for r in pc.risks if r.candidate == cid]
+        if risks:
+            extra = sum(r.extra for r in risks)
+            out.append(f"{labels[cid]}: saving discounted by {extra:,.0f} for {risk_text(risks)}")
     return out

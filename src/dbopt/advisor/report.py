@@ -189,7 +189,10 @@ class Rejection(FieldsDict):
     ``min_saving`` (saves less than ``min_saving`` of its statements' cost),
     ``budget`` (``max_indexes``/``max_total_bytes`` reached), ``unused`` (no
     plan uses it or gets cheaper), ``superseded`` (the chosen indexes already
-    serve its statements), ``error`` (cannot be created), ``not_evaluated``;
+    serve its statements), ``probe_risk`` (its saving comes from repeated
+    nested-loop probes that read many scattered heap pages; priced with
+    those reads it saves too little or nothing, see :mod:`dbopt.advisor.risk`),
+    ``error`` (cannot be created), ``not_evaluated``;
     ``message`` says it in words. ``saving`` and ``write_cost`` are planner
     units weighted by calls, as in :class:`Recommendation`.
     """

@@ -256,7 +256,9 @@ class Selector:
                 result = self.base[t.index]
             if extra and self.extra is not None:
                 adjusted = self.extra.estimate(result, t.shape, extra)
-                result = PlanCost(adjusted.cost, result.used | adjusted.used, result.plan)
+                result = PlanCost(
+                    adjusted.cost, result.used | adjusted.used, result.plan, result.risks
+                )
             out.append(result)
         return rel, out
 

@@ -72,6 +72,12 @@ def _options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="which writes each index is charged for (default auto: the workload's own period)",
     )
+    p.add_argument(
+        "--no-probe-risk",
+        action="store_true",
+        help="trust the planner's price of repeated nested-loop index probes (by default they "
+        "are priced with the heap pages they re-read beyond shared_buffers)",
+    )
 
 
 def load_source(source: str) -> Any:
@@ -164,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         install_hypopg=args.install_hypopg,
         real_indexes=args.real_indexes,
         write_window=args.write_window,
+        probe_risk=not args.no_probe_risk,
     )
     with Progress("advising"):
         report = advisor.advise(workload, verify=args.verify)

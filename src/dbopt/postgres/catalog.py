@@ -206,7 +206,8 @@ WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
 SETTINGS = """
 SELECT name, setting::float8 AS value FROM pg_settings
 WHERE name IN ('random_page_cost', 'seq_page_cost', 'cpu_tuple_cost',
-               'cpu_index_tuple_cost', 'cpu_operator_cost', 'effective_cache_size')
+               'cpu_index_tuple_cost', 'cpu_operator_cost', 'effective_cache_size',
+               'shared_buffers')
 """
 
 EXTENSIONS = """
