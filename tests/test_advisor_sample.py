@@ -72,6 +72,11 @@ def advise(
     ).advise(workload or WORKLOAD)
 
 
+def leading(report: AdvisorReport) -> set[tuple[str, str]]:
+    """Each recommendation as (table, first key column)."""
+    return {(r.table, r.columns[0]) for r in report.recommendations}
+
+
 def costs(report: AdvisorReport) -> dict[str, float]:
     return {i.sql: i.cost_after for r in report.recommendations for i in r.statements}
 
@@ -85,7 +90,11 @@ def test_sampled_estimate_is_close_to_the_full_build(url: str) -> None:
     assert not sampled.errors
     labels = {r.label for r in full.recommendations}
     assert {"public.orders (account_id, placed)", "public.visits (account_id, at)"} <= labels
-    assert len(labels ^ {r.label for r in sampled.recommendations}) <= 1
+    # the same indexes, but for one near-tie: the join's small accounts index may
+    # come as (tier, country) or as the covering (tier, country, id) depending on
+    # the random sample of orders it is priced against; so compare by table and
+    # leading column, and allow one recommendation more or less
+    assert len(leading(full) ^ leading(sampled)) <= 1
     assert sampled.total_cost_before == pytest.approx(full.total_cost_before)
     # the whole workload with the recommended indexes: within 15 % (measured: 8 %)
     assert sampled.total_cost_after == pytest.approx(full.total_cost_after, rel=0.15)
