@@ -578,6 +578,10 @@ ISOLATED = {
     "dbopt-detached": "dbopt.instrument(engine, stats, logger) then close()",
 }
 FULL_ISOLATED = "dbopt-full"
+#: ``--compiled-path DIR``: each dbopt configuration again, as ``<name>+mypyc``, in a
+#: child that imports dbopt from DIR (a mypyc build of dbopt's per-statement modules; how
+#: it was made, and why it is not shipped: docs/benchmarks/hook_overhead.md).
+COMPILED_SUFFIX = "+mypyc"
 
 
 def _peer_context(name: str, engine: Engine) -> AbstractContextManager[Any]:
@@ -622,6 +626,8 @@ def child(args: argparse.Namespace) -> None:
 
     if args.peers_path:
         sys.path[:0] = args.peers_path.split(":")
+    if args.child.startswith("dbopt") and args.expect_compiled != _compiled():
+        raise SystemExit(f"dbopt compiled: {_compiled()}, wanted {args.expect_compiled}")
     url = "sqlite://" if args.db == "sqlite" else _sa_url(args.pg_url)
     engine = (
         create_engine(url, pool_size=1, max_overflow=0)
@@ -644,6 +650,15 @@ def child(args: argparse.Namespace) -> None:
     finally:
         work.drop()
         engine.dispose()
+
+
+def _compiled() -> bool:
+    """Whether the dbopt this process imports runs its per-statement pipeline compiled."""
+    import importlib.machinery
+
+    import dbopt.core.pipeline
+
+    return dbopt.core.pipeline.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
 def _sa_url(url: str | None) -> str:
@@ -685,8 +700,17 @@ def _spawn(
         command += ["--pg-url", args.pg_url]
     if args.peers_path:
         command += ["--peers-path", args.peers_path]
+    import os
+
+    env = dict(os.environ)
+    if name.endswith(COMPILED_SUFFIX):
+        # the same configuration, importing dbopt from a mypyc build
+        command[command.index(name)] = name.removesuffix(COMPILED_SUFFIX)
+        command += ["--expect-compiled"]
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (args.compiled_path, env.get("PYTHONPATH")) if p
+        )
     if valgrind:
-        import os
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -698,13 +722,13 @@ def _spawn(
                 capture_output=True,
                 text=True,
                 check=False,
-                env={**os.environ, "PYTHONHASHSEED": "0"},
+                env={**env, "PYTHONHASHSEED": "0"},
             )
         for line in done.stderr.splitlines():
             if "Collected" in line:
                 return line.split()[-1]
         return "nan"
-    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)  # noqa: S603
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{name} on {db} failed: {done.stderr[-2000:]}")
@@ -720,9 +744,13 @@ def isolated_main(args: argparse.Namespace) -> dict[tuple[str, str], Samples]:
     ]
     workloads = [w.strip() for w in args.workload.split(",") if w.strip()]
     names = [n.strip() for n in args.configs.split(",")] if args.configs else list(ISOLATED)
+    if args.compiled_path:
+        names += [f"{n}{COMPILED_SUFFIX}" for n in names if n.startswith("dbopt")]
     print(f"dbopt {dbopt.__version__} hook overhead, isolated processes; {describe_machine()}")
     for name in names:
-        print(f"  {name:<15} {ISOLATED[name]}")
+        base = name.removesuffix(COMPILED_SUFFIX)
+        what = ISOLATED[base] if base == name else f"as {base}, dbopt compiled by mypyc"
+        print(f"  {name:<21} {what}")
     results: dict[tuple[str, str], Samples] = {}
     for db in dbs:
         for workload in workloads:
@@ -856,6 +884,11 @@ if __name__ == "__main__":
         iso.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
         iso.add_argument("--pg-url")
         iso.add_argument("--peers-path", default=__import__("os").environ.get("DBOPT_BENCH_PEERS"))
+        iso.add_argument(
+            "--compiled-path",
+            help="also run each dbopt config (as NAME+mypyc) importing dbopt from this mypyc build",
+        )
+        iso.add_argument("--expect-compiled", action="store_true", help=argparse.SUPPRESS)
         iso.add_argument("--no-sqlite", action="store_true")
         iso.add_argument("--no-postgres", action="store_true")
         parsed = iso.parse_args()
