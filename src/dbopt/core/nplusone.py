@@ -366,7 +366,7 @@ class NPlusOneDetector:
         if seen is None:
             if len(runs) < self.max_values:
                 runs[value] = group
-        elif type(seen) is _Run:
+        elif isinstance(seen, _Run):
             seen.count += 1  # _Run.add, inline
             groups = seen.groups
             if group is not groups[-1] and group not in groups and len(groups) < _MAX_SITES:

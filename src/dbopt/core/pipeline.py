@@ -97,7 +97,10 @@ def _call_of(sink: Sink) -> Callable[[QueryEvent], Any]:
     round trip (it cannot for an instance with ``__call__``): a few hundred
     instructions less per sink and statement.
     """
-    call = getattr(type(sink), "__call__", None)
+    try:
+        call = type(sink).__call__
+    except AttributeError:  # not callable: it fails where it is called, as before
+        return sink
     if isinstance(call, FunctionType):
         return MethodType(call, sink)
     return sink
