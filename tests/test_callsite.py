@@ -79,8 +79,7 @@ def installed_lib(tmp_path: Path) -> Iterator[str]:
         sys.path.remove(str(site))
         sys.modules.pop("cs_fakelib", None)
         callsite._application.discard("cs_fakelib")
-        callsite._decisions.clear()
-        callsite._sites.clear()
+        callsite._forget()
 
 
 def test_installed_packages_are_not_call_sites(engine: Engine, installed_lib: str) -> None:
@@ -123,8 +122,7 @@ def test_ignore_paths(engine: Engine, tmp_path: Path) -> None:
         sys.path.remove(str(vendored))
         sys.modules.pop("cs_vendored", None)
         callsite._ignored_paths[:] = saved
-        callsite._decisions.clear()
-        callsite._sites.clear()
+        callsite._forget()
 
 
 TEMPLATE = """\

@@ -34,7 +34,10 @@ from dbopt.core.callsite import capture_stack
 from dbopt.core.events import EAGER_BATCH_OPTION, OrmContext
 from dbopt.core.nplusone_checks import JOINED_COLLECTIONS, MULTI_ROW
 from dbopt.core.pipeline import (
+    _CLOCK_RESYNC,
     Pipeline,
+    _clock_sync,
+    _collectors,
     collect_hooks,
     collecting,
     report_sink_error,
@@ -632,12 +635,14 @@ class SQLAlchemyAdapter:
             except Exception:  # noqa: BLE001 - some drivers raise after close
                 rowcount = None
         pipeline = self.pipeline
-        depth = pipeline.stack_depth()
+        # pipeline.stack_depth() and wall_clock(), inline: two calls less per statement
+        depth = pipeline.callsite_depth if _collectors.get() else pipeline.depth
+        sync = _clock_sync
         pipeline.emit(
             statement,
             parameters,
             end - start,
-            wall_clock(start),
+            start + sync[0] if start - sync[1] <= _CLOCK_RESYNC else wall_clock(start),
             rowcount,
             executemany,
             error,

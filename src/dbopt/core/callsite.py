@@ -91,8 +91,11 @@ DEFAULT_IGNORED_PACKAGES: frozenset[str] = frozenset(
 _ignored: set[str] = set(DEFAULT_IGNORED_PACKAGES)
 _application: set[str] = set()
 _ignored_paths: list[str] = []
-#: file name → 0 (application), 1 (library) or _DJANGO_NODES (Django's template base module).
+#: file name → 0 (application), 1 (library), _DJANGO_NODES or _ASYNC_LOOP.
 _decisions: dict[str, int] = {}
+#: The files decided plain library code (1): most frames of a walk are, and a set's
+#: ``in`` is the cheapest test the walk can make of them.
+_library: set[str] = set()
 _lock = threading.Lock()
 _STDLIB: tuple[str, ...] = tuple(
     {
@@ -112,16 +115,14 @@ def ignore_packages(*packages: str) -> None:
     """Treat frames from these top-level packages as library code, not call sites."""
     with _lock:
         _ignored.update(packages)
-        _decisions.clear()
-        _sites.clear()
+        _forget()
 
 
 def ignore_paths(*prefixes: str) -> None:
     """Treat frames from files under these directories as library code (vendored code)."""
     with _lock:
         _ignored_paths.extend(os.path.abspath(p) for p in prefixes)
-        _decisions.clear()
-        _sites.clear()
+        _forget()
 
 
 def treat_as_application(*modules: str) -> None:
@@ -132,8 +133,14 @@ def treat_as_application(*modules: str) -> None:
     """
     with _lock:
         _application.update(modules)
-        _decisions.clear()
-        _sites.clear()
+        _forget()
+
+
+def _forget() -> None:
+    """Drop every cached decision and call site (the exclusions changed)."""
+    _decisions.clear()
+    _library.clear()
+    _sites.clear()
 
 
 def _is_application_module(module: str) -> bool:
@@ -175,6 +182,8 @@ def _is_library(frame: FrameType) -> int:
     elif decision and module == "asyncio.events":
         result = _ASYNC_LOOP
     _decisions[filename] = result
+    if result == 1:
+        _library.add(filename)
     return result
 
 
@@ -235,12 +244,17 @@ _new_site = tuple.__new__
 
 
 def _walk(frame: FrameType | None, depth: int, out: list[CallSite]) -> None:
+    library_files = _library
     decisions = _decisions
     sites = _sites
     in_template = False
     while frame is not None:
         code = frame.f_code
-        library = decisions.get(code.co_filename)
+        filename = code.co_filename
+        if filename in library_files:  # most frames: nothing else to look at
+            frame = frame.f_back
+            continue
+        library = decisions.get(filename)
         if library is None:
             library = _is_library(frame)
         if not library:

@@ -144,9 +144,9 @@ def _event_factory() -> Any:
     """A positional constructor of :class:`QueryEvent` that skips the frozen ``__init__``.
 
     A frozen dataclass's generated ``__init__`` calls ``object.__setattr__``
-    once per field (15 of them). Instead the fields are stored by the plain
-    ``__init__`` of a twin class with the same slots (attribute stores the
-    interpreter specialises), and the object then becomes a
+    once per field (15 of them). Instead the fields are stored on a bare
+    instance of a twin class with the same slots (attribute stores the
+    interpreter specialises; no ``__init__`` dispatch), and the object then becomes a
     :class:`QueryEvent` (``__class__`` assignment between identical layouts):
     the same object, frozen from there on, in under half the time. Adapters
     build one event per statement, so this is on the hot path. Where the
@@ -156,16 +156,15 @@ def _event_factory() -> Any:
     slots = QueryEvent.__slots__
     names = [f for f in slots if f != "__weakref__"]
     arguments = ", ".join(names)
-    stores = "".join(f"        self.{n} = {n}\n" for n in names)
-    twin_source = (
-        f"class _Twin:\n    __slots__ = {tuple(slots)!r}\n"
-        f"    def __init__(self, {arguments}):\n{stores}"
-    )
+    twin_source = f"class _Twin:\n    __slots__ = {tuple(slots)!r}\n"
+    # One call: the twin is made without its class's call (object.__new__, no
+    # __init__ dispatch) and its slots stored from here.
+    stores = "".join(f"    e.{n} = {n}\n" for n in names)
     source = (
         f"def make_event({arguments}):\n"
-        f"    e = _Twin({arguments})\n    e.__class__ = _cls\n    return e\n"
+        f"    e = _new(_Twin)\n{stores}    e.__class__ = _cls\n    return e\n"
     )
-    namespace: dict[str, Any] = {"_cls": QueryEvent}
+    namespace: dict[str, Any] = {"_cls": QueryEvent, "_new": object.__new__}
     # the sources are built from our own field names
     exec(twin_source, namespace)  # noqa: S102
     exec(source, namespace)  # noqa: S102

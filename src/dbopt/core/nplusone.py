@@ -111,13 +111,6 @@ class _Run:
         self.event = event
         self.count = count
 
-    def add(self, group: _Group) -> None:
-        """Count one more run, from ``group``."""
-        self.count += 1
-        groups = self.groups
-        if group is not groups[-1] and group not in groups and len(groups) < _MAX_SITES:
-            groups.append(group)
-
     def merged(self, other: _Run) -> _Run:
         """A run counting both (``self`` first)."""
         groups = list(self.groups)
@@ -374,7 +367,10 @@ class NPlusOneDetector:
             if len(runs) < self.max_values:
                 runs[value] = group
         elif isinstance(seen, _Run):
-            seen.add(group)
+            seen.count += 1  # _Run.add, inline
+            groups = seen.groups
+            if group is not groups[-1] and group not in groups and len(groups) < _MAX_SITES:
+                groups.append(group)
         else:
             runs[value] = _Run([seen] if seen is group else [seen, group], self._slim(event))
 

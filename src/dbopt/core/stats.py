@@ -205,7 +205,9 @@ class QueryStats:
                 if len(_site_keys) >= _SITE_KEYS_MAX:
                     _site_keys.clear()
                 _site_keys[site] = key
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: its __exit__ call parses three arguments
+        try:
             st = self._stats.get(event.fingerprint)
             if st is None:
                 st = self._new_entry(event)
@@ -227,10 +229,11 @@ class QueryStats:
                 st.nbytes += _SAMPLE_BYTES
                 self.nbytes += _SAMPLE_BYTES
             else:
-                # Reservoir sampling; random() is several times cheaper than randrange().
-                j = int(self._random() * calls)
+                # Reservoir sampling; random() is several times cheaper than randrange(),
+                # and int() is only called for the few draws that land in the reservoir.
+                j = self._random() * calls
                 if j < size:
-                    samples[j] = d
+                    samples[int(j)] = d
             if key is not None:
                 callsites = st.callsites
                 if key in callsites:
@@ -239,6 +242,8 @@ class QueryStats:
                     callsites[key] = 1
                     st.nbytes += _CALLSITE_BYTES
                     self.nbytes += _CALLSITE_BYTES
+        finally:
+            lock.release()
 
     def _new_entry(self, event: QueryEvent) -> StatementStats:
         sql = event.sql
