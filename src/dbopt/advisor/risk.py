@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbopt.advisor.catalog import Catalog
 from dbopt.advisor.model import IndexSpec
@@ -137,7 +137,8 @@ def probe_risks(
         if kind == "Memoize":
             continue  # probes once per distinct key; left as the planner prices it
         if kind in ("Index Scan", "Bitmap Heap Scan") and loops > 1.0:
-            risk = _risk(model, node, loops, names, specs)
+            probed = _probed(node, names, specs)
+            risk = None if probed is None else _risk(model, node, loops, probed)
             if risk is not None:
                 out.append(risk)
         for child in children:
@@ -163,13 +164,16 @@ def _index_node(node: Any) -> Any:
     return None
 
 
-def _risk(
-    model: RiskModel,
-    node: Any,
-    loops: float,
-    names: Mapping[str, int],
-    specs: Mapping[int, IndexSpec],
-) -> ProbeRisk | None:
+class _Probed(NamedTuple):
+    """A scan's index node and the candidate (id and definition) it names."""
+
+    index: Any
+    cid: int
+    spec: IndexSpec
+
+
+def _probed(node: Any, names: Mapping[str, int], specs: Mapping[int, IndexSpec]) -> _Probed | None:
+    """What a scan probes, if it names one of the candidates."""
     index = _index_node(node)
     if index is None:
         return None
@@ -178,7 +182,11 @@ def _risk(
     cid = names.get(m.group(1) if m else name)
     if cid is None or cid not in specs:
         return None
-    spec = specs[cid]
+    return _Probed(index, cid, specs[cid])
+
+
+def _risk(model: RiskModel, node: Any, loops: float, probed: _Probed) -> ProbeRisk | None:
+    index, cid, spec = probed
     rel = model.catalog.relations.get(spec.table_oid)
     if rel is None or rel.kind != "r" or rel.relpages <= model.cache_pages or not spec.keys:
         return None

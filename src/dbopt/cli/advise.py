@@ -42,42 +42,46 @@ def _options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-total-bytes", type=int, default=None, help="storage budget (built size)")
     p.add_argument("--limit", type=int, default=500, help="pg_stat_statements: top statements")
-    p.add_argument("--verify", action="store_true", help="measure with EXPLAIN ANALYZE (executes)")
-    p.add_argument(
-        "--install-hypopg", action="store_true", help="CREATE EXTENSION hypopg if missing"
-    )
-    p.add_argument(
-        "--real-indexes",
-        action="store_true",
-        help="without hypopg, price with real indexes in a rolled-back transaction",
-    )
+    for flag, text in _FLAGS:
+        p.add_argument(flag, action="store_true", help=text)
+    for flag, choices, default, text in _CHOICES:
+        p.add_argument(flag, choices=choices, default=default, help=text)
     add_params_option(p, "json")
     p.add_argument("--revision", help="alembic: revision id")
     p.add_argument("--down-revision", help="alembic: down_revision")
-    p.add_argument(
-        "--fail-on",
-        choices=["info", "warning", "error", "none"],
-        default="error",
-        help="exit 1 when an existing-index finding is at or above this (default error)",
-    )
-    p.add_argument(
+
+
+#: The advisor's on/off options (see :func:`_options`).
+_FLAGS = (
+    ("--verify", "measure with EXPLAIN ANALYZE (executes)"),
+    ("--install-hypopg", "CREATE EXTENSION hypopg if missing"),
+    ("--real-indexes", "without hypopg, price with real indexes in a rolled-back transaction"),
+    (
         "--fail-on-error",
-        action="store_true",
-        help="exit 3 when a workload statement cannot be parsed or explained "
+        "exit 3 when a workload statement cannot be parsed or explained "
         "(the others are still advised and reported)",
-    )
-    p.add_argument(
-        "--write-window",
-        choices=["auto", "counters", "workload", "none"],
-        default="auto",
-        help="which writes each index is charged for (default auto: the workload's own period)",
-    )
-    p.add_argument(
+    ),
+    (
         "--no-probe-risk",
-        action="store_true",
-        help="trust the planner's price of repeated nested-loop index probes (by default they "
+        "trust the planner's price of repeated nested-loop index probes (by default they "
         "are priced with the heap pages they re-read beyond shared_buffers)",
-    )
+    ),
+)
+#: Its options that take one of a few values: flag, choices, default, help.
+_CHOICES = (
+    (
+        "--fail-on",
+        ["info", "warning", "error", "none"],
+        "error",
+        "exit 1 when an existing-index finding is at or above this (default error)",
+    ),
+    (
+        "--write-window",
+        ["auto", "counters", "workload", "none"],
+        "auto",
+        "which writes each index is charged for (default auto: the workload's own period)",
+    ),
+)
 
 
 def load_source(source: str) -> Any:
