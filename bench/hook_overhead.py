@@ -677,6 +677,7 @@ def _spawn(
     workload: str,
     queries: int,
     valgrind: bool = False,
+    layout: int = 0,
 ) -> str:
     import subprocess
 
@@ -722,7 +723,7 @@ def _spawn(
                 capture_output=True,
                 text=True,
                 check=False,
-                env={**env, "PYTHONHASHSEED": "0"},
+                env={**env, "PYTHONHASHSEED": "0", LAYOUT_VAR: "x" * layout},
             )
         for line in done.stderr.splitlines():
             if "Collected" in line:
@@ -829,38 +830,66 @@ def _isolated_report(
             )
 
 
+#: An environment variable whose length moves the child's heap (see _callgrind_report).
+LAYOUT_VAR = "DBOPT_BENCH_LAYOUT"
+#: Its lengths, one per memory layout measured (``--layouts`` takes the first N).
+LAYOUT_PADS = (0, 100, 900, 300, 500, 700, 50)
+
+
 def _callgrind_report(args: argparse.Namespace, db: str, workload: str, names: list[str]) -> None:
     # 1,000 statements apart: a one-off cost (a garbage collection, a cache fill) in one
-    # child is spread over enough statements not to move the per-statement figure
+    # child is spread over enough statements not to move the per-statement figure.
+    # The count of one child still depends on where its objects landed in memory:
+    # CPython's method cache is indexed by the attribute name's address, and
+    # id()-hashed dicts probe by address, so the same configuration measured with
+    # 100 bytes more of environment moves by thousands of instructions per statement
+    # (bare SQLite Core: 178.0k and 184.4k). Each configuration is therefore counted
+    # under several layouts (the same ones for every configuration) and the median
+    # is reported, with the spread.
     small, large = 200, 1200
+    pads = LAYOUT_PADS[: max(1, args.layouts)]
     rows = []
-    counts: dict[str, float] = {}
     from concurrent.futures import ThreadPoolExecutor
 
-    def count(name: str) -> tuple[str, float]:
-        a = _spawn(args, name, db, workload, small, valgrind=True)
-        b = _spawn(args, name, db, workload, large, valgrind=True)
+    def count(job: tuple[str, int]) -> tuple[str, int, float]:
+        name, pad = job
+        a = _spawn(args, name, db, workload, small, valgrind=True, layout=pad)
+        b = _spawn(args, name, db, workload, large, valgrind=True, layout=pad)
         if a.startswith("missing") or b.startswith("missing"):
-            return name, float("nan")
+            return name, pad, float("nan")
         # each child runs a warm-up of queries // 10 and one block of ``queries``
-        return name, (float(b.replace(",", "")) - float(a.replace(",", ""))) / (
-            (large - small) * 1.1
+        return (
+            name,
+            pad,
+            (float(b.replace(",", "")) - float(a.replace(",", ""))) / ((large - small) * 1.1),
         )
 
     with ThreadPoolExecutor(args.jobs) as pool:
-        counts = dict(pool.map(count, names))
+        measured = list(pool.map(count, [(n, p) for n in names for p in pads]))
+    per: dict[str, dict[int, float]] = {name: {} for name in names}
+    for name, pad, ir in measured:
+        per[name][pad] = ir
+    counts = {name: median(list(v.values())) for name, v in per.items()}
     base = counts.get("bare", float("nan"))
+    bare_by_pad = per.get("bare", {})
     for name, ir in counts.items():
+        # added count paired by layout, then the median: the layout moves bare too
+        added = median([v - bare_by_pad.get(p, math.nan) for p, v in per[name].items()])
+        spread = max(per[name].values()) - min(per[name].values())
         rows.append(
             [
                 name,
                 f"{ir:,.0f}",
-                "-" if name == "bare" else f"{ir - base:+,.0f}",
+                "-" if name == "bare" else f"{added:+,.0f}",
                 f"{ratio(ir, base):.3f}",
+                f"{spread:,.0f}",
             ]
         )
-    print(f"\ncallgrind, {db} {workload}: instructions per statement (repeatable)")
-    print_table(["config", "Ir/stmt", "added Ir", "x bare"], rows)
+    print(
+        f"\ncallgrind, {db} {workload}: instructions per statement, median of "
+        f"{len(pads)} memory layouts (repeatable)"
+    )
+    print_table(["config", "Ir/stmt", "added Ir", "x bare", "layout spread"], rows)
 
 
 if __name__ == "__main__":
@@ -882,6 +911,12 @@ if __name__ == "__main__":
         iso.add_argument("--rounds", type=int, default=5, help="0: callgrind only")
         iso.add_argument("--configs", help="comma-separated subset of ISOLATED (bare first)")
         iso.add_argument("--jobs", type=int, default=2, help="callgrind runs at once")
+        iso.add_argument(
+            "--layouts",
+            type=int,
+            default=3,
+            help="callgrind: memory layouts counted per config (median; 1 = the old single run)",
+        )
         iso.add_argument("--pg-url")
         iso.add_argument("--peers-path", default=__import__("os").environ.get("DBOPT_BENCH_PEERS"))
         iso.add_argument(

@@ -599,7 +599,34 @@ class SQLAlchemyAdapter:
             end = perf_counter()
             if pipeline.sinks or (live[0] and collecting()):
                 try:
-                    done(cursor, statement, parameters, context, start, end, executemany)
+                    # _done without the error, inline: one call of seven arguments less
+                    orm = None
+                    if context is not None:
+                        if not getattr(context.root_connection, "_allow_autobegin", True):
+                            return  # dialect.initialize's statements: see _done
+                        pending = _pending_orm.get()
+                        if (
+                            pending is not None
+                            and getattr(context, "invoked_statement", None) is pending[0]
+                        ):
+                            orm = pending[1]
+                    try:
+                        rowcount = cursor.rowcount
+                    except Exception:  # noqa: BLE001 - some drivers raise after close
+                        rowcount = None
+                    depth = pipeline.callsite_depth if _collectors.get() else pipeline.depth
+                    sync = _clock_sync
+                    pipeline.emit(
+                        statement,
+                        parameters,
+                        end - start,
+                        start + sync[0] if start - sync[1] <= _CLOCK_RESYNC else wall_clock(start),
+                        rowcount,
+                        executemany,
+                        None,
+                        capture_stack(depth) if depth else (),
+                        orm,
+                    )
                 except ReportedError:
                     raise  # a sink that raises on purpose (a query budget)
                 except Exception as exc:  # noqa: BLE001 - never break the app
