@@ -576,106 +576,73 @@ class SQLAlchemyAdapter:
         return True
 
     def _timed(self, run: Any, *, executemany: bool) -> Any:
-        """``run`` (a dialect's ``do_execute``/``do_executemany``), timed and recorded."""
+        """``run`` (a dialect's ``do_execute``/``do_executemany``), timed and recorded.
+
+        One flat function records both outcomes (in its ``finally``): a call
+        to a recording helper with eight arguments would cost every statement
+        about 1k instructions (docs/benchmarks/hook_overhead.md).
+        """
         live = self._live
         pipeline = self.pipeline
-        done = self._done
 
         def timed(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+            error: Exception | None = None
+            ran = False
             start = perf_counter()
             try:
                 run(cursor, statement, parameters, context)
+                ran = True
             except Exception as exc:
-                end = perf_counter()
+                error = exc
                 with contextlib.suppress(Exception):
                     setattr(exc, _RECORDED, True)  # for handle_error (_refused)
-                if pipeline.sinks or (live[0] and collecting()):
-                    try:
-                        done(cursor, statement, parameters, context, start, end, executemany, exc)
-                    except Exception as failure:  # noqa: BLE001 - the app's own error wins
-                        if not isinstance(failure, ReportedError):
-                            report_sink_error(pipeline, failure, "recording")
                 raise
-            end = perf_counter()
-            if pipeline.sinks or (live[0] and collecting()):
-                try:
-                    # _done without the error, inline: one call of seven arguments less
-                    orm = None
-                    if context is not None:
-                        if not getattr(context.root_connection, "_allow_autobegin", True):
-                            return  # dialect.initialize's statements: see _done
-                        pending = _pending_orm.get()
-                        if (
-                            pending is not None
-                            and getattr(context, "invoked_statement", None) is pending[0]
-                        ):
-                            orm = pending[1]
+            finally:
+                end = perf_counter()
+                if (ran or error is not None) and (pipeline.sinks or (live[0] and collecting())):
                     try:
-                        rowcount = cursor.rowcount
-                    except Exception:  # noqa: BLE001 - some drivers raise after close
-                        rowcount = None
-                    depth = pipeline.callsite_depth if _collectors.get() else pipeline.depth
-                    sync = _clock_sync
-                    pipeline.emit(
-                        statement,
-                        parameters,
-                        end - start,
-                        start + sync[0] if start - sync[1] <= _CLOCK_RESYNC else wall_clock(start),
-                        rowcount,
-                        executemany,
-                        None,
-                        capture_stack(depth) if depth else (),
-                        orm,
-                    )
-                except ReportedError:
-                    raise  # a sink that raises on purpose (a query budget)
-                except Exception as exc:  # noqa: BLE001 - never break the app
-                    report_sink_error(pipeline, exc, "recording")
+                        # the engine's first connection checking the server
+                        # (dialect.initialize) is not recorded: SQLAlchemy sends no
+                        # cursor events for its statements either
+                        if context is None or getattr(
+                            context.root_connection, "_allow_autobegin", True
+                        ):
+                            orm = None
+                            pending = None if context is None else _pending_orm.get()
+                            if (
+                                pending is not None
+                                and getattr(context, "invoked_statement", None) is pending[0]
+                            ):
+                                orm = pending[1]
+                            rowcount = None
+                            if error is None:
+                                try:
+                                    rowcount = cursor.rowcount
+                                except Exception:  # noqa: BLE001 - drivers may raise after close
+                                    rowcount = None
+                            # pipeline.stack_depth() and wall_clock(), inline
+                            depth = pipeline.callsite_depth if _collectors.get() else pipeline.depth
+                            sync = _clock_sync
+                            pipeline.emit(
+                                statement,
+                                parameters,
+                                end - start,
+                                start + sync[0]
+                                if start - sync[1] <= _CLOCK_RESYNC
+                                else wall_clock(start),
+                                rowcount,
+                                executemany,
+                                error,
+                                capture_stack(depth) if depth else (),
+                                orm,
+                            )
+                    except ReportedError:
+                        if error is None:
+                            raise  # a sink that raises on purpose (a query budget)
+                    except Exception as failure:  # noqa: BLE001 - never break the app
+                        report_sink_error(pipeline, failure, "recording")
 
         return timed
-
-    def _done(
-        self,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        start: float,
-        end: float,
-        executemany: bool,
-        error: BaseException | None = None,
-    ) -> None:
-        """Record a statement the driver ran or refused (wrapped dialect); kept flat."""
-        orm = None
-        if context is not None:
-            if not getattr(context.root_connection, "_allow_autobegin", True):
-                # the engine's first connection, checking the server (dialect.initialize):
-                # SQLAlchemy sends no cursor events for its statements either
-                return
-            pending = _pending_orm.get()
-            if pending is not None and getattr(context, "invoked_statement", None) is pending[0]:
-                orm = pending[1]
-        rowcount = None
-        if error is None:
-            try:
-                rowcount = cursor.rowcount
-            except Exception:  # noqa: BLE001 - some drivers raise after close
-                rowcount = None
-        pipeline = self.pipeline
-        # pipeline.stack_depth() and wall_clock(), inline: two calls less per statement
-        depth = pipeline.callsite_depth if _collectors.get() else pipeline.depth
-        sync = _clock_sync
-        pipeline.emit(
-            statement,
-            parameters,
-            end - start,
-            start + sync[0] if start - sync[1] <= _CLOCK_RESYNC else wall_clock(start),
-            rowcount,
-            executemany,
-            error,
-            capture_stack(depth, 2) if depth else (),
-            orm,
-        )
 
     def _before(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> tuple[str, Any]:
         """``before_cursor_execute`` (where the dialect is not wrapped)."""
